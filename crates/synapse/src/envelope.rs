@@ -1,0 +1,203 @@
+//! Request and response envelope headers: decoding outside bytes into checked, typed values, and
+//! signing and verifying requests over the canonical payload.
+
+use crate::payload::{BodyHash, Nonce, RequestPayload, MAX_SYNAPSE_NAME};
+use crate::proto::{self, AuthMode, HotkeyBinding};
+use crate::{CryptoType, Error, Hotkey, Keypair, Result, Signature, Status};
+use prost::Message;
+
+/// The largest encoded request or response header accepted, in bytes.
+pub const MAX_HEADER_BYTES: usize = 4096;
+
+/// A request header after decoding and shape checks (the signature is checked separately).
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    /// Synapse name: 1 to 128 bytes of ASCII letters, digits, `_`, `-`, `.` and `/`.
+    pub synapse: String,
+    /// The sender's hotkey.
+    pub sender: Hotkey,
+    /// The receiver's public key.
+    pub receiver: [u8; 32],
+    /// The nonce.
+    pub nonce: Nonce,
+    /// The sender's deadline in milliseconds.
+    pub timeout_ms: u32,
+    /// How the request is authenticated.
+    pub auth: AuthMode,
+    /// The signature (per-request mode).
+    pub signature: Option<Signature>,
+    /// The sender's binding, on a connection's first request.
+    pub binding: Option<HotkeyBinding>,
+}
+
+/// Checks a synapse name's shape.
+pub fn check_synapse_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_SYNAPSE_NAME {
+        return Err(Error::Envelope(format!("synapse name of {} bytes (1 to {MAX_SYNAPSE_NAME})", name.len())));
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/')) {
+        return Err(Error::Envelope("synapse name has characters outside [A-Za-z0-9_.-/]".into()));
+    }
+    Ok(())
+}
+
+impl RequestHead {
+    /// A new unsigned header from `sender` to `receiver`, nonce now.
+    pub fn new(synapse: &str, sender: Hotkey, receiver: [u8; 32], timeout_ms: u32) -> Self {
+        RequestHead {
+            synapse: synapse.to_owned(),
+            sender,
+            receiver,
+            nonce: Nonce::now(),
+            timeout_ms,
+            auth: AuthMode::PerRequest,
+            signature: None,
+            binding: None,
+        }
+    }
+
+    /// The payload the signature covers for `body_hash`.
+    pub fn payload<'a>(&'a self, body_hash: &'a BodyHash) -> RequestPayload<'a> {
+        RequestPayload {
+            synapse: &self.synapse,
+            sender: &self.sender,
+            receiver: &self.receiver,
+            nonce: self.nonce,
+            timeout_ms: self.timeout_ms,
+            body_hash,
+        }
+    }
+
+    /// Signs the header over `body` with `pair` (which must be the sender) and sets per-request mode.
+    pub fn sign(&mut self, pair: &Keypair, body: &[u8]) {
+        self.sender = pair.hotkey();
+        self.auth = AuthMode::PerRequest;
+        let hash = BodyHash::of(body);
+        self.signature = Some(pair.sign(&self.payload(&hash).to_bytes()));
+    }
+
+    /// Verifies the per-request signature over `body`.
+    pub fn verify(&self, body: &[u8]) -> Result<()> {
+        let signature = self.signature.as_ref().ok_or_else(|| Error::BadSignature(self.sender.to_ss58()))?;
+        let hash = BodyHash::of(body);
+        self.sender.verify(&self.payload(&hash).to_bytes(), signature)
+    }
+
+    /// Decodes and checks a header from outside bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() > MAX_HEADER_BYTES {
+            return Err(Error::Envelope(format!("header of {} bytes (max {MAX_HEADER_BYTES})", bytes.len())));
+        }
+        let raw = proto::RequestHeader::decode(bytes).map_err(|e| Error::Envelope(e.to_string()))?;
+        Self::from_proto(raw)
+    }
+
+    /// Checks a decoded protobuf header.
+    pub fn from_proto(raw: proto::RequestHeader) -> Result<Self> {
+        check_synapse_name(&raw.synapse)?;
+        let crypto = proto::CryptoType::try_from(raw.sender_crypto)
+            .map_err(|_| Error::UnknownCryptoType(raw.sender_crypto.to_string()))?;
+        let crypto = match crypto {
+            proto::CryptoType::Ed25519 => CryptoType::Ed25519,
+            proto::CryptoType::Sr25519 => CryptoType::Sr25519,
+        };
+        let sender = Hotkey::from_slice(crypto, &raw.sender)?;
+        let receiver: [u8; 32] = raw
+            .receiver
+            .as_ref()
+            .try_into()
+            .map_err(|_| Error::Envelope(format!("receiver of {} bytes, expected 32", raw.receiver.len())))?;
+        let auth =
+            AuthMode::try_from(raw.auth).map_err(|_| Error::Envelope(format!("unknown auth mode {}", raw.auth)))?;
+        let signature = match (auth, raw.signature.is_empty()) {
+            (_, true) => None,
+            (_, false) => Some(Signature::from_slice(&raw.signature)?),
+        };
+        if auth == AuthMode::PerRequest && signature.is_none() {
+            return Err(Error::Envelope("per-request mode without a signature".into()));
+        }
+        Ok(RequestHead {
+            synapse: raw.synapse,
+            sender,
+            receiver,
+            nonce: Nonce(raw.nonce),
+            timeout_ms: raw.timeout_ms,
+            auth,
+            signature,
+            binding: raw.binding,
+        })
+    }
+
+    /// The protobuf form.
+    pub fn to_proto(&self) -> proto::RequestHeader {
+        proto::RequestHeader {
+            synapse: self.synapse.clone(),
+            sender: self.sender.public().to_vec().into(),
+            sender_crypto: match self.sender.crypto() {
+                CryptoType::Ed25519 => proto::CryptoType::Ed25519 as i32,
+                CryptoType::Sr25519 => proto::CryptoType::Sr25519 as i32,
+            },
+            receiver: self.receiver.to_vec().into(),
+            nonce: self.nonce.0,
+            timeout_ms: self.timeout_ms,
+            auth: self.auth as i32,
+            signature: self.signature.map(|s| s.0.to_vec().into()).unwrap_or_default(),
+            binding: self.binding.clone(),
+        }
+    }
+
+    /// Encodes the header.
+    pub fn encode(&self) -> Vec<u8> {
+        self.to_proto().encode_to_vec()
+    }
+}
+
+/// A response header after decoding.
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    /// The status.
+    pub status: Status,
+    /// The axon's message.
+    pub message: String,
+    /// Microseconds the axon spent.
+    pub process_time_us: u64,
+    /// The axon's binding, answering a request that carried one.
+    pub binding: Option<HotkeyBinding>,
+}
+
+impl ResponseHead {
+    /// A header with `status` and its standard message.
+    pub fn new(status: Status) -> Self {
+        ResponseHead { status, message: status.message().to_owned(), process_time_us: 0, binding: None }
+    }
+
+    /// A header with `status` and `message`.
+    pub fn with_message(status: Status, message: impl Into<String>) -> Self {
+        ResponseHead { status, message: message.into(), process_time_us: 0, binding: None }
+    }
+
+    /// Decodes a header from outside bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() > MAX_HEADER_BYTES {
+            return Err(Error::Envelope(format!("header of {} bytes (max {MAX_HEADER_BYTES})", bytes.len())));
+        }
+        let raw = proto::ResponseHeader::decode(bytes).map_err(|e| Error::Envelope(e.to_string()))?;
+        Ok(ResponseHead {
+            status: Status::from_code(raw.status),
+            message: raw.message,
+            process_time_us: raw.process_time_us,
+            binding: raw.binding,
+        })
+    }
+
+    /// Encodes the header.
+    pub fn encode(&self) -> Vec<u8> {
+        proto::ResponseHeader {
+            status: u32::from(self.status.code()),
+            message: self.message.clone(),
+            process_time_us: self.process_time_us,
+            binding: self.binding.clone(),
+        }
+        .encode_to_vec()
+    }
+}

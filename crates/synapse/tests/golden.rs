@@ -1,0 +1,128 @@
+//! Golden vectors: known addresses and keys, the btauth/1 vectors, and the captured bittensor
+//! 10.5.0 request, all from ../shared/docs/reference/.
+
+use neuronet_synapse::payload::{v10_body_hash, v10_message, v10_verify, BtauthRequest};
+use neuronet_synapse::{keyfile::KeyfileJson, CryptoType, Hotkey, Keypair, Signature};
+use std::path::Path;
+
+const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
+const ALICE_ED: &str = "5FA9nQDVg267DEd8m1ZypXLBnvN7SFxYwV7ndqSYGiN9TTpu";
+
+#[test]
+fn dev_accounts_derive_as_subkey_does() {
+    let alice = Keypair::from_suri("//Alice", CryptoType::Sr25519).unwrap();
+    assert_eq!(alice.hotkey().to_ss58(), ALICE);
+    assert_eq!(Keypair::from_suri("//Bob", CryptoType::Sr25519).unwrap().hotkey().to_ss58(), BOB);
+    assert_eq!(Keypair::from_suri("//Alice", CryptoType::Ed25519).unwrap().hotkey().to_ss58(), ALICE_ED);
+    // //Alice is the dev phrase with a hard junction: the explicit form gives the same key.
+    let explicit = format!("{}//Alice", neuronet_synapse::suri::DEV_PHRASE);
+    assert_eq!(Keypair::from_suri(&explicit, CryptoType::Sr25519).unwrap().hotkey().to_ss58(), ALICE);
+    // Hard derivation keeps a seed; soft does not.
+    assert!(alice.seed().is_some());
+    assert!(Keypair::from_suri("//Alice/soft", CryptoType::Sr25519).unwrap().seed().is_none());
+}
+
+#[test]
+fn subkey_vectors_for_phrases_paths_and_seeds() {
+    // Values printed by `subkey inspect` (Substrate's documentation and test suite).
+    let dev = Keypair::from_suri(neuronet_synapse::suri::DEV_PHRASE, CryptoType::Sr25519).unwrap();
+    assert_eq!(dev.hotkey().to_ss58(), "5DfhGyQdFobKM8NsWvEeAKk5EQQgYe9AydgJ7rMB6E1EqRzV");
+    let seed =
+        Keypair::from_suri("0xe5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a", CryptoType::Sr25519)
+            .unwrap();
+    assert_eq!(seed.hotkey().to_ss58(), "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY");
+    let stash = Keypair::from_suri("//Alice//stash", CryptoType::Sr25519).unwrap();
+    assert_eq!(stash.hotkey().to_ss58(), "5GNJqTPyNqANBkUVMN1LPPrxXnFouWXoe2wNSmmEoLctxiZY");
+    assert!(matches!(
+        Keypair::from_suri("//Alice/soft", CryptoType::Ed25519),
+        Err(neuronet_synapse::Error::SoftDerivationUnsupported(_))
+    ));
+}
+
+fn btauth_request<'a>(crypto: CryptoType, sender: &'a str) -> BtauthRequest<'a> {
+    BtauthRequest {
+        crypto,
+        method: "POST",
+        path: "/TextGeneration",
+        body: br#"{"prompt":"hello"}"#,
+        nonce: 1_700_000_000_000_000_000,
+        sender,
+        receiver: Some(BOB),
+    }
+}
+
+#[test]
+fn btauth_payload_and_signatures_match_the_golden_vector() {
+    let request = btauth_request(CryptoType::Sr25519, ALICE);
+    assert_eq!(
+        request.payload(),
+        "btauth/1\nsr25519\nPOST\n/TextGeneration\n8a44725210b9dcd4fefd9f0eca07b70ae45e69274a3105fb25eb426a2cf8bbf4\n1700000000000000000\n5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY\n5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"
+    );
+    let sr_sig = Signature::from_hex("0xa0dd444b4e3dc66518ee963c27c676c0287437d76b5d8297d356f641a6973263efa3b9916a640ec4ced16adc28838bbc18a09cb8b33e6cba2d0d41b0987ab38c").unwrap();
+    let alice = Hotkey::from_ss58(ALICE, CryptoType::Sr25519).unwrap();
+    alice.verify(request.payload().as_bytes(), &sr_sig).unwrap();
+    // The same signature under the other scheme, or over another payload, fails.
+    let mut other = request;
+    other.path = "/Embedding";
+    assert!(alice.verify(other.payload().as_bytes(), &sr_sig).is_err());
+
+    let ed_request = btauth_request(CryptoType::Ed25519, ALICE_ED);
+    let ed_pair = Keypair::from_suri("//Alice", CryptoType::Ed25519).unwrap();
+    let expected = "0x1e37d9da551610ec073da396df94256fc0430166fc4aa5530591eee52133c18966a29bfdd65a769419287f8e50bac6bc77b7cba512fdb7a04bcb0d13101d2f0d";
+    assert_eq!(ed_pair.sign(ed_request.payload().as_bytes()).to_hex(), expected);
+    let ed_alice = Hotkey::from_ss58(ALICE_ED, CryptoType::Ed25519).unwrap();
+    ed_alice.verify(ed_request.payload().as_bytes(), &Signature::from_hex(expected).unwrap()).unwrap();
+}
+
+/// Reads `name: value` header lines of the first request in the v10 capture.
+fn capture_headers() -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/docs/reference/v10-capture.txt");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    text.lines()
+        .skip_while(|l| !l.starts_with("=== RAW REQUEST"))
+        .skip(2)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(": ").map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect()
+}
+
+#[test]
+fn v10_captured_request_verifies_against_its_signature() {
+    let headers = capture_headers();
+    let get = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap();
+    let nonce: u64 = get("bt_header_dendrite_nonce").parse().unwrap();
+    let dendrite = get("bt_header_dendrite_hotkey");
+    let axon = get("bt_header_axon_hotkey");
+    let uuid = get("bt_header_dendrite_uuid");
+    let body_hash = get("computed_body_hash");
+    // The capture's Echo synapse hashes its `text` field, "hello".
+    assert_eq!(body_hash, v10_body_hash(["hello"]));
+    assert_eq!(v10_body_hash([]), "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a");
+    let message = v10_message(nonce, dendrite, axon, uuid, body_hash);
+    let signature = Signature::from_hex(get("bt_header_dendrite_signature")).unwrap();
+    let hotkey = Hotkey::from_ss58(dendrite, CryptoType::Sr25519).unwrap();
+    v10_verify(&hotkey, &message, &signature).unwrap();
+    // A tampered body hash or another receiver does not verify.
+    let tampered = v10_message(nonce, dendrite, ALICE, uuid, body_hash);
+    assert!(v10_verify(&hotkey, &tampered, &signature).is_err());
+}
+
+#[test]
+fn keyfile_round_trip_keeps_every_field() {
+    for crypto in [CryptoType::Sr25519, CryptoType::Ed25519] {
+        let pair = Keypair::generate(12, crypto).unwrap();
+        let json = KeyfileJson::from_keypair(&pair);
+        let parsed = KeyfileJson::parse(&json.to_bytes(), Path::new("mem")).unwrap();
+        assert_eq!(parsed, json);
+        let back = parsed.keypair(Path::new("mem")).unwrap();
+        assert_eq!(back.hotkey(), pair.hotkey());
+        // The private key alone restores the same key.
+        let private_only = KeyfileJson {
+            private_key: json.private_key.clone(),
+            crypto_type: json.crypto_type.clone(),
+            ..Default::default()
+        };
+        assert_eq!(private_only.keypair(Path::new("mem")).unwrap().hotkey(), pair.hotkey());
+    }
+}
