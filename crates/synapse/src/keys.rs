@@ -234,7 +234,7 @@ impl Keypair {
         match crypto {
             CryptoType::Sr25519 => {
                 let secret = if bytes.len() == 64 {
-                    schnorrkel::SecretKey::from_ed25519_bytes(bytes).map_err(|e| Error::InvalidSeed(e.to_string()))?
+                    schnorrkel::SecretKey::from_bytes(bytes).map_err(|e| Error::InvalidSeed(e.to_string()))?
                 } else {
                     return Err(Error::InvalidSeed(format!(
                         "sr25519 private key of {} bytes, expected 64",
@@ -296,7 +296,7 @@ impl Keypair {
     /// The `privateKey` bytes a wallet file stores (see [`Keypair::from_private_key`]).
     pub fn private_key(&self) -> Zeroizing<Vec<u8>> {
         match &self.secret {
-            Secret::Sr25519(pair) => Zeroizing::new(pair.secret.to_ed25519_bytes().to_vec()),
+            Secret::Sr25519(pair) => Zeroizing::new(pair.secret.to_bytes().to_vec()),
             Secret::Ed25519(key) => Zeroizing::new(key.to_bytes().to_vec()),
         }
     }
