@@ -173,7 +173,9 @@ impl NonceGuard {
     pub fn check(&self, sender: &[u8; 32], nonce: Nonce, now_nanos: u64) -> Result<(), NonceError> {
         self.check_fresh(nonce, now_nanos)?;
         let key = self.key(sender, nonce);
-        let shard_index = (key as usize) % self.shards.len();
+        // Spread by sender and nonce together, so one busy sender uses every shard.
+        let mixed = ((key >> 64) as u64 ^ nonce.0).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        let shard_index = (mixed as usize) % self.shards.len();
         let epoch = nonce.0 / self.bucket_width;
         let oldest_live = now_nanos.saturating_sub(duration_nanos(self.config.max_age)) / self.bucket_width;
         let mut shard = match self.shards.get(shard_index).map(|s| s.lock()) {
