@@ -21,6 +21,7 @@
 pub mod binding;
 pub mod envelope;
 mod error;
+pub mod frame;
 pub mod keyfile;
 mod keys;
 pub mod nonce;

@@ -163,3 +163,13 @@ fn envelope_errors_name_the_field() {
     decoded.verify(b"body").unwrap();
     assert!(decoded.verify(b"other body").is_err());
 }
+
+proptest! {
+    #[test]
+    fn frame_prefix_parse_never_panics_and_round_trips(bytes in any::<[u8; 15]>()) {
+        use neuronet_synapse::frame::FramePrefix;
+        if let Ok(prefix) = FramePrefix::parse(&bytes) {
+            prop_assert_eq!(prefix.to_bytes(), bytes);
+        }
+    }
+}

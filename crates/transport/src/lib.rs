@@ -1,1 +1,46 @@
-//! placeholder
+//! neuronet's overlay: axons and dendrites over libp2p/QUIC.
+//!
+//! Every connection is bound to a hotkey on both sides before any request flows; every request
+//! is signed by the sender's hotkey (or, in connection mode, authenticated by the binding);
+//! requests and responses travel as neuronet frames on a few long-lived streams per connection.
+//!
+//! ```
+//! use neuronet_synapse::{builtin::Ping, proto, CryptoType, Keypair, Status};
+//! use neuronet_transport::{Axon, AxonConfig, Dendrite, DendriteConfig, Target};
+//! use std::time::Duration;
+//!
+//! # #[tokio::main] async fn main() -> Result<(), neuronet_transport::Error> {
+//! let miner = Keypair::from_suri("//Bob", CryptoType::Sr25519)?;
+//! let axon = Axon::new(miner, AxonConfig::default())
+//!     .serve::<Ping, _, _>(|_ctx, _req| async { Ok(proto::PingResponse { now_ns: 1, version: "doc".into() }) })
+//!     .start(["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()])
+//!     .await?;
+//!
+//! let validator = Keypair::from_suri("//Alice", CryptoType::Sr25519)?;
+//! let dendrite = Dendrite::new(validator, DendriteConfig::default()).await?;
+//! let target = Target::Explicit { hotkey: axon.hotkey(), addr: axon.listen_addrs()[0].clone() };
+//! let answer = dendrite.query::<Ping>(&target, proto::PingRequest {}, Duration::from_secs(5)).await;
+//! assert_eq!(answer.status, Status::Success);
+//! assert_eq!(answer.body.unwrap().now_ns, 1);
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod axon;
+mod dendrite;
+mod directory;
+mod error;
+mod gate;
+mod io;
+mod metrics;
+mod swarm;
+
+pub use axon::{AcceptedAuth, Axon, AxonConfig, AxonHandle, BlacklistFn, HandlerError, PriorityFn, RequestContext};
+pub use dendrite::{Auth, Dendrite, DendriteConfig, Response, ResponseStream, Target};
+pub use directory::{Directory, PeerEntry, PeerFacts};
+pub use error::Error;
+pub use libp2p::{Multiaddr, PeerId};
+pub use metrics::{Metrics, RequestLabels, SynapseLabels};
+pub use swarm::{load_or_create_identity, NetworkConfig, IDENTIFY_PROTOCOL, SYNAPSE_PROTOCOL};

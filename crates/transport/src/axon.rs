@@ -1,0 +1,749 @@
+//! The axon: serves synapses to dendrites over neuronet streams.
+//!
+//! Pipeline for every request, cheapest first, so that no cryptography is spent on traffic a
+//! limit already refuses: rate limits (per peer, per IP) and size -> header decode -> receiver
+//! and route -> connection binding -> signature and nonce -> blacklist -> priority queue ->
+//! handler under the timeout -> response header with status, message and process time.
+
+use crate::directory::{Directory, PeerFacts};
+use crate::gate::Gate;
+use crate::io::{read_bytes, read_prefix, skip, write_frame};
+use crate::metrics::Metrics;
+use crate::swarm::{Network, NetworkConfig, PeerEvents, SYNAPSE_PROTOCOL};
+use crate::Error;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::io::{AsyncReadExt, BufReader, WriteHalf};
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use libp2p::{Multiaddr, PeerId};
+use neuronet_synapse::binding::{sign_binding, verify_binding};
+use neuronet_synapse::envelope::{RequestHead, ResponseHead};
+use neuronet_synapse::frame::{FrameKind, FramePrefix};
+use neuronet_synapse::nonce::{NonceError, NonceGuard, NonceGuardConfig};
+use neuronet_synapse::payload::unix_nanos;
+use neuronet_synapse::proto::{AuthMode, HotkeyBinding};
+use neuronet_synapse::{Hotkey, Keypair, Status, Synapse, SynapseKind};
+use prost::Message;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+
+/// Which authentication modes an axon accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptedAuth {
+    /// Only requests signed one by one.
+    PerRequest,
+    /// Only requests authenticated by the hotkey-bound connection.
+    Connection,
+    /// Either.
+    Both,
+}
+
+impl AcceptedAuth {
+    fn allows(self, mode: AuthMode) -> bool {
+        matches!(
+            (self, mode),
+            (AcceptedAuth::Both, _)
+                | (AcceptedAuth::PerRequest, AuthMode::PerRequest)
+                | (AcceptedAuth::Connection, AuthMode::Connection)
+        )
+    }
+}
+
+/// Axon limits and policies. Every field has a documented default.
+#[derive(Debug, Clone)]
+pub struct AxonConfig {
+    /// Swarm and QUIC settings (connections per IP, streams per connection, windows).
+    pub network: NetworkConfig,
+    /// Accepted authentication modes. Default [`AcceptedAuth::Both`].
+    pub accepted_auth: AcceptedAuth,
+    /// Largest request body in bytes; larger ones get 413 without being buffered. Default 8 MiB.
+    pub max_request_bytes: u32,
+    /// Requests per second one peer may send (burst the same). Default 20,000.
+    pub rate_per_peer: u32,
+    /// Requests per second from one IP address (burst the same). Default 50,000.
+    pub rate_per_ip: u32,
+    /// Freshness window and replay cache.
+    pub nonce: NonceGuardConfig,
+    /// Handlers running at once. Default 256.
+    pub max_concurrency: usize,
+    /// Requests waiting for a handler slot before 503. Default 1,024.
+    pub queue_capacity: usize,
+    /// Timeout when a request names none. Default 12 s (Bittensor's dendrite default).
+    pub default_timeout: Duration,
+    /// Longest timeout a caller may ask for. Default 120 s.
+    pub max_timeout: Duration,
+    /// Lifetime of the axon's hotkey binding. Default 24 h; re-signed before it runs out.
+    pub binding_ttl: Duration,
+    /// Refuse callers the Directory does not list as registered (403). Default false.
+    pub require_registered: bool,
+    /// Refuse callers without a validator permit in the Directory (403). Default false.
+    pub require_validator_permit: bool,
+    /// Refuse callers with less stake (rao) in the Directory (403). Default 0.
+    pub min_stake: u64,
+}
+
+impl Default for AxonConfig {
+    fn default() -> Self {
+        AxonConfig {
+            network: NetworkConfig::default(),
+            accepted_auth: AcceptedAuth::Both,
+            max_request_bytes: 8 * 1024 * 1024,
+            rate_per_peer: 20_000,
+            rate_per_ip: 50_000,
+            nonce: NonceGuardConfig::default(),
+            max_concurrency: 256,
+            queue_capacity: 1024,
+            default_timeout: Duration::from_secs(12),
+            max_timeout: Duration::from_secs(120),
+            binding_ttl: Duration::from_secs(24 * 3600),
+            require_registered: false,
+            require_validator_permit: false,
+            min_stake: 0,
+        }
+    }
+}
+
+/// What a handler knows about the request it serves; the caller is authenticated.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The caller's hotkey, proven by signature or by the connection binding.
+    pub caller: Hotkey,
+    /// The caller's libp2p PeerId.
+    pub peer_id: PeerId,
+    /// What the Directory says about the caller.
+    pub facts: Option<PeerFacts>,
+    /// The synapse name.
+    pub synapse: String,
+    /// When the caller stops waiting.
+    pub deadline: Instant,
+}
+
+/// A handler's refusal or failure: a status and a message for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerError {
+    /// The status.
+    pub status: Status,
+    /// The message.
+    pub message: String,
+}
+
+impl HandlerError {
+    /// A failure with `status` and `message`.
+    pub fn new(status: Status, message: impl Into<String>) -> Self {
+        HandlerError { status, message: message.into() }
+    }
+}
+
+impl From<Status> for HandlerError {
+    fn from(status: Status) -> Self {
+        HandlerError { status, message: status.message().to_owned() }
+    }
+}
+
+type UnaryFn = Arc<dyn Fn(RequestContext, Bytes) -> BoxFuture<'static, Result<Bytes, HandlerError>> + Send + Sync>;
+type StreamItems = BoxStream<'static, Result<Bytes, HandlerError>>;
+type StreamFn = Arc<dyn Fn(RequestContext, Bytes) -> Result<StreamItems, HandlerError> + Send + Sync>;
+
+#[derive(Clone)]
+enum Handler {
+    Unary(UnaryFn),
+    Streaming(StreamFn),
+}
+
+/// Decides whether an authenticated caller is refused: `Err(reason)` gives 403.
+pub type BlacklistFn = Arc<dyn Fn(&Hotkey, Option<&PeerFacts>) -> Result<(), String> + Send + Sync>;
+/// Orders queued requests: higher runs first. Default: the caller's stake.
+pub type PriorityFn = Arc<dyn Fn(&Hotkey, Option<&PeerFacts>) -> f64 + Send + Sync>;
+
+/// An axon under construction: register handlers, then [`Axon::start`].
+///
+/// ```no_run
+/// use neuronet_synapse::{builtin::Ping, proto, CryptoType, Keypair};
+/// use neuronet_transport::{Axon, AxonConfig};
+/// # async fn run() -> Result<(), neuronet_transport::Error> {
+/// let miner = Keypair::from_suri("//Bob", CryptoType::Sr25519)?;
+/// let axon = Axon::new(miner, AxonConfig::default())
+///     .serve::<Ping, _, _>(|_ctx, _req| async { Ok(proto::PingResponse { now_ns: 0, version: "x".into() }) })
+///     .start(["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()])
+///     .await?;
+/// println!("serving at {:?}", axon.listen_addrs());
+/// # Ok(()) }
+/// ```
+pub struct Axon {
+    keypair: Arc<Keypair>,
+    config: AxonConfig,
+    directory: Directory,
+    handlers: HashMap<String, Handler>,
+    blacklist: Option<BlacklistFn>,
+    priority: Option<PriorityFn>,
+    metrics: Metrics,
+}
+
+impl Axon {
+    /// An axon serving as `keypair`'s hotkey.
+    pub fn new(keypair: Keypair, config: AxonConfig) -> Self {
+        Axon {
+            keypair: Arc::new(keypair),
+            config,
+            directory: Directory::new(),
+            handlers: HashMap::new(),
+            blacklist: None,
+            priority: None,
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// Uses `directory` for caller facts (blacklist, priority).
+    pub fn with_directory(mut self, directory: Directory) -> Self {
+        self.directory = directory;
+        self
+    }
+
+    /// Adds a blacklist check after the built-in ones.
+    pub fn with_blacklist(
+        mut self,
+        blacklist: impl Fn(&Hotkey, Option<&PeerFacts>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.blacklist = Some(Arc::new(blacklist));
+        self
+    }
+
+    /// Replaces the priority function (default: stake).
+    pub fn with_priority(
+        mut self,
+        priority: impl Fn(&Hotkey, Option<&PeerFacts>) -> f64 + Send + Sync + 'static,
+    ) -> Self {
+        self.priority = Some(Arc::new(priority));
+        self
+    }
+
+    /// Shares `metrics` (register them in the node's prometheus registry).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Serves unary synapse `S` with `handler`.
+    pub fn serve<S, F, Fut>(mut self, handler: F) -> Self
+    where
+        S: Synapse,
+        F: Fn(RequestContext, S::Request) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<S::Response, HandlerError>> + Send + 'static,
+    {
+        debug_assert_eq!(S::KIND, SynapseKind::Unary, "use serve_stream for streaming synapses");
+        let handler = Arc::new(handler);
+        let erased: UnaryFn = Arc::new(move |ctx, body: Bytes| {
+            let handler = handler.clone();
+            async move {
+                let request = S::Request::decode(body).map_err(|e| {
+                    HandlerError::new(Status::BadRequest, format!("request does not decode as {}: {e}", S::NAME))
+                })?;
+                let response = handler(ctx, request).await?;
+                Ok(Bytes::from(response.encode_to_vec()))
+            }
+            .boxed()
+        });
+        self.handlers.insert(S::NAME.to_owned(), Handler::Unary(erased));
+        self
+    }
+
+    /// Serves streaming synapse `S`: `handler` returns the stream of chunks.
+    pub fn serve_stream<S, F, St>(mut self, handler: F) -> Self
+    where
+        S: Synapse,
+        F: Fn(RequestContext, S::Request) -> St + Send + Sync + 'static,
+        St: futures::Stream<Item = Result<S::Response, HandlerError>> + Send + 'static,
+    {
+        let erased: StreamFn = Arc::new(move |ctx, body: Bytes| {
+            let request = S::Request::decode(body).map_err(|e| {
+                HandlerError::new(Status::BadRequest, format!("request does not decode as {}: {e}", S::NAME))
+            })?;
+            Ok(handler(ctx, request).map(|item| item.map(|chunk| Bytes::from(chunk.encode_to_vec()))).boxed())
+        });
+        self.handlers.insert(S::NAME.to_owned(), Handler::Streaming(erased));
+        self
+    }
+
+    /// Starts the swarm, listens on `addrs` and serves until the handle is dropped.
+    pub async fn start(self, addrs: impl IntoIterator<Item = Multiaddr>) -> Result<AxonHandle, Error> {
+        let peers = Arc::new(PeerTable::default());
+        let network = Network::start(&self.config.network, Some(peers.clone() as Arc<dyn PeerEvents>))?;
+        let mut control = network.control();
+        let incoming =
+            control.accept(SYNAPSE_PROTOCOL).map_err(|_| Error::Swarm("synapse protocol already registered".into()))?;
+        let mut listen_addrs = Vec::new();
+        for addr in addrs {
+            listen_addrs.push(network.listen(addr).await?);
+        }
+        let rate = |n: u32| Quota::per_second(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        let mut names: Vec<String> = self.handlers.keys().cloned().collect();
+        names.sort();
+        let shared = Arc::new(Shared {
+            binding: Mutex::new(sign_own_binding(&self.keypair, &network.local_peer_id(), self.config.binding_ttl)),
+            hotkey: self.keypair.hotkey(),
+            keypair: self.keypair,
+            local_peer_id: network.local_peer_id(),
+            gate: Gate::new(self.config.max_concurrency, self.config.queue_capacity),
+            nonces: NonceGuard::new(self.config.nonce.clone()),
+            peer_rate: RateLimiter::keyed(rate(self.config.rate_per_peer)),
+            ip_rate: RateLimiter::keyed(rate(self.config.rate_per_ip)),
+            config: self.config,
+            directory: self.directory,
+            handlers: self.handlers,
+            names,
+            blacklist: self.blacklist,
+            priority: self.priority,
+            metrics: self.metrics.clone(),
+            peers,
+        });
+        let accept = tokio::spawn(accept_loop(shared.clone(), incoming));
+        Ok(AxonHandle {
+            peer_id: network.local_peer_id(),
+            hotkey: shared.hotkey,
+            listen_addrs,
+            metrics: self.metrics,
+            accept,
+            _network: network,
+            shared,
+        })
+    }
+}
+
+/// A running axon. Dropping it stops accepting new streams.
+pub struct AxonHandle {
+    peer_id: PeerId,
+    hotkey: Hotkey,
+    listen_addrs: Vec<Multiaddr>,
+    metrics: Metrics,
+    accept: tokio::task::JoinHandle<()>,
+    _network: Network,
+    shared: Arc<Shared>,
+}
+
+impl AxonHandle {
+    /// The axon's PeerId.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+    /// The axon's hotkey.
+    pub fn hotkey(&self) -> Hotkey {
+        self.hotkey
+    }
+    /// Bound listen addresses, each ending in `/p2p/<PeerId>`.
+    pub fn listen_addrs(&self) -> &[Multiaddr] {
+        &self.listen_addrs
+    }
+    /// The axon's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+    /// Requests waiting for a handler slot now.
+    pub fn queued(&self) -> usize {
+        self.shared.gate.queued()
+    }
+}
+
+impl Drop for AxonHandle {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// Per-peer facts the swarm reports: remote IP, and the hotkey the peer's binding proved.
+#[derive(Default)]
+struct PeerTable {
+    peers: Mutex<HashMap<PeerId, PeerState>>,
+}
+
+#[derive(Default, Clone)]
+struct PeerState {
+    ip: Option<IpAddr>,
+    bound: Option<(Hotkey, u64)>,
+}
+
+impl PeerTable {
+    fn get(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, PeerState>> {
+        self.peers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl PeerEvents for PeerTable {
+    fn connected(&self, peer: PeerId, ip: Option<IpAddr>) {
+        self.get().entry(peer).or_default().ip = ip;
+    }
+    fn disconnected(&self, peer: PeerId) {
+        self.get().remove(&peer);
+    }
+}
+
+struct Shared {
+    keypair: Arc<Keypair>,
+    hotkey: Hotkey,
+    local_peer_id: PeerId,
+    binding: Mutex<HotkeyBinding>,
+    config: AxonConfig,
+    directory: Directory,
+    handlers: HashMap<String, Handler>,
+    names: Vec<String>,
+    blacklist: Option<BlacklistFn>,
+    priority: Option<PriorityFn>,
+    gate: Gate,
+    nonces: NonceGuard,
+    peer_rate: DefaultKeyedRateLimiter<PeerId>,
+    ip_rate: DefaultKeyedRateLimiter<IpAddr>,
+    metrics: Metrics,
+    peers: Arc<PeerTable>,
+}
+
+fn sign_own_binding(keypair: &Keypair, peer_id: &PeerId, ttl: Duration) -> HotkeyBinding {
+    let expires_at = unix_nanos() / 1_000_000_000 + ttl.as_secs();
+    sign_binding(keypair, &peer_id.to_bytes(), expires_at)
+}
+
+impl Shared {
+    fn own_binding(&self) -> HotkeyBinding {
+        let mut binding = self.binding.lock().unwrap_or_else(|p| p.into_inner());
+        let now = unix_nanos() / 1_000_000_000;
+        // Re-sign when less than a tenth of the lifetime is left.
+        if binding.expires_at.saturating_sub(now) < self.config.binding_ttl.as_secs() / 10 {
+            *binding = sign_own_binding(&self.keypair, &self.local_peer_id, self.config.binding_ttl);
+        }
+        binding.clone()
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, mut incoming: libp2p_stream::IncomingStreams) {
+    // Nothing but accept-and-spawn here: libp2p-stream drops inbound streams that arrive while
+    // the previous one has not been taken.
+    let mut last_cleanup = Instant::now();
+    while let Some((peer, stream)) = incoming.next().await {
+        tokio::spawn(serve_stream(shared.clone(), peer, stream));
+        if last_cleanup.elapsed() > Duration::from_secs(60) {
+            shared.peer_rate.retain_recent();
+            shared.ip_rate.retain_recent();
+            last_cleanup = Instant::now();
+        }
+    }
+}
+
+type Writer = Arc<tokio::sync::Mutex<WriteHalf<libp2p::Stream>>>;
+
+async fn send(writer: &Writer, kind: FrameKind, id: u64, header: &[u8], body: &[u8]) -> std::io::Result<()> {
+    let mut writer = writer.lock().await;
+    write_frame(&mut *writer, kind, id, header, body).await
+}
+
+async fn send_status(writer: &Writer, id: u64, status: Status, message: impl Into<String>, started: Instant) {
+    let mut head = ResponseHead::with_message(status, message);
+    head.process_time_us = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
+    let _ = send(writer, FrameKind::Response, id, &head.encode(), &[]).await;
+}
+
+async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream) {
+    let (reader, writer) = stream.split();
+    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    let writer: Writer = Arc::new(tokio::sync::Mutex::new(writer));
+    loop {
+        let prefix = match read_prefix(&mut reader).await {
+            Ok(Some(prefix)) => prefix,
+            Ok(None) => return,
+            Err(error) => {
+                // Garbage or a broken stream: the framing cannot be trusted any more.
+                tracing::debug!(%peer, %error, "closing stream after a framing error");
+                return;
+            }
+        };
+        let result = match prefix.kind {
+            FrameKind::Bind => on_bind(&shared, peer, &mut reader, &writer, prefix).await,
+            FrameKind::Request => on_request(&shared, peer, &mut reader, &writer, prefix).await,
+            FrameKind::Cancel => skip(&mut reader, u64::from(prefix.header_len) + u64::from(prefix.body_len)).await,
+            FrameKind::Response | FrameKind::Chunk => {
+                tracing::debug!(%peer, "closing stream: a dendrite sent an axon frame");
+                return;
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(%peer, %error, "stream closed");
+            return;
+        }
+    }
+}
+
+async fn on_bind<R: futures::io::AsyncRead + Unpin>(
+    shared: &Shared,
+    peer: PeerId,
+    reader: &mut R,
+    writer: &Writer,
+    prefix: FramePrefix,
+) -> std::io::Result<()> {
+    let started = Instant::now();
+    let header = read_bytes(reader, usize::from(prefix.header_len)).await?;
+    skip(reader, u64::from(prefix.body_len)).await?;
+    let verdict =
+        HotkeyBinding::decode(header).map_err(|e| format!("binding does not decode: {e}")).and_then(|binding| {
+            verify_binding(&binding, &peer.to_bytes(), unix_nanos() / 1_000_000_000)
+                .map_err(|e| e.to_string())
+                .map(|hotkey| (hotkey, binding.expires_at))
+        });
+    match verdict {
+        Ok(bound) => {
+            shared.peers.get().entry(peer).or_default().bound = Some(bound);
+            let own = shared.own_binding().encode_to_vec();
+            send(writer, FrameKind::Bind, prefix.request_id, &own, &[]).await
+        }
+        Err(reason) => {
+            tracing::debug!(%peer, %reason, "binding refused");
+            send_status(writer, prefix.request_id, Status::Unauthorized, format!("binding refused: {reason}"), started)
+                .await;
+            Ok(())
+        }
+    }
+}
+
+/// What the cheap, sequential part of the pipeline decided.
+struct Admitted {
+    head: RequestHead,
+    body: Bytes,
+    handler: Handler,
+    caller: Hotkey,
+    facts: Option<PeerFacts>,
+}
+
+async fn on_request<R: futures::io::AsyncRead + Unpin>(
+    shared: &Arc<Shared>,
+    peer: PeerId,
+    reader: &mut R,
+    writer: &Writer,
+    prefix: FramePrefix,
+) -> std::io::Result<()> {
+    let started = Instant::now();
+    let id = prefix.request_id;
+    let rest = u64::from(prefix.header_len) + u64::from(prefix.body_len);
+    let state = shared.peers.get().get(&peer).cloned().unwrap_or_default();
+
+    // 1. Limits that cost nothing: rate and size. The body is skipped, never buffered.
+    let over_rate =
+        shared.peer_rate.check_key(&peer).is_err() || state.ip.is_some_and(|ip| shared.ip_rate.check_key(&ip).is_err());
+    if over_rate {
+        skip(reader, rest).await?;
+        send_status(writer, id, Status::TooManyRequests, "rate limit exceeded", started).await;
+        return Ok(());
+    }
+    if prefix.body_len > shared.config.max_request_bytes {
+        skip(reader, rest).await?;
+        let message = format!(
+            "request body of {} bytes exceeds the limit of {}",
+            prefix.body_len, shared.config.max_request_bytes
+        );
+        send_status(writer, id, Status::PayloadTooLarge, message, started).await;
+        return Ok(());
+    }
+    let header = read_bytes(reader, usize::from(prefix.header_len)).await?;
+    let body = read_bytes(reader, prefix.body_len as usize).await?;
+
+    match admit(shared, &state, &header, body) {
+        Ok(admitted) => {
+            tokio::spawn(run(shared.clone(), peer, writer.clone(), id, admitted, started));
+        }
+        Err((status, message, synapse)) => {
+            shared.metrics.record(&synapse, status.code(), started.elapsed().as_secs_f64());
+            send_status(writer, id, status, message, started).await;
+        }
+    }
+    Ok(())
+}
+
+type Refusal = (Status, String, String);
+
+fn admit(shared: &Shared, state: &PeerState, header: &[u8], body: Bytes) -> Result<Admitted, Refusal> {
+    let head = RequestHead::decode(header).map_err(|e| (Status::BadRequest, e.to_string(), "-".to_owned()))?;
+    let name = head.synapse.clone();
+    let refuse = |status: Status, message: String| (status, message, name.clone());
+    if head.receiver != *shared.hotkey.public() {
+        return Err(refuse(
+            Status::Forbidden,
+            format!("request is for another receiver, this axon is {}", shared.hotkey),
+        ));
+    }
+    let handler = shared.handlers.get(&head.synapse).cloned().ok_or_else(|| {
+        refuse(
+            Status::NotFound,
+            format!("Synapse name '{}' not found. Available synapses {:?}", head.synapse, shared.names),
+        )
+    })?;
+    let (bound, _) =
+        state.bound.ok_or_else(|| refuse(Status::Unauthorized, "connection is not bound to a hotkey".into()))?;
+    if !shared.config.accepted_auth.allows(head.auth) {
+        return Err(refuse(Status::Unauthorized, format!("this axon does not accept {:?} authentication", head.auth)));
+    }
+    if head.sender != bound {
+        return Err(refuse(
+            Status::Unauthorized,
+            format!("sender {} is not the connection's hotkey {bound}", head.sender),
+        ));
+    }
+    if head.auth == AuthMode::PerRequest {
+        let now = unix_nanos();
+        shared.nonces.check_fresh(head.nonce, now).map_err(|e| refuse(Status::Unauthorized, e.to_string()))?;
+        head.verify(&body).map_err(|e| refuse(Status::Unauthorized, e.to_string()))?;
+        shared.nonces.check(head.sender.public(), head.nonce, now).map_err(|e| match e {
+            NonceError::Full { .. } => refuse(Status::Unavailable, e.to_string()),
+            other => refuse(Status::Unauthorized, other.to_string()),
+        })?;
+    }
+    let facts = shared.directory.facts(head.sender.public());
+    blacklisted(shared, &head.sender, facts.as_ref())
+        .map_err(|reason| refuse(Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
+    Ok(Admitted { caller: head.sender, head, body, handler, facts })
+}
+
+fn blacklisted(shared: &Shared, hotkey: &Hotkey, facts: Option<&PeerFacts>) -> Result<(), String> {
+    let config = &shared.config;
+    if config.require_registered && !facts.is_some_and(|f| f.registered) {
+        return Err(format!("{hotkey} is not registered"));
+    }
+    if config.require_validator_permit && !facts.is_some_and(|f| f.validator_permit) {
+        return Err(format!("{hotkey} has no validator permit"));
+    }
+    if config.min_stake > 0 && facts.map(|f| f.stake).unwrap_or(0) < config.min_stake {
+        return Err(format!("{hotkey} has less than {} rao of stake", config.min_stake));
+    }
+    match &shared.blacklist {
+        Some(check) => check(hotkey, facts),
+        None => Ok(()),
+    }
+}
+
+async fn run(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitted: Admitted, started: Instant) {
+    let Admitted { head, body, handler, caller, facts } = admitted;
+    let span = tracing::debug_span!("request", synapse = %head.synapse, caller = %caller, %peer, id);
+    async move {
+        let synapse = head.synapse.clone();
+        let priority = match &shared.priority {
+            Some(priority) => priority(&caller, facts.as_ref()),
+            None => facts.as_ref().map(|f| f.stake as f64).unwrap_or(0.0),
+        };
+        shared.metrics.queued.set(shared.gate.queued() as i64);
+        let Ok(_permit) = shared.gate.admit(priority).await else {
+            shared.metrics.record(&synapse, 503, started.elapsed().as_secs_f64());
+            send_status(&writer, id, Status::Unavailable, "axon is at capacity: priority queue is full", started).await;
+            return;
+        };
+        let requested = Duration::from_millis(u64::from(head.timeout_ms));
+        let timeout =
+            if head.timeout_ms == 0 { shared.config.default_timeout } else { requested.min(shared.config.max_timeout) };
+        let ctx =
+            RequestContext { caller, peer_id: peer, facts, synapse: synapse.clone(), deadline: started + timeout };
+        let status = match handler {
+            Handler::Unary(handler) => {
+                let outcome = tokio::time::timeout_at(
+                    (started + timeout).into(),
+                    std::panic::AssertUnwindSafe(handler(ctx, body)).catch_unwind(),
+                )
+                .await;
+                match outcome {
+                    Ok(Ok(Ok(response))) => {
+                        let mut head = ResponseHead::new(Status::Success);
+                        head.process_time_us = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
+                        let _ = send(&writer, FrameKind::Response, id, &head.encode(), &response).await;
+                        Status::Success
+                    }
+                    Ok(Ok(Err(error))) => {
+                        send_status(&writer, id, error.status, error.message, started).await;
+                        error.status
+                    }
+                    Ok(Err(_panic)) => {
+                        tracing::warn!("handler panicked");
+                        send_status(
+                            &writer,
+                            id,
+                            Status::InternalError,
+                            "Internal Server Error: handler panicked",
+                            started,
+                        )
+                        .await;
+                        Status::InternalError
+                    }
+                    Err(_elapsed) => {
+                        send_status(
+                            &writer,
+                            id,
+                            Status::Timeout,
+                            format!("Request timeout after {} seconds", timeout.as_secs_f64()),
+                            started,
+                        )
+                        .await;
+                        Status::Timeout
+                    }
+                }
+            }
+            Handler::Streaming(handler) => stream_response(&writer, id, handler, ctx, body, started, timeout).await,
+        };
+        shared.metrics.record(&synapse, status.code(), started.elapsed().as_secs_f64());
+    }
+    .instrument(span)
+    .await
+}
+
+async fn stream_response(
+    writer: &Writer,
+    id: u64,
+    handler: StreamFn,
+    ctx: RequestContext,
+    body: Bytes,
+    started: Instant,
+    timeout: Duration,
+) -> Status {
+    let deadline = tokio::time::Instant::from(started + timeout);
+    let items = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, body))) {
+        Ok(Ok(items)) => items,
+        Ok(Err(error)) => {
+            send_status(writer, id, error.status, error.message, started).await;
+            return error.status;
+        }
+        Err(_) => {
+            send_status(writer, id, Status::InternalError, "Internal Server Error: handler panicked", started).await;
+            return Status::InternalError;
+        }
+    };
+    let mut items = std::panic::AssertUnwindSafe(items).catch_unwind().boxed();
+    loop {
+        match tokio::time::timeout_at(deadline, items.next()).await {
+            Ok(Some(Ok(Ok(chunk)))) => {
+                if send(writer, FrameKind::Chunk, id, &[], &chunk).await.is_err() {
+                    return Status::Unavailable;
+                }
+            }
+            Ok(Some(Ok(Err(error)))) => {
+                send_status(writer, id, error.status, error.message, started).await;
+                return error.status;
+            }
+            Ok(Some(Err(_panic))) => {
+                send_status(writer, id, Status::InternalError, "Internal Server Error: handler panicked", started)
+                    .await;
+                return Status::InternalError;
+            }
+            Ok(None) => {
+                send_status(writer, id, Status::Success, "Success", started).await;
+                return Status::Success;
+            }
+            Err(_) => {
+                send_status(
+                    writer,
+                    id,
+                    Status::Timeout,
+                    format!("Request timeout after {} seconds", timeout.as_secs_f64()),
+                    started,
+                )
+                .await;
+                return Status::Timeout;
+            }
+        }
+    }
+}

@@ -1,0 +1,725 @@
+//! The dendrite: queries axons by hotkey over hotkey-bound connections.
+//!
+//! One connection per target hotkey, carrying a small pool of long-lived streams with
+//! neuronet's frames; many requests share each stream, told apart by request id. The first
+//! stream starts with the binding exchange, so a connection whose axon cannot prove the
+//! expected hotkey is dropped before any request is sent on it.
+
+use crate::directory::Directory;
+use crate::io::{read_bytes, read_prefix, skip, write_frame};
+use crate::metrics::Metrics;
+use crate::swarm::{Network, NetworkConfig, SYNAPSE_PROTOCOL};
+use crate::Error;
+use bytes::Bytes;
+use futures::io::{AsyncReadExt, BufReader, ReadHalf, WriteHalf};
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use neuronet_synapse::binding::{sign_binding, verify_binding};
+use neuronet_synapse::envelope::{RequestHead, ResponseHead};
+use neuronet_synapse::frame::{FrameKind, FramePrefix};
+use neuronet_synapse::payload::unix_nanos;
+use neuronet_synapse::proto::{AuthMode, HotkeyBinding};
+use neuronet_synapse::{Hotkey, Keypair, Status, Synapse};
+use prost::Message;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// How the dendrite authenticates its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Auth {
+    /// Every request signed by the hotkey (default).
+    #[default]
+    PerRequest,
+    /// Requests authenticated by the hotkey-bound connection alone.
+    Connection,
+}
+
+/// Dendrite settings. Every field has a documented default.
+#[derive(Debug, Clone)]
+pub struct DendriteConfig {
+    /// Swarm and QUIC settings.
+    pub network: NetworkConfig,
+    /// Authentication mode. Default [`Auth::PerRequest`].
+    pub auth: Auth,
+    /// Long-lived streams per connection. Default 2: more streams cost tasks and memory for
+    /// little gain on two cores (see the benchmark).
+    pub streams_per_connection: usize,
+    /// Largest response body accepted; larger ones are skipped and reported as 413. Default 64 MiB.
+    pub max_response_bytes: u32,
+    /// Time allowed to dial and bind a new connection. Default 5 s.
+    pub connect_timeout: Duration,
+    /// Lifetime of the dendrite's hotkey binding. Default 24 h.
+    pub binding_ttl: Duration,
+}
+
+impl Default for DendriteConfig {
+    fn default() -> Self {
+        DendriteConfig {
+            network: NetworkConfig::default(),
+            auth: Auth::PerRequest,
+            streams_per_connection: 2,
+            max_response_bytes: 64 * 1024 * 1024,
+            connect_timeout: Duration::from_secs(5),
+            binding_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl DendriteConfig {
+    /// Sets `auth`.
+    pub fn with_auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+    /// Sets `streams_per_connection` (at least 1).
+    pub fn with_streams_per_connection(mut self, n: usize) -> Self {
+        self.streams_per_connection = n.max(1);
+        self
+    }
+}
+
+/// Whom to query.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A hotkey, resolved through the Directory.
+    Hotkey(Hotkey),
+    /// A hotkey at a known address (a `/p2p/<PeerId>` suffix is optional: the binding proves
+    /// the hotkey either way).
+    Explicit {
+        /// The hotkey expected at `addr`.
+        hotkey: Hotkey,
+        /// Where to dial.
+        addr: Multiaddr,
+    },
+}
+
+impl Target {
+    /// The hotkey the target must prove.
+    pub fn hotkey(&self) -> &Hotkey {
+        match self {
+            Target::Hotkey(hotkey) | Target::Explicit { hotkey, .. } => hotkey,
+        }
+    }
+}
+
+/// The answer to one query: a status a caller can act on, and the typed body on success.
+#[derive(Debug, Clone)]
+pub struct Response<T> {
+    /// Who was asked.
+    pub target: Hotkey,
+    /// 200 with a body, or the failure.
+    pub status: Status,
+    /// The axon's (or the dendrite's) message.
+    pub message: String,
+    /// The decoded response, on 200.
+    pub body: Option<T>,
+    /// Time the axon reported spending.
+    pub process_time: Duration,
+    /// Round-trip time seen by the dendrite.
+    pub elapsed: Duration,
+}
+
+impl<T> Response<T> {
+    fn failure(target: Hotkey, status: Status, message: impl Into<String>, started: Instant) -> Self {
+        Response {
+            target,
+            status,
+            message: message.into(),
+            body: None,
+            process_time: Duration::ZERO,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// Whether the status is 200 and a body came.
+    pub fn is_success(&self) -> bool {
+        self.status.is_success() && self.body.is_some()
+    }
+}
+
+enum Reply {
+    Done(ResponseHead, Bytes),
+    Chunk(Bytes),
+    Failed(Status, String),
+}
+
+enum Pending {
+    Unary(oneshot::Sender<Reply>),
+    Stream(mpsc::UnboundedSender<Reply>),
+}
+
+struct PoolStream {
+    writer: tokio::sync::Mutex<WriteHalf<libp2p::Stream>>,
+    pending: Mutex<HashMap<u64, Pending>>,
+    alive: AtomicBool,
+}
+
+impl PoolStream {
+    fn fail_all(&self, message: &str) {
+        self.alive.store(false, Ordering::Release);
+        let pending: Vec<Pending> =
+            self.pending.lock().map(|mut p| p.drain().map(|(_, v)| v).collect()).unwrap_or_default();
+        for waiter in pending {
+            let reply = Reply::Failed(Status::Unavailable, message.to_owned());
+            match waiter {
+                Pending::Unary(tx) => {
+                    let _ = tx.send(reply);
+                }
+                Pending::Stream(tx) => {
+                    let _ = tx.send(reply);
+                }
+            }
+        }
+    }
+
+    fn take(&self, id: u64) -> Option<Pending> {
+        self.pending.lock().ok()?.remove(&id)
+    }
+}
+
+struct Connection {
+    peer_id: PeerId,
+    streams: Mutex<Vec<Arc<PoolStream>>>,
+    next: AtomicUsize,
+}
+
+impl Connection {
+    fn pick(&self) -> Option<Arc<PoolStream>> {
+        let streams = self.streams.lock().ok()?;
+        let live: Vec<&Arc<PoolStream>> = streams.iter().filter(|s| s.alive.load(Ordering::Acquire)).collect();
+        if live.is_empty() {
+            return None;
+        }
+        let at = self.next.fetch_add(1, Ordering::Relaxed) % live.len();
+        live.get(at).map(|s| Arc::clone(s))
+    }
+}
+
+struct Inner {
+    keypair: Arc<Keypair>,
+    config: DendriteConfig,
+    directory: Directory,
+    network: Network,
+    binding: HotkeyBinding,
+    connections: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<Option<Arc<Connection>>>>>>,
+    next_id: AtomicU64,
+    metrics: Metrics,
+}
+
+/// A client of axons. Cheap to clone; clones share connections.
+///
+/// ```no_run
+/// use neuronet_synapse::{builtin::Ping, proto, CryptoType, Keypair};
+/// use neuronet_transport::{Dendrite, DendriteConfig, Target};
+/// # async fn run(miner: neuronet_synapse::Hotkey, addr: libp2p::Multiaddr) -> Result<(), neuronet_transport::Error> {
+/// let validator = Keypair::from_suri("//Alice", CryptoType::Sr25519)?;
+/// let dendrite = Dendrite::new(validator, DendriteConfig::default()).await?;
+/// let answer = dendrite
+///     .query::<Ping>(&Target::Explicit { hotkey: miner, addr }, proto::PingRequest {}, std::time::Duration::from_secs(5))
+///     .await;
+/// println!("{} {:?}", answer.status, answer.body);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Dendrite {
+    inner: Arc<Inner>,
+}
+
+impl Dendrite {
+    /// A dendrite signing as `keypair`'s hotkey. It listens on an ephemeral loopback/any port
+    /// so that all its dials share one UDP socket per address family.
+    pub async fn new(keypair: Keypair, config: DendriteConfig) -> Result<Self, Error> {
+        Self::with_directory(keypair, config, Directory::new()).await
+    }
+
+    /// A dendrite resolving hotkeys through `directory`.
+    pub async fn with_directory(keypair: Keypair, config: DendriteConfig, directory: Directory) -> Result<Self, Error> {
+        let network = Network::start(&config.network, None)?;
+        for addr in ["/ip4/0.0.0.0/udp/0/quic-v1", "/ip6/::/udp/0/quic-v1"] {
+            if let Ok(addr) = addr.parse::<Multiaddr>() {
+                // A host without IPv6 still works over IPv4; the dial then uses its own socket.
+                if let Err(error) = network.listen(addr).await {
+                    tracing::debug!(%error, "dendrite socket not bound");
+                }
+            }
+        }
+        let expires_at = unix_nanos() / 1_000_000_000 + config.binding_ttl.as_secs();
+        let binding = sign_binding(&keypair, &network.local_peer_id().to_bytes(), expires_at);
+        Ok(Dendrite {
+            inner: Arc::new(Inner {
+                keypair: Arc::new(keypair),
+                config,
+                directory,
+                network,
+                binding,
+                connections: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                metrics: Metrics::default(),
+            }),
+        })
+    }
+
+    /// The dendrite's hotkey.
+    pub fn hotkey(&self) -> Hotkey {
+        self.inner.keypair.hotkey()
+    }
+
+    /// The dendrite's PeerId.
+    pub fn peer_id(&self) -> PeerId {
+        self.inner.network.local_peer_id()
+    }
+
+    /// The dendrite's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The Directory targets are resolved through.
+    pub fn directory(&self) -> &Directory {
+        &self.inner.directory
+    }
+
+    /// Sends one unary request and waits for the answer or `timeout`. Never fails as a whole:
+    /// every failure is a status (503 unreachable, 408 timeout, 401 binding refused, 422
+    /// undecodable answer).
+    pub async fn query<S: Synapse>(
+        &self,
+        target: &Target,
+        request: S::Request,
+        timeout: Duration,
+    ) -> Response<S::Response> {
+        let started = Instant::now();
+        let hotkey = *target.hotkey();
+        let body = Bytes::from(request.encode_to_vec());
+        let (tx, rx) = oneshot::channel();
+        let deadline = tokio::time::Instant::from(started + timeout);
+        let sent =
+            tokio::time::timeout_at(deadline, self.send(target, S::NAME, body, timeout, Pending::Unary(tx))).await;
+        let response = match sent {
+            Err(_) => Response::failure(
+                hotkey,
+                Status::Timeout,
+                format!("Request timeout after {} seconds", timeout.as_secs_f64()),
+                started,
+            ),
+            Ok(Err((status, message))) => Response::failure(hotkey, status, message, started),
+            Ok(Ok((stream, id))) => match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(Reply::Done(head, bytes))) => decode_response::<S>(hotkey, head, bytes, started),
+                Ok(Ok(Reply::Failed(status, message))) => Response::failure(hotkey, status, message, started),
+                Ok(Ok(Reply::Chunk(_))) => {
+                    Response::failure(hotkey, Status::Unprocessable, "a chunk answered a unary request", started)
+                }
+                Ok(Err(_)) => Response::failure(hotkey, Status::Unavailable, "connection closed", started),
+                Err(_) => {
+                    stream.take(id);
+                    cancel(&stream, id).await;
+                    Response::failure(
+                        hotkey,
+                        Status::Timeout,
+                        format!("Request timeout after {} seconds", timeout.as_secs_f64()),
+                        started,
+                    )
+                }
+            },
+        };
+        self.inner.metrics.record(S::NAME, response.status.code(), response.elapsed.as_secs_f64());
+        response
+    }
+
+    /// Sends the same request to every target concurrently: one answer per target, in order.
+    pub async fn forward<S: Synapse>(
+        &self,
+        targets: &[Target],
+        request: S::Request,
+        timeout: Duration,
+    ) -> Vec<Response<S::Response>> {
+        futures::future::join_all(targets.iter().map(|t| self.query::<S>(t, request.clone(), timeout))).await
+    }
+
+    /// Sends a streaming request; the returned stream yields each chunk, then ends with the
+    /// final status available from [`ResponseStream::status`].
+    pub async fn query_stream<S: Synapse>(
+        &self,
+        target: &Target,
+        request: S::Request,
+        timeout: Duration,
+    ) -> ResponseStream<S::Response> {
+        let started = Instant::now();
+        let hotkey = *target.hotkey();
+        let body = Bytes::from(request.encode_to_vec());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let deadline = tokio::time::Instant::from(started + timeout);
+        let mut stream = ResponseStream {
+            target: hotkey,
+            rx: None,
+            deadline,
+            status: None,
+            message: String::new(),
+            _marker: std::marker::PhantomData,
+        };
+        match tokio::time::timeout_at(deadline, self.send(target, S::NAME, body, timeout, Pending::Stream(tx))).await {
+            Err(_) => {
+                stream.finish(Status::Timeout, format!("Request timeout after {} seconds", timeout.as_secs_f64()))
+            }
+            Ok(Err((status, message))) => stream.finish(status, message),
+            Ok(Ok(_)) => stream.rx = Some(rx),
+        }
+        stream
+    }
+
+    /// Drops the connection to `hotkey`, if any.
+    pub async fn disconnect(&self, hotkey: &Hotkey) {
+        let slot = self.inner.connections.lock().ok().and_then(|mut c| c.remove(hotkey.public()));
+        if let Some(slot) = slot {
+            if let Some(conn) = slot.lock().await.take() {
+                self.inner.network.disconnect(conn.peer_id).await;
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        target: &Target,
+        synapse: &str,
+        body: Bytes,
+        timeout: Duration,
+        pending: Pending,
+    ) -> Result<(Arc<PoolStream>, u64), (Status, String)> {
+        let conn = self.connection(target).await?;
+        let stream = conn.pick().ok_or((Status::Unavailable, "no live stream to the axon".to_owned()))?;
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let hotkey = target.hotkey();
+        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        let mut head = RequestHead::new(synapse, self.inner.keypair.hotkey(), *hotkey.public(), timeout_ms);
+        match self.inner.config.auth {
+            Auth::PerRequest => head.sign(&self.inner.keypair, &body),
+            Auth::Connection => head.auth = AuthMode::Connection,
+        }
+        let header = head.encode();
+        if let Ok(mut p) = stream.pending.lock() {
+            p.insert(id, pending);
+        }
+        let written = {
+            let mut writer = stream.writer.lock().await;
+            write_frame(&mut *writer, FrameKind::Request, id, &header, &body).await
+        };
+        if let Err(error) = written {
+            stream.take(id);
+            stream.fail_all("connection lost");
+            return Err((Status::Unavailable, format!("sending to {hotkey} failed: {error}")));
+        }
+        Ok((stream, id))
+    }
+
+    async fn connection(&self, target: &Target) -> Result<Arc<Connection>, (Status, String)> {
+        let hotkey = *target.hotkey();
+        let slot = {
+            let mut connections =
+                self.inner.connections.lock().map_err(|_| (Status::InternalError, "lock poisoned".to_owned()))?;
+            connections.entry(*hotkey.public()).or_default().clone()
+        };
+        let mut guard = slot.lock().await;
+        if let Some(conn) = guard.as_ref() {
+            if conn.pick().is_some() {
+                return Ok(conn.clone());
+            }
+        }
+        // (Re)connect: one dial at a time per target, under the slot's lock.
+        let (addr, peer) = self.resolve(target)?;
+        let connect = self.connect(hotkey, addr, peer);
+        let conn = tokio::time::timeout(self.inner.config.connect_timeout, connect)
+            .await
+            .map_err(|_| (Status::Timeout, format!("connecting to {hotkey} timed out")))??;
+        *guard = Some(conn.clone());
+        Ok(conn)
+    }
+
+    fn resolve(&self, target: &Target) -> Result<(Multiaddr, Option<PeerId>), (Status, String)> {
+        let (addr, peer) = match target {
+            Target::Explicit { addr, .. } => (addr.clone(), None),
+            Target::Hotkey(hotkey) => {
+                let entry = self
+                    .inner
+                    .directory
+                    .get(hotkey)
+                    .ok_or_else(|| (Status::Unavailable, format!("{hotkey} is not in the directory")))?;
+                let addr = entry
+                    .addrs
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| (Status::Unavailable, format!("{hotkey} has no address")))?;
+                (addr, entry.peer_id)
+            }
+        };
+        let from_addr = addr.iter().find_map(|p| match p {
+            Protocol::P2p(peer) => Some(peer),
+            _ => None,
+        });
+        Ok((addr, peer.or(from_addr)))
+    }
+
+    async fn connect(
+        &self,
+        hotkey: Hotkey,
+        addr: Multiaddr,
+        peer: Option<PeerId>,
+    ) -> Result<Arc<Connection>, (Status, String)> {
+        let peer_id = self
+            .inner
+            .network
+            .dial(addr.clone(), peer)
+            .await
+            .map_err(|e| (Status::Unavailable, format!("Service unavailable at {addr}: {e}")))?;
+        let first = match self.open_stream(peer_id, &hotkey).await {
+            Ok(stream) => stream,
+            Err(refusal) => {
+                if refusal.0 == Status::Unauthorized {
+                    self.inner.network.disconnect(peer_id).await;
+                }
+                return Err(refusal);
+            }
+        };
+        let conn = Arc::new(Connection { peer_id, streams: Mutex::new(vec![first]), next: AtomicUsize::new(0) });
+        // Further pool streams open in the background, one after another (libp2p-stream keeps
+        // only one pending inbound stream per protocol).
+        let extra = self.inner.config.streams_per_connection.saturating_sub(1);
+        if extra > 0 {
+            let this = self.clone();
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                for _ in 0..extra {
+                    match this.open_stream(conn.peer_id, &hotkey).await {
+                        Ok(stream) => {
+                            if let Ok(mut streams) = conn.streams.lock() {
+                                streams.push(stream);
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
+        Ok(conn)
+    }
+
+    /// Opens a stream and runs the binding exchange on it; spawns its reader.
+    async fn open_stream(&self, peer_id: PeerId, expected: &Hotkey) -> Result<Arc<PoolStream>, (Status, String)> {
+        let mut control = self.inner.network.control();
+        let stream = control
+            .open_stream(peer_id, SYNAPSE_PROTOCOL)
+            .await
+            .map_err(|e| (Status::Unavailable, format!("opening a stream to {expected}: {e}")))?;
+        let (reader, mut writer) = stream.split();
+        let mut reader = BufReader::with_capacity(64 * 1024, reader);
+        let binding = self.inner.binding.encode_to_vec();
+        let io_err = |e: std::io::Error| (Status::Unavailable, format!("binding exchange with {expected}: {e}"));
+        write_frame(&mut writer, FrameKind::Bind, 0, &binding, &[]).await.map_err(io_err)?;
+        let prefix = read_prefix(&mut reader)
+            .await
+            .map_err(io_err)?
+            .ok_or((Status::Unavailable, "axon closed the stream".to_owned()))?;
+        let header = read_bytes(&mut reader, usize::from(prefix.header_len)).await.map_err(io_err)?;
+        skip(&mut reader, u64::from(prefix.body_len)).await.map_err(io_err)?;
+        match prefix.kind {
+            FrameKind::Bind => {
+                let record = HotkeyBinding::decode(header).map_err(|e| {
+                    (Status::Unauthorized, format!("binding refused: axon's binding does not decode: {e}"))
+                })?;
+                let proven = verify_binding(&record, &peer_id.to_bytes(), unix_nanos() / 1_000_000_000)
+                    .map_err(|e| (Status::Unauthorized, format!("binding refused: {e}")))?;
+                if proven != *expected {
+                    tracing::warn!(%peer_id, expected = %expected, found = %proven, "axon holds another hotkey");
+                    return Err((
+                        Status::Unauthorized,
+                        format!("binding refused: axon holds hotkey {proven}, expected {expected}"),
+                    ));
+                }
+            }
+            FrameKind::Response => {
+                let head = ResponseHead::decode(&header).map_err(|e| (Status::Unauthorized, e.to_string()))?;
+                return Err((head.status, head.message));
+            }
+            _ => return Err((Status::Unauthorized, "binding refused: unexpected frame".to_owned())),
+        }
+        let pool = Arc::new(PoolStream {
+            writer: tokio::sync::Mutex::new(writer),
+            pending: Mutex::new(HashMap::new()),
+            alive: AtomicBool::new(true),
+        });
+        tokio::spawn(read_responses(pool.clone(), reader, self.inner.config.max_response_bytes));
+        Ok(pool)
+    }
+}
+
+async fn cancel(stream: &PoolStream, id: u64) {
+    let mut writer = stream.writer.lock().await;
+    let _ = write_frame(&mut *writer, FrameKind::Cancel, id, &[], &[]).await;
+}
+
+async fn read_responses(pool: Arc<PoolStream>, mut reader: BufReader<ReadHalf<libp2p::Stream>>, max_body: u32) {
+    let outcome = read_loop(&pool, &mut reader, max_body).await;
+    let message = match outcome {
+        Ok(()) => "axon closed the stream".to_owned(),
+        Err(error) => format!("stream failed: {error}"),
+    };
+    pool.fail_all(&message);
+}
+
+async fn read_loop(
+    pool: &PoolStream,
+    reader: &mut BufReader<ReadHalf<libp2p::Stream>>,
+    max_body: u32,
+) -> std::io::Result<()> {
+    while let Some(FramePrefix { kind, request_id, header_len, body_len }) = read_prefix(reader).await? {
+        if body_len > max_body {
+            skip(reader, u64::from(header_len) + u64::from(body_len)).await?;
+            if let Some(waiter) = pool.take(request_id) {
+                let reply = Reply::Failed(
+                    Status::PayloadTooLarge,
+                    format!("response body of {body_len} bytes exceeds the limit of {max_body}"),
+                );
+                deliver(waiter, reply);
+            }
+            continue;
+        }
+        let header = read_bytes(reader, usize::from(header_len)).await?;
+        let body = read_bytes(reader, body_len as usize).await?;
+        match kind {
+            FrameKind::Response => {
+                if let Some(waiter) = pool.take(request_id) {
+                    let reply = match ResponseHead::decode(&header) {
+                        Ok(head) => Reply::Done(head, body),
+                        Err(e) => Reply::Failed(Status::Unprocessable, format!("response header does not decode: {e}")),
+                    };
+                    deliver(waiter, reply);
+                }
+            }
+            FrameKind::Chunk => {
+                let sender = pool.pending.lock().ok().and_then(|p| match p.get(&request_id) {
+                    Some(Pending::Stream(tx)) => Some(tx.clone()),
+                    _ => None,
+                });
+                if let Some(tx) = sender {
+                    let _ = tx.send(Reply::Chunk(body));
+                }
+            }
+            _ => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected frame from the axon")),
+        }
+    }
+    Ok(())
+}
+
+fn deliver(waiter: Pending, reply: Reply) {
+    match waiter {
+        Pending::Unary(tx) => {
+            let _ = tx.send(reply);
+        }
+        Pending::Stream(tx) => {
+            let _ = tx.send(reply);
+        }
+    }
+}
+
+fn decode_response<S: Synapse>(
+    target: Hotkey,
+    head: ResponseHead,
+    body: Bytes,
+    started: Instant,
+) -> Response<S::Response> {
+    let process_time = Duration::from_micros(head.process_time_us);
+    if !head.status.is_success() {
+        return Response {
+            target,
+            status: head.status,
+            message: head.message,
+            body: None,
+            process_time,
+            elapsed: started.elapsed(),
+        };
+    }
+    match S::Response::decode(body) {
+        Ok(decoded) => Response {
+            target,
+            status: head.status,
+            message: head.message,
+            body: Some(decoded),
+            process_time,
+            elapsed: started.elapsed(),
+        },
+        Err(e) => Response {
+            target,
+            status: Status::Unprocessable,
+            message: format!("Failed to parse response as {}: {e}", S::NAME),
+            body: None,
+            process_time,
+            elapsed: started.elapsed(),
+        },
+    }
+}
+
+/// The chunks of a streaming answer. `next().await` yields each decoded chunk; after the last,
+/// [`ResponseStream::status`] tells how the stream ended.
+pub struct ResponseStream<T> {
+    target: Hotkey,
+    rx: Option<mpsc::UnboundedReceiver<Reply>>,
+    deadline: tokio::time::Instant,
+    status: Option<Status>,
+    message: String,
+    _marker: std::marker::PhantomData<T>,
+}
+
+impl<T: Message + Default> ResponseStream<T> {
+    fn finish(&mut self, status: Status, message: String) {
+        self.status = Some(status);
+        self.message = message;
+        self.rx = None;
+    }
+
+    /// The next chunk, or `None` when the stream ended (see [`ResponseStream::status`]).
+    pub async fn next(&mut self) -> Option<T> {
+        let rx = self.rx.as_mut()?;
+        match tokio::time::timeout_at(self.deadline, rx.recv()).await {
+            Ok(Some(Reply::Chunk(bytes))) => match T::decode(bytes) {
+                Ok(chunk) => Some(chunk),
+                Err(e) => {
+                    self.finish(Status::Unprocessable, format!("chunk does not decode: {e}"));
+                    None
+                }
+            },
+            Ok(Some(Reply::Done(head, _))) => {
+                self.finish(head.status, head.message);
+                None
+            }
+            Ok(Some(Reply::Failed(status, message))) => {
+                self.finish(status, message);
+                None
+            }
+            Ok(None) => {
+                self.finish(Status::Unavailable, "connection closed".into());
+                None
+            }
+            Err(_) => {
+                self.finish(Status::Timeout, "Request timeout".into());
+                None
+            }
+        }
+    }
+
+    /// The final status, once the stream has ended.
+    pub fn status(&self) -> Option<Status> {
+        self.status
+    }
+
+    /// The final message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Who was asked.
+    pub fn target(&self) -> Hotkey {
+        self.target
+    }
+}

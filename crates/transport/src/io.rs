@@ -1,0 +1,63 @@
+//! Moving frames over a libp2p stream: read a prefix, read or skip a known number of bytes,
+//! write a frame without copying its body.
+
+use bytes::{Bytes, BytesMut};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use neuronet_synapse::frame::{encode_head, FrameError, FrameKind, FramePrefix, PREFIX_LEN};
+use std::io;
+
+/// Reads the next frame prefix; `Ok(None)` on a clean end of stream.
+pub(crate) async fn read_prefix<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Option<FramePrefix>> {
+    let mut buf = [0u8; PREFIX_LEN];
+    let mut filled = 0;
+    while filled < PREFIX_LEN {
+        let n = reader.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            return if filled == 0 { Ok(None) } else { Err(io::ErrorKind::UnexpectedEof.into()) };
+        }
+        filled += n;
+    }
+    FramePrefix::parse(&buf).map(Some).map_err(|e: FrameError| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Reads exactly `len` bytes.
+pub(crate) async fn read_bytes<R: AsyncRead + Unpin>(reader: &mut R, len: usize) -> io::Result<Bytes> {
+    let mut buf = BytesMut::zeroed(len);
+    reader.read_exact(&mut buf).await?;
+    Ok(buf.freeze())
+}
+
+/// Reads and discards `len` bytes in small pieces, so a refused body is never held whole.
+pub(crate) async fn skip<R: AsyncRead + Unpin>(reader: &mut R, mut len: u64) -> io::Result<()> {
+    let mut scratch = [0u8; 16 * 1024];
+    while len > 0 {
+        let want = scratch.len().min(usize::try_from(len).unwrap_or(usize::MAX));
+        let n = reader.read(&mut scratch[..want]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        len -= n as u64;
+    }
+    Ok(())
+}
+
+/// Writes one frame: prefix and header in one buffer, then the body as is.
+pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    kind: FrameKind,
+    request_id: u64,
+    header: &[u8],
+    body: &[u8],
+) -> io::Result<()> {
+    let head = encode_head(kind, request_id, header, body.len());
+    if body.len() <= 16 * 1024 {
+        // One write for small frames: fewer QUIC packets and wakeups.
+        let mut all = head;
+        all.extend_from_slice(body);
+        writer.write_all(&all).await?;
+    } else {
+        writer.write_all(&head).await?;
+        writer.write_all(body).await?;
+    }
+    writer.flush().await
+}

@@ -1,0 +1,333 @@
+//! The libp2p swarm under an axon or dendrite: QUIC (quic-v1) on IPv4 and IPv6, a persisted
+//! ed25519 node identity, identify, and libp2p-stream for neuronet's long-lived framed streams.
+//! One task owns the swarm; everything else talks to it through commands.
+
+use crate::Error;
+use futures::StreamExt;
+use libp2p::core::{upgrade::Version, ConnectedPoint};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::{dial_opts::DialOpts, ConnectionId, NetworkBehaviour, SwarmEvent};
+use libp2p::{identify, identity, Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// The libp2p protocol of neuronet's synapse streams.
+pub const SYNAPSE_PROTOCOL: StreamProtocol = StreamProtocol::new("/neuronet/synapse/1");
+/// The identify protocol version neuronet announces.
+pub const IDENTIFY_PROTOCOL: &str = "/neuronet/1.0.0";
+
+/// Swarm and QUIC settings shared by axons and dendrites.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Where the node's ed25519 identity (PeerId) is kept; created on first use. Default `None`:
+    /// a fresh identity per process.
+    pub identity_path: Option<PathBuf>,
+    /// Most concurrent streams a peer may open on one connection. Default 64: a dendrite needs a
+    /// handful; the cap bounds what one connection can cost an axon.
+    pub max_streams_per_connection: u32,
+    /// Close a connection after this long without traffic. Default 60 s.
+    pub idle_timeout: Duration,
+    /// QUIC keep-alive ping interval. Default 5 s.
+    pub keep_alive: Duration,
+    /// QUIC + TLS handshake deadline. Default 5 s.
+    pub handshake_timeout: Duration,
+    /// Per-stream receive window in bytes. Default 16 MiB (several 1 MiB bodies in flight).
+    pub stream_window: u32,
+    /// Per-connection receive window in bytes. Default 32 MiB.
+    pub connection_window: u32,
+    /// Most connections accepted from one IP address (0 = no limit). Default 32.
+    pub max_connections_per_ip: u32,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            identity_path: None,
+            max_streams_per_connection: 64,
+            idle_timeout: Duration::from_secs(60),
+            keep_alive: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(5),
+            stream_window: 16 * 1024 * 1024,
+            connection_window: 32 * 1024 * 1024,
+            max_connections_per_ip: 32,
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// Sets `identity_path`.
+    pub fn with_identity_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.identity_path = Some(path.into());
+        self
+    }
+    /// Sets `max_connections_per_ip`.
+    pub fn with_max_connections_per_ip(mut self, n: u32) -> Self {
+        self.max_connections_per_ip = n;
+        self
+    }
+    /// Sets `max_streams_per_connection`.
+    pub fn with_max_streams_per_connection(mut self, n: u32) -> Self {
+        self.max_streams_per_connection = n;
+        self
+    }
+}
+
+/// Loads the node identity from `path`, creating it (mode 0600) when absent.
+pub fn load_or_create_identity(path: &Path) -> Result<identity::Keypair, Error> {
+    let err = |reason: String| Error::Identity { path: path.display().to_string(), reason };
+    match std::fs::read(path) {
+        Ok(bytes) => identity::Keypair::from_protobuf_encoding(&bytes).map_err(|e| err(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let keypair = identity::Keypair::generate_ed25519();
+            let bytes = keypair.to_protobuf_encoding().map_err(|e| err(e.to_string()))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            use std::io::Write;
+            let mut file = options.open(path).map_err(|e| err(e.to_string()))?;
+            file.write_all(&bytes).map_err(|e| err(e.to_string()))?;
+            Ok(keypair)
+        }
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    stream: libp2p_stream::Behaviour,
+    identify: identify::Behaviour,
+}
+
+enum Command {
+    Listen(Multiaddr, oneshot::Sender<Result<Multiaddr, String>>),
+    Dial(Multiaddr, Option<PeerId>, oneshot::Sender<Result<PeerId, String>>),
+    Disconnect(PeerId),
+}
+
+/// Hooks for state keyed by PeerId: a peer's first connection (with its remote IP) and the
+/// closing of its last one.
+pub(crate) trait PeerEvents: Send + Sync {
+    fn connected(&self, peer: PeerId, ip: Option<IpAddr>);
+    fn disconnected(&self, peer: PeerId);
+}
+
+/// A handle to the task that owns the swarm.
+#[derive(Clone)]
+pub(crate) struct Network {
+    commands: mpsc::Sender<Command>,
+    control: libp2p_stream::Control,
+    local_peer_id: PeerId,
+}
+
+impl Network {
+    /// Builds the swarm and spawns its task on the current tokio runtime.
+    pub(crate) fn start(config: &NetworkConfig, events: Option<Arc<dyn PeerEvents>>) -> Result<Self, Error> {
+        let keypair = match &config.identity_path {
+            Some(path) => load_or_create_identity(path)?,
+            None => identity::Keypair::generate_ed25519(),
+        };
+        let quic = config.clone();
+        let swarm = SwarmBuilder::with_existing_identity(keypair)
+            .with_tokio()
+            .with_quic_config(move |mut c| {
+                c.max_concurrent_stream_limit = quic.max_streams_per_connection;
+                c.keep_alive_interval = quic.keep_alive;
+                c.max_idle_timeout = u32::try_from(quic.idle_timeout.as_millis()).unwrap_or(u32::MAX);
+                c.handshake_timeout = quic.handshake_timeout;
+                c.max_stream_data = quic.stream_window;
+                c.max_connection_data = quic.connection_window;
+                c
+            })
+            .with_behaviour(|key| Behaviour {
+                stream: libp2p_stream::Behaviour::new(),
+                identify: identify::Behaviour::new(
+                    identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
+                        .with_agent_version(format!("neuronet/{}", env!("CARGO_PKG_VERSION"))),
+                ),
+            })
+            .map_err(|e| Error::Swarm(e.to_string()))?
+            .with_swarm_config(|c| {
+                c.with_idle_connection_timeout(config.idle_timeout)
+                    // Saves the multistream-select round trip on every stream we open.
+                    .with_substream_upgrade_protocol_override(Version::V1Lazy)
+            })
+            .build();
+        let control = swarm.behaviour().stream.new_control();
+        let local_peer_id = *swarm.local_peer_id();
+        let (commands, receiver) = mpsc::channel(256);
+        let task = EventLoop {
+            max_per_ip: config.max_connections_per_ip,
+            per_ip: HashMap::new(),
+            connection_ip: HashMap::new(),
+            dials: HashMap::new(),
+            listens: Vec::new(),
+            events,
+        };
+        tokio::spawn(task.run(swarm, receiver));
+        Ok(Network { commands, control, local_peer_id })
+    }
+
+    pub(crate) fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    pub(crate) fn control(&self) -> libp2p_stream::Control {
+        self.control.clone()
+    }
+
+    /// Listens on `addr` and returns the bound address (with the real port).
+    pub(crate) async fn listen(&self, addr: Multiaddr) -> Result<Multiaddr, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Listen(addr.clone(), tx)).await.map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?.map_err(|reason| Error::Listen { addr: addr.to_string(), reason })
+    }
+
+    /// Dials `addr` (expecting `peer` when known) and returns the PeerId the handshake proved.
+    pub(crate) async fn dial(&self, addr: Multiaddr, peer: Option<PeerId>) -> Result<PeerId, String> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Dial(addr, peer, tx)).await.map_err(|_| "network task stopped".to_string())?;
+        rx.await.map_err(|_| "network task stopped".to_string())?
+    }
+
+    /// Closes every connection to `peer`.
+    pub(crate) async fn disconnect(&self, peer: PeerId) {
+        let _ = self.commands.send(Command::Disconnect(peer)).await;
+    }
+}
+
+struct EventLoop {
+    max_per_ip: u32,
+    per_ip: HashMap<IpAddr, u32>,
+    connection_ip: HashMap<ConnectionId, IpAddr>,
+    dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, String>>>,
+    listens: Vec<(libp2p::core::transport::ListenerId, oneshot::Sender<Result<Multiaddr, String>>)>,
+    events: Option<Arc<dyn PeerEvents>>,
+}
+
+impl EventLoop {
+    async fn run(mut self, mut swarm: Swarm<Behaviour>, mut commands: mpsc::Receiver<Command>) {
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(&mut swarm, command),
+                    // Every handle is gone: shut the swarm down.
+                    None => return,
+                },
+                event = swarm.select_next_some() => self.on_event(&mut swarm, event),
+            }
+        }
+    }
+
+    fn on_command(&mut self, swarm: &mut Swarm<Behaviour>, command: Command) {
+        match command {
+            Command::Listen(addr, done) => match swarm.listen_on(addr) {
+                Ok(id) => self.listens.push((id, done)),
+                Err(e) => {
+                    let _ = done.send(Err(e.to_string()));
+                }
+            },
+            Command::Dial(addr, peer, done) => {
+                if let Some(peer) = peer {
+                    if swarm.is_connected(&peer) {
+                        let _ = done.send(Ok(peer));
+                        return;
+                    }
+                }
+                let opts = match peer {
+                    Some(peer) => DialOpts::peer_id(peer).addresses(vec![addr]).build(),
+                    None => DialOpts::unknown_peer_id().address(addr).build(),
+                };
+                let id = opts.connection_id();
+                match swarm.dial(opts) {
+                    Ok(()) => {
+                        self.dials.insert(id, done);
+                    }
+                    Err(e) => {
+                        let _ = done.send(Err(e.to_string()));
+                    }
+                }
+            }
+            Command::Disconnect(peer) => {
+                let _ = swarm.disconnect_peer_id(peer);
+            }
+        }
+    }
+
+    fn on_event(&mut self, swarm: &mut Swarm<Behaviour>, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { listener_id, address } => {
+                let full = address.with(Protocol::P2p(*swarm.local_peer_id()));
+                if let Some(at) = self.listens.iter().position(|(id, _)| *id == listener_id) {
+                    let (_, done) = self.listens.swap_remove(at);
+                    let _ = done.send(Ok(full));
+                }
+            }
+            SwarmEvent::ListenerError { listener_id, error }
+            | SwarmEvent::ListenerClosed { listener_id, reason: Err(error), .. } => {
+                if let Some(at) = self.listens.iter().position(|(id, _)| *id == listener_id) {
+                    let (_, done) = self.listens.swap_remove(at);
+                    let _ = done.send(Err(error.to_string()));
+                }
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
+                if let Some(done) = self.dials.remove(&connection_id) {
+                    let _ = done.send(Ok(peer_id));
+                }
+                if let Some(events) = &self.events {
+                    events.connected(peer_id, ip_of(endpoint.get_remote_address()));
+                }
+                if let ConnectedPoint::Listener { send_back_addr, .. } = &endpoint {
+                    if let Some(ip) = ip_of(send_back_addr) {
+                        let count = self.per_ip.entry(ip).or_insert(0);
+                        *count += 1;
+                        self.connection_ip.insert(connection_id, ip);
+                        if self.max_per_ip > 0 && *count > self.max_per_ip {
+                            tracing::debug!(%ip, %peer_id, "closing connection over the per-IP limit");
+                            swarm.close_connection(connection_id);
+                        }
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
+                if let Some(ip) = self.connection_ip.remove(&connection_id) {
+                    if let Some(count) = self.per_ip.get_mut(&ip) {
+                        *count = count.saturating_sub(1);
+                        if *count == 0 {
+                            self.per_ip.remove(&ip);
+                        }
+                    }
+                }
+                if num_established == 0 {
+                    if let Some(events) = &self.events {
+                        events.disconnected(peer_id);
+                    }
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { connection_id, error, .. } => {
+                if let Some(done) = self.dials.remove(&connection_id) {
+                    let _ = done.send(Err(error.to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+    addr.iter().find_map(|p| match p {
+        Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
+        Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
+        _ => None,
+    })
+}
