@@ -1,0 +1,120 @@
+//! btlightning 0.2.15's side, measured exactly like neuronet: its server with an echo handler,
+//! its client over loopback QUIC.
+
+use crate::{median_ms, percentiles, Measurement, Plan, IN_FLIGHT};
+use btlightning::{
+    LightningClient, LightningServer, LightningServerConfig, QuicAxonInfo, QuicRequest, Sr25519Signer, SynapseHandler,
+};
+use neuronet_synapse::{CryptoType, Keypair};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+struct Echo;
+
+impl SynapseHandler for Echo {
+    fn handle(
+        &self,
+        _synapse: &str,
+        data: HashMap<String, rmpv::Value>,
+    ) -> btlightning::Result<HashMap<String, rmpv::Value>> {
+        Ok(data)
+    }
+}
+
+/// A client with its endpoint bound (the counterpart of `Dendrite::new`), not yet connected.
+async fn client(validator_seed: [u8; 32]) -> anyhow::Result<LightningClient> {
+    let ss58 = Keypair::from_seed(&validator_seed, CryptoType::Sr25519).hotkey().to_ss58();
+    let mut client = LightningClient::new(ss58);
+    client.set_signer(Box::new(Sr25519Signer::from_seed(validator_seed)));
+    client.create_endpoint().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(client)
+}
+
+async fn connect(client: &mut LightningClient, axon: &QuicAxonInfo) -> anyhow::Result<()> {
+    client.initialize_connections(vec![axon.clone()]).await.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+pub async fn measure(payload: usize, plan: Plan) -> anyhow::Result<Measurement> {
+    let miner_seed = [1u8; 32];
+    let validator_seed = [2u8; 32];
+    let miner = Keypair::from_seed(&miner_seed, CryptoType::Sr25519).hotkey().to_ss58();
+    let mut server =
+        LightningServer::with_config(miner.clone(), "127.0.0.1".into(), 0, LightningServerConfig::default())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    server.set_miner_keypair(miner_seed);
+    server.register_synapse_handler("echo".into(), Arc::new(Echo)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    server.start().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let port = server.local_addr().map_err(|e| anyhow::anyhow!("{e}"))?.port();
+    let server = Arc::new(server);
+    let serving = server.clone();
+    tokio::spawn(async move { serving.serve_forever().await });
+    let axon = QuicAxonInfo { hotkey: miner, ip: "127.0.0.1".into(), port, protocol: 4 };
+
+    let small = {
+        let mut data = HashMap::new();
+        data.insert("payload".to_string(), rmpv::Value::Binary(b"x".to_vec()));
+        QuicRequest { synapse_type: "echo".into(), data }
+    };
+    let mut setups = Vec::new();
+    for _ in 0..plan.setups {
+        let mut client = client(validator_seed).await?;
+        let started = Instant::now();
+        connect(&mut client, &axon).await?;
+        let answer = client.query_axon(axon.clone(), small.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::ensure!(answer.success, "btlightning setup query failed");
+        setups.push(started.elapsed());
+    }
+
+    let mut connected = client(validator_seed).await?;
+    connect(&mut connected, &axon).await?;
+    let client = Arc::new(connected);
+    let mut data = HashMap::new();
+    data.insert("payload".to_string(), rmpv::Value::Binary(vec![0x42; payload]));
+    let request = QuicRequest { synapse_type: "echo".into(), data };
+    for _ in 0..50 {
+        let _ = client.query_axon(axon.clone(), request.clone()).await;
+    }
+    let mut latencies = Vec::with_capacity(plan.sequential);
+    for _ in 0..plan.sequential {
+        let started = Instant::now();
+        let answer = client.query_axon(axon.clone(), request.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::ensure!(answer.success, "btlightning query failed");
+        latencies.push(started.elapsed());
+    }
+    let (p50_ms, p99_ms) = percentiles(latencies);
+
+    let started = Instant::now();
+    let workers: Vec<_> = (0..IN_FLIGHT)
+        .map(|w| {
+            let client = client.clone();
+            let axon = axon.clone();
+            let request = request.clone();
+            let count = plan.concurrent / IN_FLIGHT + usize::from(w < plan.concurrent % IN_FLIGHT);
+            tokio::spawn(async move {
+                let mut ok = 0usize;
+                for _ in 0..count {
+                    if client.query_axon(axon.clone(), request.clone()).await.map(|r| r.success).unwrap_or(false) {
+                        ok += 1;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for worker in workers {
+        ok += worker.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    anyhow::ensure!(ok == plan.concurrent, "btlightning: {} of {} failed", plan.concurrent - ok, plan.concurrent);
+    let _ = server.stop().await;
+    Ok(Measurement {
+        system: "btlightning",
+        payload,
+        p50_ms,
+        p99_ms,
+        throughput_rps: plan.concurrent as f64 / elapsed,
+        setup_ms: median_ms(setups),
+    })
+}

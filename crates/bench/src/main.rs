@@ -1,0 +1,125 @@
+//! neuronet-bench: echo over loopback, neuronet (per-request and connection auth) against
+//! btlightning 0.2.15, measured the same way in one run: sequential p50/p99 latency, throughput
+//! with 32 requests in flight over one connection, and connection setup (dial + binding + first
+//! answer). Prints a table with neuronet/btlightning ratios; `--json FILE` writes the results.
+
+mod btl;
+mod neuro;
+
+use clap::Parser;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Payload sizes measured, in bytes.
+const PAYLOADS: [usize; 5] = [256, 1024, 10 * 1024, 100 * 1024, 1024 * 1024];
+/// Requests in flight for the throughput figure.
+const IN_FLIGHT: usize = 32;
+
+#[derive(Parser)]
+#[command(about = "neuronet vs btlightning, echo over loopback")]
+struct Args {
+    /// Fewer requests per measurement (finishes in well under two minutes on two cores).
+    #[arg(long)]
+    quick: bool,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// Only these payload sizes (bytes, comma separated).
+    #[arg(long, value_delimiter = ',')]
+    payloads: Option<Vec<usize>>,
+}
+
+/// One system at one payload size.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurement {
+    system: &'static str,
+    payload: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    throughput_rps: f64,
+    setup_ms: f64,
+}
+
+/// How many requests each figure uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    sequential: usize,
+    concurrent: usize,
+    setups: usize,
+}
+
+impl Plan {
+    fn for_payload(payload: usize, quick: bool) -> Self {
+        let large = payload >= 100 * 1024;
+        match (quick, large) {
+            (false, false) => Plan { sequential: 2000, concurrent: 20_000, setups: 20 },
+            (false, true) => Plan { sequential: 300, concurrent: 1000, setups: 20 },
+            (true, false) => Plan { sequential: 500, concurrent: 5000, setups: 10 },
+            (true, true) => Plan { sequential: 100, concurrent: 300, setups: 10 },
+        }
+    }
+}
+
+/// Sorted latencies in ms -> (p50, p99).
+pub fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1));
+        samples.get(i).map(|d| d.as_secs_f64() * 1e3).unwrap_or(f64::NAN)
+    };
+    (at(0.50), at(0.99))
+}
+
+/// Median of durations in ms.
+pub fn median_ms(samples: Vec<Duration>) -> f64 {
+    percentiles(samples).0
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let payloads = args.payloads.clone().unwrap_or(PAYLOADS.to_vec());
+    let mut results = Vec::new();
+    for &payload in &payloads {
+        let plan = Plan::for_payload(payload, args.quick);
+        eprintln!("payload {payload} B: {plan:?}");
+        results.push(neuro::measure(payload, plan, neuronet_transport::Auth::PerRequest).await?);
+        results.push(neuro::measure(payload, plan, neuronet_transport::Auth::Connection).await?);
+        results.push(btl::measure(payload, plan).await?);
+    }
+    print_table(&results);
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({ "results": results });
+        std::fs::write(path, serde_json::to_vec_pretty(&json)?)?;
+        eprintln!("wrote {}", path.display());
+    }
+    // btlightning's tasks do not stop on their own.
+    std::process::exit(0);
+}
+
+fn print_table(results: &[Measurement]) {
+    println!(
+        "{:<22} {:>8} {:>9} {:>9} {:>11} {:>9} {:>9}   {:>7} {:>7} {:>7} {:>7}",
+        "system", "payload", "p50_ms", "p99_ms", "req/s", "MB/s", "setup_ms", "x_p50", "x_rps", "x_MB/s", "x_setup"
+    );
+    for m in results {
+        let base = results.iter().find(|b| b.system == "btlightning" && b.payload == m.payload);
+        let ratio = |a: f64, b: Option<f64>| b.map(|b| format!("{:.2}", a / b)).unwrap_or_else(|| "-".into());
+        let mbps = m.throughput_rps * m.payload as f64 / 1e6;
+        println!(
+            "{:<22} {:>8} {:>9.3} {:>9.3} {:>11.0} {:>9.1} {:>9.2}   {:>7} {:>7} {:>7} {:>7}",
+            m.system,
+            m.payload,
+            m.p50_ms,
+            m.p99_ms,
+            m.throughput_rps,
+            mbps,
+            m.setup_ms,
+            ratio(m.p50_ms, base.map(|b| b.p50_ms)),
+            ratio(m.throughput_rps, base.map(|b| b.throughput_rps)),
+            ratio(mbps, base.map(|b| b.throughput_rps * b.payload as f64 / 1e6)),
+            ratio(m.setup_ms, base.map(|b| b.setup_ms)),
+        );
+    }
+    println!("ratios are neuronet / btlightning: x_rps and x_MB/s above 1 and x_p50, x_setup below 1 favour neuronet");
+}

@@ -1,0 +1,102 @@
+//! neuronet's side: an echo axon and a dendrite over loopback QUIC.
+
+use crate::{median_ms, percentiles, Measurement, Plan, IN_FLIGHT};
+use bytes::Bytes;
+use neuronet_synapse::{synapse, CryptoType, Keypair, Status};
+use neuronet_transport::{Auth, Axon, AxonConfig, Dendrite, DendriteConfig, Target};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The echo payload.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
+pub struct EchoMessage {
+    /// Opaque bytes, returned as they came.
+    #[prost(bytes = "bytes", tag = "1")]
+    pub payload: Bytes,
+}
+
+synapse! {
+    /// Returns its payload.
+    pub struct Echo: EchoMessage => EchoMessage;
+}
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn measure(payload: usize, plan: Plan, auth: Auth) -> anyhow::Result<Measurement> {
+    let miner = Keypair::from_seed(&[1; 32], CryptoType::Sr25519);
+    let mut config = AxonConfig::default();
+    // The benchmark is one peer at full speed: lift the per-peer rate limit out of the way.
+    config.rate_per_peer = 1_000_000;
+    config.rate_per_ip = 1_000_000;
+    let axon = Axon::new(miner, config)
+        .serve::<Echo, _, _>(|_ctx, request| async move { Ok(request) })
+        .start(["/ip4/127.0.0.1/udp/0/quic-v1".parse()?])
+        .await?;
+    let target = Target::Explicit { hotkey: axon.hotkey(), addr: axon.listen_addrs()[0].clone() };
+    let request = EchoMessage { payload: Bytes::from(vec![0x42u8; payload]) };
+    let dendrite_config = || DendriteConfig::default().with_auth(auth);
+
+    // Connection setup: a fresh dendrite each time; dial + binding + first answer.
+    let mut setups = Vec::new();
+    for _ in 0..plan.setups {
+        let validator = Keypair::from_seed(&[2; 32], CryptoType::Sr25519);
+        let dendrite = Dendrite::new(validator, dendrite_config()).await?;
+        let started = Instant::now();
+        let answer = dendrite.query::<Echo>(&target, EchoMessage { payload: Bytes::from_static(b"x") }, TIMEOUT).await;
+        anyhow::ensure!(answer.status == Status::Success, "setup query failed: {} {}", answer.status, answer.message);
+        setups.push(started.elapsed());
+    }
+
+    let validator = Keypair::from_seed(&[2; 32], CryptoType::Sr25519);
+    let dendrite = Dendrite::new(validator, dendrite_config()).await?;
+    // Warm up: connection, stream pool, caches.
+    for _ in 0..50 {
+        dendrite.query::<Echo>(&target, request.clone(), TIMEOUT).await;
+    }
+    let mut latencies = Vec::with_capacity(plan.sequential);
+    for _ in 0..plan.sequential {
+        let started = Instant::now();
+        let answer = dendrite.query::<Echo>(&target, request.clone(), TIMEOUT).await;
+        anyhow::ensure!(answer.is_success(), "query failed: {} {}", answer.status, answer.message);
+        latencies.push(started.elapsed());
+    }
+    let (p50_ms, p99_ms) = percentiles(latencies);
+
+    let dendrite = Arc::new(dendrite);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..IN_FLIGHT)
+        .map(|w| {
+            let dendrite = dendrite.clone();
+            let target = target.clone();
+            let request = request.clone();
+            let count = plan.concurrent / IN_FLIGHT + usize::from(w < plan.concurrent % IN_FLIGHT);
+            tokio::spawn(async move {
+                let mut ok = 0usize;
+                for _ in 0..count {
+                    if dendrite.query::<Echo>(&target, request.clone(), TIMEOUT).await.is_success() {
+                        ok += 1;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for worker in workers {
+        ok += worker.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    anyhow::ensure!(ok == plan.concurrent, "{} of {} concurrent queries failed", plan.concurrent - ok, plan.concurrent);
+    let system = match auth {
+        Auth::PerRequest => "neuronet-per-request",
+        Auth::Connection => "neuronet-connection",
+    };
+    Ok(Measurement {
+        system,
+        payload,
+        p50_ms,
+        p99_ms,
+        throughput_rps: plan.concurrent as f64 / elapsed,
+        setup_ms: median_ms(setups),
+    })
+}

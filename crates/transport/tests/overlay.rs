@@ -1,0 +1,264 @@
+//! The overlay as a user sees it: axons and dendrites on real loopback QUIC sockets, every
+//! outcome a status code and a message.
+
+mod common;
+
+use common::*;
+use neuronet_synapse::builtin::{Embedding, Ping, TextGeneration, TextGenerationStream};
+use neuronet_synapse::{proto, Status};
+use neuronet_transport::{AcceptedAuth, Auth, Axon, AxonConfig, Dendrite, DendriteConfig, Target};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unary_and_streaming_round_trips() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let dendrite = dendrite("//Alice").await;
+    let target = target(&axon);
+
+    let ping = dendrite.query::<Ping>(&target, proto::PingRequest {}, T).await;
+    assert_eq!(ping.status, Status::Success, "{}", ping.message);
+    assert_eq!(ping.body.unwrap().now_ns, 1);
+
+    let answer = dendrite.query::<TextGeneration>(&target, prompt("hello axon"), T).await;
+    assert_eq!(answer.status, Status::Success, "{}", answer.message);
+    assert!(answer.is_success());
+    assert_eq!(answer.target, axon.hotkey());
+    let body = answer.body.unwrap();
+    assert_eq!(body.text, "echo:hello axon");
+    assert_eq!(body.tokens, "hello axon".len() as u32);
+
+    let mut stream = dendrite.query_stream::<TextGenerationStream>(&target, prompt("one two three four five"), T).await;
+    let mut chunks = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        chunks.push((chunk.text, chunk.tokens));
+    }
+    assert_eq!(stream.status(), Some(Status::Success), "stream ended with {:?}: {}", stream.status(), stream.message());
+    assert_eq!(
+        chunks,
+        vec![("one".into(), 1), ("two".into(), 2), ("three".into(), 3), ("four".into(), 4), ("five".into(), 5)]
+    );
+    // The stream is over: further next() calls stay None.
+    assert!(stream.next().await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_concurrent_queries_from_ten_dendrites() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let target = target(&axon);
+    let mut dendrites = Vec::new();
+    for d in 0..10 {
+        dendrites.push(dendrite(&format!("//Dendrite{d}")).await);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (d, dendrite) in dendrites.iter().enumerate() {
+        for i in 0..100 {
+            let dendrite = dendrite.clone();
+            let target = target.clone();
+            tasks.push(tokio::spawn(async move {
+                let text = format!("d{d}-q{i}");
+                let answer = dendrite.query::<TextGeneration>(&target, prompt(&text), Duration::from_secs(8)).await;
+                (text, answer)
+            }));
+        }
+    }
+    let mut failures = Vec::new();
+    for task in tasks {
+        let (text, answer) = task.await.expect("query task");
+        match &answer.body {
+            Some(body) if answer.status == Status::Success && body.text == echo_of(&text) => {}
+            _ => failures.push(format!("{text}: {} {} {:?}", answer.status, answer.message, answer.body)),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 1000 queries failed in {:?}; first: {:?}",
+        failures.len(),
+        started.elapsed(),
+        &failures[..failures.len().min(5)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_synapse_is_404() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let dendrite = dendrite("//Alice").await;
+    let answer = dendrite.query::<Embedding>(&target(&axon), proto::EmbeddingRequest::default(), T).await;
+    assert_eq!(answer.status, Status::NotFound, "{}", answer.message);
+    assert!(answer.message.contains("Embedding"), "{}", answer.message);
+    assert!(answer.body.is_none());
+    // The connection is still good.
+    assert_echo(&dendrite, &target(&axon), "after 404").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blacklisted_caller_is_403() {
+    let alice = key("//Alice").hotkey();
+    let axon = with_echo(Axon::new(key("//Bob"), AxonConfig::default()))
+        .with_blacklist(move |caller, _facts| if *caller == alice { Err("alice is banned".into()) } else { Ok(()) })
+        .start([loopback4()])
+        .await
+        .unwrap();
+    let banned = dendrite("//Alice").await;
+    let answer = banned.query::<TextGeneration>(&target(&axon), prompt("let me in"), T).await;
+    assert_eq!(answer.status, Status::Forbidden, "{}", answer.message);
+    assert!(answer.message.contains("blacklisted"), "{}", answer.message);
+    assert!(answer.message.contains("alice is banned"), "{}", answer.message);
+
+    // Anyone else is served.
+    let welcome = dendrite("//Charlie").await;
+    assert_echo(&welcome, &target(&axon), "hello").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_request_is_413_and_the_stream_keeps_serving() {
+    let config = AxonConfig { max_request_bytes: 1024, ..AxonConfig::default() };
+    let axon = echo_axon("//Bob", config).await;
+    // One stream per connection, so the request after the 413 travels on the very same stream.
+    let dendrite =
+        Dendrite::new(key("//Alice"), DendriteConfig::default().with_streams_per_connection(1)).await.unwrap();
+    let target = target(&axon);
+    assert_echo(&dendrite, &target, "before").await;
+
+    let big = "x".repeat(64 * 1024);
+    let answer = dendrite.query::<TextGeneration>(&target, prompt(&big), T).await;
+    assert_eq!(answer.status, Status::PayloadTooLarge, "{}", answer.message);
+    assert!(answer.message.contains("exceeds the limit of 1024"), "{}", answer.message);
+
+    assert_echo(&dendrite, &target, "after").await;
+    // And again, with several oversize requests in flight beside normal ones.
+    let (a, b, c) = tokio::join!(
+        dendrite.query::<TextGeneration>(&target, prompt(&big), T),
+        dendrite.query::<TextGeneration>(&target, prompt("small"), T),
+        dendrite.query::<TextGeneration>(&target, prompt(&big), T),
+    );
+    assert_eq!(a.status, Status::PayloadTooLarge);
+    assert_eq!(b.status, Status::Success, "{}", b.message);
+    assert_eq!(b.body.unwrap().text, echo_of("small"));
+    assert_eq!(c.status, Status::PayloadTooLarge);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_handler_is_500_and_the_axon_keeps_serving() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let dendrite = dendrite("//Alice").await;
+    let target = target(&axon);
+    let answer = dendrite.query::<TextGeneration>(&target, prompt("panic"), T).await;
+    assert_eq!(answer.status, Status::InternalError, "{}", answer.message);
+    assert!(answer.message.contains("panicked"), "{}", answer.message);
+    assert_echo(&dendrite, &target, "still alive").await;
+    // A second panic does not wedge anything either.
+    let again = dendrite.query::<TextGeneration>(&target, prompt("panic"), T).await;
+    assert_eq!(again.status, Status::InternalError);
+    assert_echo(&dendrite, &target, "still alive 2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_handler_is_408_within_the_timeout() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let dendrite = dendrite("//Alice").await;
+    let target = target(&axon);
+    // Connect first, so that the timeout measures the request alone.
+    assert_echo(&dendrite, &target, "warm up").await;
+
+    let timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let answer = dendrite.query::<TextGeneration>(&target, prompt("sleep:2000"), timeout).await;
+    let elapsed = started.elapsed();
+    assert_eq!(answer.status, Status::Timeout, "{}", answer.message);
+    assert!(answer.message.contains("timeout"), "{}", answer.message);
+    assert!(elapsed >= timeout - Duration::from_millis(20), "answered too early: {elapsed:?}");
+    assert!(elapsed <= timeout + Duration::from_millis(100), "408 took {elapsed:?}");
+    // The connection still serves.
+    assert_echo(&dendrite, &target, "after timeout").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queue_is_503() {
+    let config = AxonConfig { max_concurrency: 1, queue_capacity: 1, ..AxonConfig::default() };
+    let axon = echo_axon("//Bob", config).await;
+    let dendrite = dendrite("//Alice").await;
+    let target = target(&axon);
+    assert_echo(&dendrite, &target, "warm up").await;
+
+    let queries = (0..5).map(|_| dendrite.query::<TextGeneration>(&target, prompt("sleep:700"), T));
+    let answers = futures::future::join_all(queries).await;
+    let statuses: Vec<(Status, String)> = answers.iter().map(|a| (a.status, a.message.clone())).collect();
+    let ok = answers.iter().filter(|a| a.status == Status::Success).count();
+    let full: Vec<_> = answers.iter().filter(|a| a.status == Status::Unavailable).collect();
+    assert!(ok >= 1, "{statuses:?}");
+    assert!(!full.is_empty(), "no 503: {statuses:?}");
+    assert!(full.iter().all(|a| a.message.contains("queue")), "{statuses:?}");
+    assert_eq!(ok + full.len(), 5, "{statuses:?}");
+    // Capacity frees up again.
+    assert_echo(&dendrite, &target, "after the rush").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axon_with_the_wrong_hotkey_is_refused() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let dendrite = dendrite("//Charlie").await;
+    let impostor = Target::Explicit { hotkey: key("//Alice").hotkey(), addr: axon.listen_addrs()[0].clone() };
+    let answer = dendrite.query::<TextGeneration>(&impostor, prompt("who are you"), T).await;
+    assert_eq!(answer.status, Status::Unauthorized, "{}", answer.message);
+    assert!(answer.message.contains("binding refused"), "{}", answer.message);
+    assert!(answer.body.is_none());
+    // Asked again, still refused (no connection was kept for the wrong hotkey).
+    let again = dendrite.query::<TextGeneration>(&impostor, prompt("who are you"), T).await;
+    assert_eq!(again.status, Status::Unauthorized, "{}", again.message);
+    // The right hotkey at the same address is served.
+    assert_echo(&dendrite, &target(&axon), "now properly").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_loopback() {
+    let axon = with_echo(Axon::new(key("//Bob"), AxonConfig::default())).start([loopback6()]).await.unwrap();
+    let addr = axon.listen_addrs()[0].clone();
+    assert!(addr.to_string().starts_with("/ip6/::1/udp/"), "{addr}");
+    let dendrite = dendrite("//Alice").await;
+    let target = Target::Explicit { hotkey: axon.hotkey(), addr };
+    assert_echo(&dendrite, &target, "over ipv6").await;
+    let mut stream = dendrite.query_stream::<TextGenerationStream>(&target, prompt("a b"), T).await;
+    let mut n = 0;
+    while stream.next().await.is_some() {
+        n += 1;
+    }
+    assert_eq!((n, stream.status()), (2, Some(Status::Success)), "{}", stream.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_auth_mode() {
+    // Accepted by a default axon (both modes).
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let dendrite = Dendrite::new(key("//Alice"), DendriteConfig::default().with_auth(Auth::Connection)).await.unwrap();
+    assert_echo(&dendrite, &target(&axon), "bound by the connection").await;
+    // Many requests in connection mode (no nonces involved).
+    for i in 0..20 {
+        assert_echo(&dendrite, &target(&axon), &format!("again {i}")).await;
+    }
+
+    // Refused by an axon that wants per-request signatures.
+    let strict =
+        echo_axon("//Charlie", AxonConfig { accepted_auth: AcceptedAuth::PerRequest, ..AxonConfig::default() }).await;
+    let answer = dendrite.query::<TextGeneration>(&target(&strict), prompt("unsigned"), T).await;
+    assert_eq!(answer.status, Status::Unauthorized, "{}", answer.message);
+    assert!(answer.message.contains("does not accept Connection"), "{}", answer.message);
+
+    // ... which still serves signed requests.
+    let signer = dendrite_with("//Alice", DendriteConfig::default()).await;
+    assert_echo(&signer, &target(&strict), "signed").await;
+
+    // And an axon accepting only connection mode refuses signed requests.
+    let conn_only =
+        echo_axon("//Dave", AxonConfig { accepted_auth: AcceptedAuth::Connection, ..AxonConfig::default() }).await;
+    let answer = signer.query::<TextGeneration>(&target(&conn_only), prompt("signed"), T).await;
+    assert_eq!(answer.status, Status::Unauthorized, "{}", answer.message);
+    assert!(answer.message.contains("does not accept PerRequest"), "{}", answer.message);
+    assert_echo(&dendrite, &target(&conn_only), "unsigned ok").await;
+}
+
+async fn dendrite_with(suri: &str, config: DendriteConfig) -> Dendrite {
+    Dendrite::new(key(suri), config).await.unwrap()
+}
