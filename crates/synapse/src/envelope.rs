@@ -1,7 +1,7 @@
 //! Request and response envelope headers: decoding outside bytes into checked, typed values, and
 //! signing and verifying requests over the canonical payload.
 
-use crate::payload::{BodyHash, Nonce, RequestPayload, MAX_SYNAPSE_NAME};
+use crate::payload::{batch_payload, BodyHash, Nonce, RequestPayload, MAX_BATCH, MAX_SYNAPSE_NAME};
 use crate::proto::{self, AuthMode, HotkeyBinding};
 use crate::{CryptoType, Error, Hotkey, Keypair, Result, Signature, Status};
 use prost::Message;
@@ -28,6 +28,8 @@ pub struct RequestHead {
     pub signature: Option<Signature>,
     /// The sender's binding, on a connection's first request.
     pub binding: Option<HotkeyBinding>,
+    /// `(index, count)` when the request is part of a signature batch of `count` requests.
+    pub batch: Option<(u32, u32)>,
 }
 
 /// Checks a synapse name's shape.
@@ -53,6 +55,7 @@ impl RequestHead {
             auth: AuthMode::PerRequest,
             signature: None,
             binding: None,
+            batch: None,
         }
     }
 
@@ -113,7 +116,18 @@ impl RequestHead {
             (_, true) => None,
             (_, false) => Some(Signature::from_slice(&raw.signature)?),
         };
-        if auth == AuthMode::PerRequest && signature.is_none() {
+        let batch = match (raw.batch_count, raw.batch_index) {
+            (0 | 1, 0) => None,
+            (count, index) if count as usize <= MAX_BATCH && index < count => Some((index, count)),
+            (count, index) => {
+                return Err(Error::Envelope(format!("batch index {index} of {count} (at most {MAX_BATCH})")))
+            }
+        };
+        let signed_here = match batch {
+            Some((index, count)) => index + 1 == count,
+            None => true,
+        };
+        if auth == AuthMode::PerRequest && signed_here && signature.is_none() {
             return Err(Error::Envelope("per-request mode without a signature".into()));
         }
         Ok(RequestHead {
@@ -125,6 +139,7 @@ impl RequestHead {
             auth,
             signature,
             binding: raw.binding,
+            batch,
         })
     }
 
@@ -143,6 +158,8 @@ impl RequestHead {
             auth: self.auth as i32,
             signature: self.signature.map(|s| s.0.to_vec().into()).unwrap_or_default(),
             binding: self.binding.clone(),
+            batch_count: self.batch.map(|(_, count)| count).unwrap_or(0),
+            batch_index: self.batch.map(|(index, _)| index).unwrap_or(0),
         }
     }
 
@@ -150,6 +167,52 @@ impl RequestHead {
     pub fn encode(&self) -> Vec<u8> {
         self.to_proto().encode_to_vec()
     }
+}
+
+/// Signs `requests` (headers with their bodies, all from `pair`) with one batch signature:
+/// each header gets its `(index, count)`, and the last one carries the signature over the
+/// digests of all their payloads. One request gets a plain signature. At most [`MAX_BATCH`].
+pub fn sign_batch(pair: &Keypair, requests: &mut [(&mut RequestHead, &[u8])]) {
+    let count = requests.len();
+    if count <= 1 {
+        if let Some((head, body)) = requests.first_mut() {
+            head.sign(pair, body);
+        }
+        return;
+    }
+    let mut digests = Vec::with_capacity(count);
+    for (index, (head, body)) in requests.iter_mut().enumerate() {
+        head.sender = pair.hotkey();
+        head.auth = AuthMode::PerRequest;
+        head.signature = None;
+        head.batch = Some((index as u32, count as u32));
+        let hash = BodyHash::of(body);
+        digests.push(head.payload(&hash).digest());
+    }
+    let signature = pair.sign(&batch_payload(&digests));
+    if let Some((head, _)) = requests.last_mut() {
+        head.signature = Some(signature);
+    }
+}
+
+/// Verifies a complete batch: `requests` in stream order, with consecutive indices from 0 to
+/// count - 1, one sender, and the last carrying the signature over all their payload digests.
+pub fn verify_batch(requests: &[(&RequestHead, &[u8])]) -> Result<()> {
+    let (last, _) = requests.last().ok_or_else(|| Error::Envelope("empty batch".into()))?;
+    let count = requests.len();
+    if count > MAX_BATCH {
+        return Err(Error::Envelope(format!("batch of {count} requests (at most {MAX_BATCH})")));
+    }
+    let mut digests = Vec::with_capacity(count);
+    for (index, (head, body)) in requests.iter().enumerate() {
+        if head.batch != Some((index as u32, count as u32)) || head.sender != last.sender {
+            return Err(Error::Envelope("requests do not form one batch".into()));
+        }
+        let hash = BodyHash::of(body);
+        digests.push(head.payload(&hash).digest());
+    }
+    let signature = last.signature.as_ref().ok_or_else(|| Error::BadSignature(last.sender.to_ss58()))?;
+    last.sender.verify(&batch_payload(&digests), signature)
 }
 
 /// A response header after decoding.

@@ -9,6 +9,10 @@ use std::fmt;
 
 /// Domain tag that starts every neuronet request payload.
 pub const REQUEST_DOMAIN: &[u8] = b"neuronet/request/v1\0";
+/// Domain tag that starts every batch signature payload.
+pub const BATCH_DOMAIN: &[u8] = b"neuronet/batch/v1\0";
+/// Most requests one batch signature may cover.
+pub const MAX_BATCH: usize = 64;
 /// Domain tag that starts every hotkey binding payload.
 pub const BINDING_DOMAIN: &[u8] = b"neuronet/binding/v1\0";
 /// The longest synapse name, in bytes.
@@ -92,6 +96,26 @@ impl RequestPayload<'_> {
         out.extend_from_slice(&self.body_hash.0);
         out
     }
+}
+
+impl RequestPayload<'_> {
+    /// SHA-256 of [`RequestPayload::to_bytes`]: what a batch signature lists for this request.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.to_bytes()).into()
+    }
+}
+
+/// What a batch signature covers: `BATCH_DOMAIN | count u16 BE | digest_1 .. digest_count`,
+/// each digest the SHA-256 of one request's payload bytes, in stream order.
+pub fn batch_payload(digests: &[[u8; 32]]) -> Vec<u8> {
+    let digests = &digests[..digests.len().min(MAX_BATCH)];
+    let mut out = Vec::with_capacity(BATCH_DOMAIN.len() + 2 + 32 * digests.len());
+    out.extend_from_slice(BATCH_DOMAIN);
+    out.extend_from_slice(&(digests.len() as u16).to_be_bytes());
+    for digest in digests {
+        out.extend_from_slice(digest);
+    }
+    out
 }
 
 /// What a hotkey binding signature covers:

@@ -19,7 +19,7 @@ use futures::{FutureExt, StreamExt};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use libp2p::{Multiaddr, PeerId};
 use neuronet_synapse::binding::{sign_binding, verify_binding};
-use neuronet_synapse::envelope::{RequestHead, ResponseHead};
+use neuronet_synapse::envelope::{verify_batch, RequestHead, ResponseHead};
 use neuronet_synapse::frame::{FrameKind, FramePrefix};
 use neuronet_synapse::nonce::{NonceError, NonceGuard, NonceGuardConfig};
 use neuronet_synapse::payload::unix_nanos;
@@ -445,34 +445,62 @@ async fn send_status(writer: &Writer, id: u64, status: Status, message: impl Int
     let _ = send(writer, FrameKind::Response, id, &head.encode(), &[]).await;
 }
 
+/// A request that passed every check before the queue.
+struct Admitted {
+    head: RequestHead,
+    body: Bytes,
+    handler: Handler,
+    caller: Hotkey,
+    facts: Option<PeerFacts>,
+}
+
+/// A request of an unfinished signature batch, held until the batch's last request arrives.
+struct Held {
+    id: u64,
+    started: Instant,
+    head: RequestHead,
+    body: Bytes,
+    checked: Result<Handler, Refusal>,
+}
+
+/// Per-stream state of the request pipeline.
+struct StreamState {
+    peer: PeerId,
+    writer: Writer,
+    held: Vec<Held>,
+    held_bytes: usize,
+}
+
 async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream) {
     let (reader, writer) = stream.split();
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let writer: Writer = Arc::new(tokio::sync::Mutex::new(writer));
+    let mut state = StreamState { peer, writer: writer.clone(), held: Vec::new(), held_bytes: 0 };
     loop {
         let prefix = match read_prefix(&mut reader).await {
             Ok(Some(prefix)) => prefix,
-            Ok(None) => return,
+            Ok(None) => break,
             Err(error) => {
                 // Garbage or a broken stream: the framing cannot be trusted any more.
                 tracing::debug!(%peer, %error, "closing stream after a framing error");
-                return;
+                break;
             }
         };
         let result = match prefix.kind {
             FrameKind::Bind => on_bind(&shared, peer, &mut reader, &writer, prefix).await,
-            FrameKind::Request => on_request(&shared, peer, &mut reader, &writer, prefix).await,
+            FrameKind::Request => on_request(&shared, &mut state, &mut reader, prefix).await,
             FrameKind::Cancel => skip(&mut reader, u64::from(prefix.header_len) + u64::from(prefix.body_len)).await,
             FrameKind::Response | FrameKind::Chunk => {
                 tracing::debug!(%peer, "closing stream: a dendrite sent an axon frame");
-                return;
+                break;
             }
         };
         if let Err(error) = result {
             tracing::debug!(%peer, %error, "stream closed");
-            return;
+            break;
         }
     }
+    fail_held(&shared, &mut state, Status::Unauthorized, "incomplete signature batch").await;
 }
 
 async fn on_bind<R: futures::io::AsyncRead + Unpin>(
@@ -506,100 +534,174 @@ async fn on_bind<R: futures::io::AsyncRead + Unpin>(
     }
 }
 
-/// What the cheap, sequential part of the pipeline decided.
-struct Admitted {
-    head: RequestHead,
-    body: Bytes,
-    handler: Handler,
-    caller: Hotkey,
-    facts: Option<PeerFacts>,
+async fn refuse(shared: &Shared, writer: &Writer, id: u64, refusal: Refusal, started: Instant) {
+    let (status, message, synapse) = refusal;
+    shared.metrics.record(&synapse, status.code(), started.elapsed().as_secs_f64());
+    send_status(writer, id, status, message, started).await;
+}
+
+/// Refuses every request of an unfinished batch.
+async fn fail_held(shared: &Shared, state: &mut StreamState, status: Status, message: &str) {
+    state.held_bytes = 0;
+    for held in std::mem::take(&mut state.held) {
+        let refusal = (status, message.to_owned(), held.head.synapse.clone());
+        refuse(shared, &state.writer, held.id, refusal, held.started).await;
+    }
 }
 
 async fn on_request<R: futures::io::AsyncRead + Unpin>(
     shared: &Arc<Shared>,
-    peer: PeerId,
+    state: &mut StreamState,
     reader: &mut R,
-    writer: &Writer,
     prefix: FramePrefix,
 ) -> std::io::Result<()> {
     let started = Instant::now();
     let id = prefix.request_id;
+    let peer = state.peer;
     let rest = u64::from(prefix.header_len) + u64::from(prefix.body_len);
-    let state = shared.peers.get().get(&peer).cloned().unwrap_or_default();
+    let peer_state = shared.peers.get().get(&peer).cloned().unwrap_or_default();
 
     // 1. Limits that cost nothing: rate and size. The body is skipped, never buffered.
-    let over_rate =
-        shared.peer_rate.check_key(&peer).is_err() || state.ip.is_some_and(|ip| shared.ip_rate.check_key(&ip).is_err());
+    let over_rate = shared.peer_rate.check_key(&peer).is_err()
+        || peer_state.ip.is_some_and(|ip| shared.ip_rate.check_key(&ip).is_err());
     if over_rate {
         skip(reader, rest).await?;
-        send_status(writer, id, Status::TooManyRequests, "rate limit exceeded", started).await;
+        refuse(shared, &state.writer, id, (Status::TooManyRequests, "rate limit exceeded".into(), "-".into()), started)
+            .await;
         return Ok(());
     }
-    if prefix.body_len > shared.config.max_request_bytes {
+    let max = shared.config.max_request_bytes;
+    if prefix.body_len > max || state.held_bytes + prefix.body_len as usize > max as usize {
         skip(reader, rest).await?;
-        let message = format!(
-            "request body of {} bytes exceeds the limit of {}",
-            prefix.body_len, shared.config.max_request_bytes
-        );
-        send_status(writer, id, Status::PayloadTooLarge, message, started).await;
+        let message = format!("request body of {} bytes exceeds the limit of {max}", prefix.body_len);
+        refuse(shared, &state.writer, id, (Status::PayloadTooLarge, message, "-".into()), started).await;
         return Ok(());
     }
     let header = read_bytes(reader, usize::from(prefix.header_len)).await?;
     let body = read_bytes(reader, prefix.body_len as usize).await?;
 
-    match admit(shared, &state, &header, body) {
-        Ok(admitted) => {
-            tokio::spawn(run(shared.clone(), peer, writer.clone(), id, admitted, started));
+    // 2. Header shape, receiver, route, binding: no cryptography yet.
+    let head = match RequestHead::decode(&header) {
+        Ok(head) => head,
+        Err(e) => {
+            fail_held(shared, state, Status::Unauthorized, "incomplete signature batch").await;
+            refuse(shared, &state.writer, id, (Status::BadRequest, e.to_string(), "-".into()), started).await;
+            return Ok(());
         }
-        Err((status, message, synapse)) => {
-            shared.metrics.record(&synapse, status.code(), started.elapsed().as_secs_f64());
-            send_status(writer, id, status, message, started).await;
+    };
+    let checked = precheck(shared, &peer_state, &head);
+    let batch = head.batch.filter(|_| head.auth == AuthMode::PerRequest);
+
+    // 3. Signature (alone, or once for a whole batch), then nonce and blacklist.
+    match batch {
+        None => {
+            if !state.held.is_empty() {
+                fail_held(shared, state, Status::Unauthorized, "incomplete signature batch").await;
+            }
+            let verdict = checked.and_then(|handler| {
+                if head.auth == AuthMode::PerRequest {
+                    shared
+                        .nonces
+                        .check_fresh(head.nonce, unix_nanos())
+                        .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
+                    head.verify(&body).map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
+                }
+                authorize(shared, head, body, handler)
+            });
+            dispatch(shared, state, id, verdict, started).await;
+        }
+        Some((index, count)) => {
+            if index as usize != state.held.len() {
+                fail_held(shared, state, Status::Unauthorized, "incomplete signature batch").await;
+                if index != 0 {
+                    let refusal = refusal_of(&head, Status::Unauthorized, "incomplete signature batch".into());
+                    refuse(shared, &state.writer, id, refusal, started).await;
+                    return Ok(());
+                }
+            }
+            state.held_bytes += body.len();
+            state.held.push(Held { id, started, head, body, checked });
+            if index + 1 == count {
+                let held = std::mem::take(&mut state.held);
+                state.held_bytes = 0;
+                let now = unix_nanos();
+                let members: Vec<(&RequestHead, &[u8])> = held.iter().map(|h| (&h.head, h.body.as_ref())).collect();
+                let verified = verify_batch(&members).map_err(|e| e.to_string());
+                for Held { id, started, head, body, checked } in held {
+                    let verdict = match &verified {
+                        Err(reason) => Err(refusal_of(&head, Status::Unauthorized, reason.clone())),
+                        Ok(()) => checked.and_then(|handler| {
+                            shared
+                                .nonces
+                                .check_fresh(head.nonce, now)
+                                .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
+                            authorize(shared, head, body, handler)
+                        }),
+                    };
+                    dispatch(shared, state, id, verdict, started).await;
+                }
+            }
         }
     }
     Ok(())
 }
 
+async fn dispatch(
+    shared: &Arc<Shared>,
+    state: &StreamState,
+    id: u64,
+    verdict: Result<Admitted, Refusal>,
+    started: Instant,
+) {
+    match verdict {
+        Ok(admitted) => {
+            tokio::spawn(run(shared.clone(), state.peer, state.writer.clone(), id, admitted, started));
+        }
+        Err(refusal) => refuse(shared, &state.writer, id, refusal, started).await,
+    }
+}
+
 type Refusal = (Status, String, String);
 
-fn admit(shared: &Shared, state: &PeerState, header: &[u8], body: Bytes) -> Result<Admitted, Refusal> {
-    let head = RequestHead::decode(header).map_err(|e| (Status::BadRequest, e.to_string(), "-".to_owned()))?;
-    let name = head.synapse.clone();
-    let refuse = |status: Status, message: String| (status, message, name.clone());
+fn refusal_of(head: &RequestHead, status: Status, message: String) -> Refusal {
+    (status, message, head.synapse.clone())
+}
+
+/// The checks that need no cryptography: receiver, route, binding, accepted mode, sender.
+fn precheck(shared: &Shared, state: &PeerState, head: &RequestHead) -> Result<Handler, Refusal> {
     if head.receiver != *shared.hotkey.public() {
-        return Err(refuse(
-            Status::Forbidden,
-            format!("request is for another receiver, this axon is {}", shared.hotkey),
-        ));
+        let message = format!("request is for another receiver, this axon is {}", shared.hotkey);
+        return Err(refusal_of(head, Status::Forbidden, message));
     }
     let handler = shared.handlers.get(&head.synapse).cloned().ok_or_else(|| {
-        refuse(
-            Status::NotFound,
-            format!("Synapse name '{}' not found. Available synapses {:?}", head.synapse, shared.names),
-        )
+        let message = format!("Synapse name '{}' not found. Available synapses {:?}", head.synapse, shared.names);
+        refusal_of(head, Status::NotFound, message)
     })?;
-    let (bound, _) =
-        state.bound.ok_or_else(|| refuse(Status::Unauthorized, "connection is not bound to a hotkey".into()))?;
+    let (bound, _) = state
+        .bound
+        .ok_or_else(|| refusal_of(head, Status::Unauthorized, "connection is not bound to a hotkey".into()))?;
     if !shared.config.accepted_auth.allows(head.auth) {
-        return Err(refuse(Status::Unauthorized, format!("this axon does not accept {:?} authentication", head.auth)));
+        let message = format!("this axon does not accept {:?} authentication", head.auth);
+        return Err(refusal_of(head, Status::Unauthorized, message));
     }
     if head.sender != bound {
-        return Err(refuse(
-            Status::Unauthorized,
-            format!("sender {} is not the connection's hotkey {bound}", head.sender),
-        ));
+        let message = format!("sender {} is not the connection's hotkey {bound}", head.sender);
+        return Err(refusal_of(head, Status::Unauthorized, message));
     }
+    Ok(handler)
+}
+
+/// After the signature: the replay check, then the blacklist on the authenticated hotkey.
+fn authorize(shared: &Shared, head: RequestHead, body: Bytes, handler: Handler) -> Result<Admitted, Refusal> {
     if head.auth == AuthMode::PerRequest {
-        let now = unix_nanos();
-        shared.nonces.check_fresh(head.nonce, now).map_err(|e| refuse(Status::Unauthorized, e.to_string()))?;
-        head.verify(&body).map_err(|e| refuse(Status::Unauthorized, e.to_string()))?;
-        shared.nonces.check(head.sender.public(), head.nonce, now).map_err(|e| match e {
-            NonceError::Full { .. } => refuse(Status::Unavailable, e.to_string()),
-            other => refuse(Status::Unauthorized, other.to_string()),
+        shared.nonces.check(head.sender.public(), head.nonce, unix_nanos()).map_err(|e| match e {
+            NonceError::Full { .. } => refusal_of(&head, Status::Unavailable, e.to_string()),
+            other => refusal_of(&head, Status::Unauthorized, other.to_string()),
         })?;
     }
     let facts = shared.directory.facts(head.sender.public());
     blacklisted(shared, &head.sender, facts.as_ref())
-        .map_err(|reason| refuse(Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
+        .map_err(|reason| refusal_of(&head, Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
     Ok(Admitted { caller: head.sender, head, body, handler, facts })
 }
 

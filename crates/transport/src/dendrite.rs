@@ -11,13 +11,14 @@ use crate::metrics::Metrics;
 use crate::swarm::{Network, NetworkConfig, SYNAPSE_PROTOCOL};
 use crate::Error;
 use bytes::Bytes;
-use futures::io::{AsyncReadExt, BufReader, ReadHalf, WriteHalf};
+use futures::io::{AsyncReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use neuronet_synapse::binding::{sign_binding, verify_binding};
-use neuronet_synapse::envelope::{RequestHead, ResponseHead};
-use neuronet_synapse::frame::{FrameKind, FramePrefix};
+use neuronet_synapse::envelope::{sign_batch, RequestHead, ResponseHead};
+use neuronet_synapse::frame::{encode_head, FrameKind, FramePrefix};
 use neuronet_synapse::payload::unix_nanos;
+use neuronet_synapse::payload::MAX_BATCH;
 use neuronet_synapse::proto::{AuthMode, HotkeyBinding};
 use neuronet_synapse::{Hotkey, Keypair, Status, Synapse};
 use prost::Message;
@@ -151,8 +152,14 @@ enum Pending {
     Stream(mpsc::UnboundedSender<Reply>),
 }
 
+/// What the stream's writer task sends.
+enum Outgoing {
+    Request { id: u64, head: RequestHead, body: Bytes },
+    Cancel(u64),
+}
+
 struct PoolStream {
-    writer: tokio::sync::Mutex<WriteHalf<libp2p::Stream>>,
+    queue: mpsc::UnboundedSender<Outgoing>,
     pending: Mutex<HashMap<u64, Pending>>,
     alive: AtomicBool,
 }
@@ -394,22 +401,16 @@ impl Dendrite {
         let hotkey = target.hotkey();
         let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         let mut head = RequestHead::new(synapse, self.inner.keypair.hotkey(), *hotkey.public(), timeout_ms);
-        match self.inner.config.auth {
-            Auth::PerRequest => head.sign(&self.inner.keypair, &body),
-            Auth::Connection => head.auth = AuthMode::Connection,
+        if self.inner.config.auth == Auth::Connection {
+            head.auth = AuthMode::Connection;
         }
-        let header = head.encode();
         if let Ok(mut p) = stream.pending.lock() {
             p.insert(id, pending);
         }
-        let written = {
-            let mut writer = stream.writer.lock().await;
-            write_frame(&mut *writer, FrameKind::Request, id, &header, &body).await
-        };
-        if let Err(error) = written {
+        // The stream's writer task signs (batching what is queued together) and writes.
+        if stream.queue.send(Outgoing::Request { id, head, body }).is_err() {
             stream.take(id);
-            stream.fail_all("connection lost");
-            return Err((Status::Unavailable, format!("sending to {hotkey} failed: {error}")));
+            return Err((Status::Unavailable, format!("connection to {hotkey} lost")));
         }
         Ok((stream, id))
     }
@@ -544,19 +545,111 @@ impl Dendrite {
             }
             _ => return Err((Status::Unauthorized, "binding refused: unexpected frame".to_owned())),
         }
-        let pool = Arc::new(PoolStream {
-            writer: tokio::sync::Mutex::new(writer),
-            pending: Mutex::new(HashMap::new()),
-            alive: AtomicBool::new(true),
-        });
+        let (queue, outgoing) = mpsc::unbounded_channel();
+        let pool = Arc::new(PoolStream { queue, pending: Mutex::new(HashMap::new()), alive: AtomicBool::new(true) });
         tokio::spawn(read_responses(pool.clone(), reader, self.inner.config.max_response_bytes));
+        let signer = (self.inner.config.auth == Auth::PerRequest).then(|| self.inner.keypair.clone());
+        tokio::spawn(write_requests(pool.clone(), writer, outgoing, signer));
         Ok(pool)
     }
 }
 
 async fn cancel(stream: &PoolStream, id: u64) {
-    let mut writer = stream.writer.lock().await;
-    let _ = write_frame(&mut *writer, FrameKind::Cancel, id, &[], &[]).await;
+    let _ = stream.queue.send(Outgoing::Cancel(id));
+}
+
+/// Largest body batched under one signature; larger requests are signed alone.
+const BATCH_BODY_LIMIT: usize = 64 * 1024;
+/// Most body bytes under one batch signature (the axon holds a batch whole before verifying).
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// The stream's writer: takes every request queued at the moment, signs them (one batch
+/// signature over small requests queued together), and writes their frames in one go.
+async fn write_requests(
+    pool: Arc<PoolStream>,
+    mut writer: WriteHalf<libp2p::Stream>,
+    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
+    signer: Option<Arc<Keypair>>,
+) {
+    let mut queued = Vec::new();
+    let mut buffer = Vec::new();
+    while let Some(first) = outgoing.recv().await {
+        queued.push(first);
+        while queued.len() < MAX_BATCH {
+            match outgoing.try_recv() {
+                Ok(next) => queued.push(next),
+                Err(_) => break,
+            }
+        }
+        if let Some(signer) = &signer {
+            sign_queued(signer, &mut queued);
+        }
+        buffer.clear();
+        let mut result = Ok(());
+        for item in queued.drain(..) {
+            let (kind, id, header, body) = match item {
+                Outgoing::Request { id, head, body } => (FrameKind::Request, id, head.encode(), body),
+                Outgoing::Cancel(id) => (FrameKind::Cancel, id, Vec::new(), Bytes::new()),
+            };
+            if body.len() > BATCH_BODY_LIMIT {
+                // Large bodies go straight to the stream, never copied into the buffer.
+                result = flush_buffer(&mut writer, &mut buffer).await;
+                if result.is_ok() {
+                    result = write_frame(&mut writer, kind, id, &header, &body).await;
+                }
+            } else {
+                buffer.extend_from_slice(&encode_head(kind, id, &header, body.len()));
+                buffer.extend_from_slice(&body);
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+        if result.is_ok() {
+            result = flush_buffer(&mut writer, &mut buffer).await;
+        }
+        if let Err(error) = result {
+            pool.fail_all(&format!("sending failed: {error}"));
+            return;
+        }
+    }
+}
+
+async fn flush_buffer(writer: &mut WriteHalf<libp2p::Stream>, buffer: &mut Vec<u8>) -> std::io::Result<()> {
+    if buffer.is_empty() {
+        return Ok(());
+    }
+    writer.write_all(buffer).await?;
+    buffer.clear();
+    writer.flush().await
+}
+
+/// Signs queued requests: runs of small requests share one batch signature, large ones are
+/// signed alone. Batches are consecutive on the stream, as the axon requires.
+fn sign_queued(signer: &Keypair, queued: &mut [Outgoing]) {
+    fn sign_run(signer: &Keypair, run: &mut Vec<(&mut RequestHead, Bytes)>) {
+        let mut members: Vec<(&mut RequestHead, &[u8])> = run.iter_mut().map(|(h, b)| (&mut **h, &b[..])).collect();
+        sign_batch(signer, &mut members);
+        run.clear();
+    }
+    let mut run: Vec<(&mut RequestHead, Bytes)> = Vec::new();
+    let mut run_bytes = 0;
+    for item in queued.iter_mut() {
+        let Outgoing::Request { head, body, .. } = item else { continue };
+        if body.len() > BATCH_BODY_LIMIT {
+            sign_run(signer, &mut run);
+            run_bytes = 0;
+            head.sign(signer, body);
+            continue;
+        }
+        if run_bytes + body.len() > BATCH_BYTES {
+            sign_run(signer, &mut run);
+            run_bytes = 0;
+        }
+        run_bytes += body.len();
+        run.push((head, body.clone()));
+    }
+    sign_run(signer, &mut run);
 }
 
 async fn read_responses(pool: Arc<PoolStream>, mut reader: BufReader<ReadHalf<libp2p::Stream>>, max_body: u32) {

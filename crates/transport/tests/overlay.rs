@@ -205,11 +205,41 @@ async fn axon_with_the_wrong_hotkey_is_refused() {
     assert_eq!(answer.status, Status::Unauthorized, "{}", answer.message);
     assert!(answer.message.contains("binding refused"), "{}", answer.message);
     assert!(answer.body.is_none());
-    // Asked again, still refused (no connection was kept for the wrong hotkey).
-    let again = dendrite.query::<TextGeneration>(&impostor, prompt("who are you"), T).await;
-    assert_eq!(again.status, Status::Unauthorized, "{}", again.message);
-    // The right hotkey at the same address is served.
-    assert_echo(&dendrite, &target(&axon), "now properly").await;
+    // A separate dendrite asking for the right hotkey at the same address is served.
+    let honest = common::dendrite("//Dave").await;
+    assert_echo(&honest, &target(&axon), "properly").await;
+}
+
+/// After a binding refusal the dendrite closes the connection; the very next query to that
+/// peer must dial afresh, not reuse the connection being closed (which gives a 503 "receiver is
+/// gone" / "oneshot canceled" instead of the 401 or 200 the user expects).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_right_after_a_binding_refusal_is_not_503() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let dendrite = dendrite("//Charlie").await;
+    let impostor = Target::Explicit { hotkey: key("//Alice").hotkey(), addr: axon.listen_addrs()[0].clone() };
+    for round in 0..3 {
+        let answer = dendrite.query::<TextGeneration>(&impostor, prompt("who are you"), T).await;
+        assert_eq!(answer.status, Status::Unauthorized, "round {round}: {}", answer.message);
+        assert!(answer.message.contains("binding refused"), "round {round}: {}", answer.message);
+        // Right after, the right hotkey at the same address (same PeerId).
+        let answer = dendrite.query::<TextGeneration>(&target(&axon), prompt("now properly"), T).await;
+        assert_eq!(answer.status, Status::Success, "round {round}: {}", answer.message);
+        dendrite.disconnect(&axon.hotkey()).await;
+    }
+}
+
+/// `Dendrite::disconnect` then an immediate query: the query must reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_right_after_disconnect_reconnects() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let dendrite = dendrite("//Alice").await;
+    let target = target(&axon);
+    for round in 0..5 {
+        assert_echo(&dendrite, &target, &format!("round {round}")).await;
+        dendrite.disconnect(&axon.hotkey()).await;
+    }
+    assert_echo(&dendrite, &target, "last").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,336 @@
+//! Requests a correct Dendrite never sends, written by hand on a raw libp2p stream: forged
+//! signatures, wrong receivers, stale and replayed nonces, unbound connections, garbage frames,
+//! and junk UDP at the axon's port. Each time the axon answers with the right status and keeps
+//! serving well-behaved callers.
+
+mod common;
+
+use common::*;
+use neuronet_synapse::builtin::TextGeneration;
+use neuronet_synapse::envelope::RequestHead;
+use neuronet_synapse::frame::FrameKind;
+use neuronet_synapse::payload::{unix_nanos, Nonce};
+use neuronet_synapse::{proto, Signature, Status, Synapse};
+use neuronet_transport::{AxonConfig, Multiaddr};
+use prost::Message;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn body(text: &str) -> Vec<u8> {
+    prompt(text).encode_to_vec()
+}
+
+fn decode_echo(bytes: &[u8]) -> String {
+    proto::TextGenerationResponse::decode(bytes).expect("echo response").text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_client_well_formed_request_is_served() {
+    // The raw client itself is sound: a correctly signed request is answered 200.
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let alice = key("//Alice");
+    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
+    let mut stream = client.open_bound(&alice).await;
+    let b = body("raw hello");
+    let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
+    let (response, answer) = stream.request(7, &head, &b).await;
+    assert_eq!(response.status, Status::Success, "{}", response.message);
+    assert_eq!(decode_echo(&answer), echo_of("raw hello"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_signature_is_401() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let alice = key("//Alice");
+    let mallory = key("//Mallory");
+    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
+    let mut stream = client.open_bound(&alice).await;
+    let b = body("forged");
+
+    // Signed by Mallory, claiming to be Alice (the connection's hotkey).
+    let mut head = signed_head(&mallory, &axon.hotkey(), TextGeneration::NAME, &b);
+    head.sender = alice.hotkey();
+    let (response, answer) = stream.request(1, &head, &b).await;
+    assert_eq!(response.status, Status::Unauthorized, "{}", response.message);
+    assert!(response.message.contains("signature does not verify"), "{}", response.message);
+    assert!(answer.is_empty());
+
+    // Alice's genuine signature with one bit flipped.
+    let mut head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
+    let mut sig = head.signature.unwrap().0;
+    sig[10] ^= 0x01;
+    head.signature = Some(Signature(sig));
+    let (response, _) = stream.request(2, &head, &b).await;
+    assert_eq!(response.status, Status::Unauthorized, "{}", response.message);
+    assert!(response.message.contains("signature does not verify"), "{}", response.message);
+
+    // A genuine signature over another body.
+    let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &body("the signed one"));
+    let (response, _) = stream.request(3, &head, &body("the sent one")).await;
+    assert_eq!(response.status, Status::Unauthorized, "{}", response.message);
+
+    // The same stream then serves a genuine request.
+    let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
+    let (response, answer) = stream.request(4, &head, &b).await;
+    assert_eq!(response.status, Status::Success, "{}", response.message);
+    assert_eq!(decode_echo(&answer), echo_of("forged"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_for_another_receiver_is_403() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let alice = key("//Alice");
+    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
+    let mut stream = client.open_bound(&alice).await;
+    let b = body("for charlie");
+    let head = signed_head(&alice, &key("//Charlie").hotkey(), TextGeneration::NAME, &b);
+    let (response, _) = stream.request(1, &head, &b).await;
+    assert_eq!(response.status, Status::Forbidden, "{}", response.message);
+    assert!(response.message.contains("another receiver"), "{}", response.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_and_future_nonces_are_401() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let alice = key("//Alice");
+    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
+    let mut stream = client.open_bound(&alice).await;
+    let b = body("old news");
+
+    let mut head = RequestHead::new(TextGeneration::NAME, alice.hotkey(), *axon.hotkey().public(), 5_000);
+    head.nonce = Nonce(unix_nanos() - 60_000_000_000); // a minute ago, window 10 s
+    head.sign(&alice, &b);
+    let (response, _) = stream.request(1, &head, &b).await;
+    assert_eq!(response.status, Status::Unauthorized, "{}", response.message);
+    assert!(response.message.contains("too old"), "{}", response.message);
+
+    let mut head = RequestHead::new(TextGeneration::NAME, alice.hotkey(), *axon.hotkey().public(), 5_000);
+    head.nonce = Nonce(unix_nanos() + 60_000_000_000); // a minute ahead, skew 2 s
+    head.sign(&alice, &b);
+    let (response, _) = stream.request(2, &head, &b).await;
+    assert_eq!(response.status, Status::Unauthorized, "{}", response.message);
+    assert!(response.message.contains("in the future"), "{}", response.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_nonce_is_401() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let alice = key("//Alice");
+    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
+    let mut stream = client.open_bound(&alice).await;
+    let b = body("once only");
+    let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
+
+    let (first, answer) = stream.request(1, &head, &b).await;
+    assert_eq!(first.status, Status::Success, "{}", first.message);
+    assert_eq!(decode_echo(&answer), echo_of("once only"));
+
+    let (second, answer) = stream.request(2, &head, &b).await;
+    assert_eq!(second.status, Status::Unauthorized, "{}", second.message);
+    assert!(second.message.contains("already used"), "{}", second.message);
+    assert!(answer.is_empty());
+
+    // Replayed on another stream of another connection bound to the same hotkey: still refused.
+    let other = RawClient::connect(&axon.listen_addrs()[0]).await;
+    let mut stream = other.open_bound(&alice).await;
+    let (third, _) = stream.request(1, &head, &b).await;
+    assert_eq!(third.status, Status::Unauthorized, "{}", third.message);
+    assert!(third.message.contains("already used"), "{}", third.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbound_or_mismatched_connections_are_401() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let alice = key("//Alice");
+    let b = body("no binding");
+
+    // A request before any Bind frame.
+    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
+    let mut stream = client.open().await;
+    let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
+    let (response, _) = stream.request(1, &head, &b).await;
+    assert_eq!(response.status, Status::Unauthorized, "{}", response.message);
+    assert!(response.message.contains("not bound"), "{}", response.message);
+
+    // A binding signed for another PeerId is refused at Bind.
+    let mut stream = client.open().await;
+    let expires_at = unix_nanos() / 1_000_000_000 + 3600;
+    let other_peer = neuronet_transport::PeerId::random();
+    let binding = neuronet_synapse::binding::sign_binding(&alice, &other_peer.to_bytes(), expires_at);
+    stream.write_frame(FrameKind::Bind, 0, &binding.encode_to_vec(), &[]).await.unwrap();
+    let frame = stream.expect_frame().await;
+    assert_eq!(frame.prefix.kind, FrameKind::Response);
+    let head = neuronet_synapse::envelope::ResponseHead::decode(&frame.header).unwrap();
+    assert_eq!(head.status, Status::Unauthorized, "{}", head.message);
+    assert!(head.message.contains("binding refused"), "{}", head.message);
+
+    // Bound as Alice, a request signed by Charlie (valid signature) is refused.
+    let mut stream = client.open_bound(&alice).await;
+    let charlie = key("//Charlie");
+    let head = signed_head(&charlie, &axon.hotkey(), TextGeneration::NAME, &b);
+    let (response, _) = stream.request(2, &head, &b).await;
+    assert_eq!(response.status, Status::Unauthorized, "{}", response.message);
+    assert!(response.message.contains("is not the connection's hotkey"), "{}", response.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_streams_leaves_the_axon_serving() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let target = target(&axon);
+    let good = dendrite("//Alice").await;
+    assert_echo(&good, &target, "before").await;
+
+    let alice = key("//Alice");
+    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
+    let mut rng = Rng::new(0x5eed);
+
+    // Garbage instead of Bind (first byte forced to an unknown frame kind): the axon closes it.
+    let mut stream = client.open().await;
+    let mut junk = rng.bytes(4096);
+    junk[0] = 0xEE;
+    stream.write_raw(&junk).await.unwrap();
+    assert!(stream.closed_within(Duration::from_secs(3)).await, "axon kept a garbage stream open");
+
+    // Garbage after a good Bind: closed too.
+    let mut stream = client.open_bound(&alice).await;
+    let mut junk = rng.bytes(4096);
+    junk[0] = 0x00;
+    stream.write_raw(&junk).await.unwrap();
+    assert!(stream.closed_within(Duration::from_secs(3)).await, "axon kept a garbage stream open");
+
+    // A prefix announcing a header longer than any valid header: closed.
+    let mut stream = client.open_bound(&alice).await;
+    let mut prefix = neuronet_synapse::frame::encode_head(FrameKind::Request, 1, &[], 0);
+    prefix[9] = 0xFF;
+    prefix[10] = 0xFF;
+    stream.write_raw(&prefix).await.unwrap();
+    assert!(stream.closed_within(Duration::from_secs(3)).await, "axon kept a stream with a 64 KiB header open");
+
+    // Axon-only frame kinds from a dendrite: closed.
+    let mut stream = client.open_bound(&alice).await;
+    stream.write_frame(FrameKind::Chunk, 1, &[], b"chunk?").await.unwrap();
+    assert!(stream.closed_within(Duration::from_secs(3)).await, "axon kept a stream that sent a Chunk open");
+
+    // A Request frame whose header is random bytes: 400, the stream stays usable.
+    let mut stream = client.open_bound(&alice).await;
+    let header = rng.bytes(200);
+    stream.write_frame(FrameKind::Request, 9, &header, b"whatever").await.unwrap();
+    let frame = stream.expect_frame().await;
+    let head = neuronet_synapse::envelope::ResponseHead::decode(&frame.header).unwrap();
+    assert_eq!((frame.prefix.request_id, head.status), (9, Status::BadRequest), "{}", head.message);
+    let b = body("after junk header");
+    let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
+    let (response, answer) = stream.request(10, &head, &b).await;
+    assert_eq!(response.status, Status::Success, "{}", response.message);
+    assert_eq!(decode_echo(&answer), echo_of("after junk header"));
+
+    // A valid body that is not a TextGenerationRequest: 400 from the handler's decode.
+    let junk_body = rng.bytes(64);
+    let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &junk_body);
+    let (response, _) = stream.request(11, &head, &junk_body).await;
+    assert!(
+        matches!(response.status, Status::BadRequest | Status::Success),
+        "{} {}",
+        response.status,
+        response.message
+    );
+
+    // Many streams of pure noise at once.
+    let mut noisy = Vec::new();
+    for _ in 0..16 {
+        let mut stream = client.open().await;
+        let mut junk = rng.bytes(1500);
+        junk[0] = 0xAB;
+        stream.write_raw(&junk).await.unwrap();
+        noisy.push(stream);
+    }
+    for mut stream in noisy {
+        assert!(stream.closed_within(Duration::from_secs(3)).await);
+    }
+
+    // The well-behaved dendrite is still served, on its old connection and on a new one.
+    assert_echo(&good, &target, "after the garbage").await;
+    let fresh = dendrite("//Charlie").await;
+    assert_echo(&fresh, &target, "fresh after the garbage").await;
+}
+
+fn udp_addr(addr: &Multiaddr) -> SocketAddr {
+    let mut ip = None;
+    let mut port = None;
+    for p in addr.iter() {
+        match p {
+            libp2p::multiaddr::Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            libp2p::multiaddr::Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            libp2p::multiaddr::Protocol::Udp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    SocketAddr::new(ip.expect("ip"), port.expect("udp port"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_udp_burst_leaves_the_axon_serving() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let target = target(&axon);
+    let good = dendrite("//Alice").await;
+    assert_echo(&good, &target, "before").await;
+
+    let to = udp_addr(&axon.listen_addrs()[0]);
+    let mut rng = Rng::new(0xdead_beef);
+    let mut sockets = Vec::new();
+    for _ in 0..4 {
+        sockets.push(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    }
+    for i in 0..5_000usize {
+        let len = 1 + (rng.next_u64() % 1400) as usize;
+        let mut datagram = rng.bytes(len);
+        if i % 3 == 0 && len > 5 {
+            // Looks like a QUIC long-header Initial of version 1, with garbage after.
+            datagram[0] = 0xC0 | (datagram[0] & 0x0F);
+            datagram[1..5].copy_from_slice(&1u32.to_be_bytes());
+        }
+        let _ = sockets[i % sockets.len()].send_to(&datagram, to).await;
+        if i % 500 == 499 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    // The old connection and a new one are both served.
+    assert_echo(&good, &target, "after the burst").await;
+    let fresh = dendrite("//Charlie").await;
+    assert_echo(&fresh, &target, "fresh after the burst").await;
+}
+
+/// Many streams opened at the same moment on one connection are each answered. libp2p-stream
+/// drops an inbound stream that arrives while the previous one has not been taken; the axon's
+/// accept loop must keep up (or the dendrite must retry), else a Bind goes unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_stream_opens_are_all_bound() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let alice = key("//Alice");
+    let client = std::sync::Arc::new(RawClient::connect(&axon.listen_addrs()[0]).await);
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let client = client.clone();
+        let alice = alice.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut stream = client.open().await;
+            let expires_at = unix_nanos() / 1_000_000_000 + 3600;
+            let binding = neuronet_synapse::binding::sign_binding(&alice, &stream.local_peer_id.to_bytes(), expires_at);
+            if stream.write_frame(FrameKind::Bind, 0, &binding.encode_to_vec(), &[]).await.is_err() {
+                return false;
+            }
+            match tokio::time::timeout(Duration::from_secs(3), stream.read_frame()).await {
+                Ok(Ok(Some(frame))) => frame.prefix.kind == FrameKind::Bind,
+                _ => false,
+            }
+        }));
+    }
+    let mut bound = 0;
+    for task in tasks {
+        if task.await.unwrap_or(false) {
+            bound += 1;
+        }
+    }
+    assert_eq!(bound, 32, "only {bound} of 32 concurrently opened streams got a Bind answer");
+}
