@@ -126,3 +126,35 @@ fn keyfile_round_trip_keeps_every_field() {
         assert_eq!(private_only.keypair(Path::new("mem")).unwrap().hotkey(), pair.hotkey());
     }
 }
+
+#[test]
+fn batch_signature_covers_every_member_and_nothing_else() {
+    use neuronet_synapse::envelope::{sign_batch, verify_batch, RequestHead};
+    let alice = Keypair::from_suri("//Alice", CryptoType::Sr25519).unwrap();
+    let bob = Keypair::from_suri("//Bob", CryptoType::Sr25519).unwrap();
+    let bodies: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 100]).collect();
+    let mut heads: Vec<RequestHead> =
+        (0..5).map(|_| RequestHead::new("Echo", alice.hotkey(), *bob.hotkey().public(), 1000)).collect();
+    {
+        let mut members: Vec<(&mut RequestHead, &[u8])> =
+            heads.iter_mut().zip(&bodies).map(|(h, b)| (h, b.as_slice())).collect();
+        sign_batch(&alice, &mut members);
+    }
+    // Only the last carries the signature; the wire form round-trips.
+    assert!(heads[..4].iter().all(|h| h.signature.is_none()));
+    let decoded: Vec<RequestHead> = heads.iter().map(|h| RequestHead::decode(&h.encode()).unwrap()).collect();
+    let members: Vec<(&RequestHead, &[u8])> = decoded.iter().zip(&bodies).map(|(h, b)| (h, b.as_slice())).collect();
+    verify_batch(&members).unwrap();
+    // A changed body, a dropped member or reordered members all fail.
+    let mut tampered = members.clone();
+    tampered[2].1 = b"other";
+    assert!(verify_batch(&tampered).is_err());
+    assert!(verify_batch(&members[1..]).is_err());
+    let mut swapped = members.clone();
+    swapped.swap(0, 1);
+    assert!(verify_batch(&swapped).is_err());
+    // A batch header without its signature is refused on decode only for the signing member.
+    let mut raw = decoded[4].to_proto();
+    raw.signature = Default::default();
+    assert!(RequestHead::from_proto(raw).is_err());
+}
