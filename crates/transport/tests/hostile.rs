@@ -307,7 +307,7 @@ async fn junk_udp_burst_leaves_the_axon_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_stream_opens_are_all_bound() {
     let axon = echo_axon("//Bob", AxonConfig::default()).await;
-    let alice = key("//Alice");
+    let alice = std::sync::Arc::new(key("//Alice"));
     let client = std::sync::Arc::new(RawClient::connect(&axon.listen_addrs()[0]).await);
     let mut tasks = Vec::new();
     for _ in 0..32 {
