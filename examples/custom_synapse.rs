@@ -1,24 +1,23 @@
-//! Declares a custom synapse, builds a signed request for it, and checks it the way an axon does:
-//! decode the header, verify the signature over the body, check the nonce, decode the body.
+//! Declares a custom synapse, serves it from an axon on loopback QUIC, and queries it from a
+//! dendrite: the request is signed by the validator's hotkey and the connection is bound to both
+//! hotkeys. Then shows what a validator sees when the address holds another hotkey.
 //!
 //! Run with `cargo run --example custom_synapse`.
 
-use neuronet::prost::Message;
-use neuronet::synapse::envelope::RequestHead;
-use neuronet::synapse::nonce::{NonceGuard, NonceGuardConfig};
-use neuronet::synapse::payload::unix_nanos;
 use neuronet::synapse::{synapse, CryptoType};
-use neuronet::{Keypair, Synapse};
+use neuronet::transport::{Axon, AxonConfig, Dendrite, DendriteConfig, Target};
+use neuronet::Keypair;
+use std::time::Duration;
 
 /// What the validator sends.
-#[derive(Clone, PartialEq, Message, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, neuronet::prost::Message, serde::Serialize, serde::Deserialize)]
 pub struct SentimentRequest {
     #[prost(string, repeated, tag = "1")]
     pub texts: Vec<String>,
 }
 
 /// What the miner answers: one score in [-1, 1] per text.
-#[derive(Clone, PartialEq, Message, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, neuronet::prost::Message, serde::Serialize, serde::Deserialize)]
 pub struct SentimentResponse {
     #[prost(float, repeated, tag = "1")]
     pub scores: Vec<f32>,
@@ -29,29 +28,36 @@ synapse! {
     pub struct Sentiment: SentimentRequest => SentimentResponse;
 }
 
-fn main() -> anyhow::Result<()> {
-    let validator = Keypair::from_suri("//Alice", CryptoType::Sr25519)?;
+fn score(text: &str) -> f32 {
+    let good = ["great", "fast", "good"].iter().filter(|w| text.contains(*w)).count() as f32;
+    let bad = ["slow", "bad", "wrong"].iter().filter(|w| text.contains(*w)).count() as f32;
+    ((good - bad) / 2.0).clamp(-1.0, 1.0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let miner = Keypair::from_suri("//Bob", CryptoType::Sr25519)?;
+    let axon = Axon::new(miner, AxonConfig::default())
+        .serve::<Sentiment, _, _>(|ctx, request| async move {
+            println!("miner: {} asked to score {} texts", ctx.caller, request.texts.len());
+            Ok(SentimentResponse { scores: request.texts.iter().map(|t| score(t)).collect() })
+        })
+        .start(["/ip4/127.0.0.1/udp/0/quic-v1".parse()?])
+        .await?;
+    let addr = axon.listen_addrs()[0].clone();
+    println!("miner {} serves at {addr}", axon.hotkey());
 
-    // Dendrite side: encode the typed request and sign header + body hash.
-    let request = SentimentRequest { texts: vec!["great model".into(), "slow answer".into()] };
-    let body = request.encode_to_vec();
-    let mut head = RequestHead::new(Sentiment::NAME, validator.hotkey(), *miner.hotkey().public(), 12_000);
-    head.sign(&validator, &body);
-    let wire_header = head.encode();
+    let validator = Keypair::from_suri("//Alice", CryptoType::Sr25519)?;
+    let dendrite = Dendrite::new(validator, DendriteConfig::default()).await?;
+    let request = SentimentRequest { texts: vec!["great model, fast answer".into(), "slow and wrong".into()] };
+    let target = Target::Explicit { hotkey: axon.hotkey(), addr: addr.clone() };
+    let answer = dendrite.query::<Sentiment>(&target, request.clone(), Duration::from_secs(5)).await;
+    println!("validator: {} -> {:?} in {:?}", answer.status, answer.body.map(|b| b.scores), answer.elapsed);
 
-    // Axon side: the checks every request passes before a handler sees it.
-    let received = RequestHead::decode(&wire_header)?;
-    anyhow::ensure!(received.receiver == *miner.hotkey().public(), "request for another receiver");
-    received.verify(&body)?;
-    let guard = NonceGuard::new(NonceGuardConfig::default());
-    guard.check(received.sender.public(), received.nonce, unix_nanos())?;
-    let decoded = SentimentRequest::decode(body.as_slice())?;
-
-    println!("{} asked {} to score {:?}", received.sender, Sentiment::NAME, decoded.texts);
-    println!("header {} bytes, body {} bytes", wire_header.len(), body.len());
-    // A replay of the same request is refused.
-    let replay = guard.check(received.sender.public(), received.nonce, unix_nanos());
-    println!("replayed: {}", replay.map(|_| "accepted".to_string()).unwrap_or_else(|e| e.to_string()));
+    // The same address, but the validator expects another hotkey there: refused by the binding.
+    let charlie = Keypair::from_suri("//Charlie", CryptoType::Sr25519)?.hotkey();
+    let wrong = Target::Explicit { hotkey: charlie, addr };
+    let refused = dendrite.query::<Sentiment>(&wrong, request, Duration::from_secs(5)).await;
+    println!("validator, expecting {charlie}: {} ({})", refused.status, refused.message);
     Ok(())
 }

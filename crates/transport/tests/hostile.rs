@@ -301,36 +301,47 @@ async fn junk_udp_burst_leaves_the_axon_serving() {
     assert_echo(&fresh, &target, "fresh after the burst").await;
 }
 
-/// Many streams opened at the same moment on one connection are each answered. libp2p-stream
+/// Many streams opened at the same moment (32 on each of three connections) are each answered. libp2p-stream
 /// drops an inbound stream that arrives while the previous one has not been taken; the axon's
 /// accept loop must keep up (or the dendrite must retry), else a Bind goes unanswered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_stream_opens_are_all_bound() {
     let axon = echo_axon("//Bob", AxonConfig::default()).await;
     let alice = std::sync::Arc::new(key("//Alice"));
-    let client = std::sync::Arc::new(RawClient::connect(&axon.listen_addrs()[0]).await);
+    // Three connections (streams stay open once bound, and a connection allows 64), 32 each.
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(std::sync::Arc::new(RawClient::connect(&axon.listen_addrs()[0]).await));
+    }
     let mut tasks = Vec::new();
-    for _ in 0..32 {
-        let client = client.clone();
+    for n in 0..96 {
+        let client = clients[n % 3].clone();
         let alice = alice.clone();
         tasks.push(tokio::spawn(async move {
             let mut stream = client.open().await;
             let expires_at = unix_nanos() / 1_000_000_000 + 3600;
             let binding = neuronet_synapse::binding::sign_binding(&alice, &stream.local_peer_id.to_bytes(), expires_at);
-            if stream.write_frame(FrameKind::Bind, 0, &binding.encode_to_vec(), &[]).await.is_err() {
-                return false;
+            if let Err(e) = stream.write_frame(FrameKind::Bind, 0, &binding.encode_to_vec(), &[]).await {
+                return Err(format!("writing Bind: {e}"));
             }
             match tokio::time::timeout(Duration::from_secs(3), stream.read_frame()).await {
-                Ok(Ok(Some(frame))) => frame.prefix.kind == FrameKind::Bind,
-                _ => false,
+                Ok(Ok(Some(frame))) if frame.prefix.kind == FrameKind::Bind => Ok(()),
+                Ok(Ok(Some(frame))) => Err(format!("answered with {:?}", frame.prefix.kind)),
+                Ok(Ok(None)) => Err("axon closed the stream without answering".to_owned()),
+                Ok(Err(e)) => Err(format!("reading the answer: {e}")),
+                Err(_) => Err("no answer within 3 s".to_owned()),
             }
         }));
     }
-    let mut bound = 0;
+    let mut failures = Vec::new();
     for task in tasks {
-        if task.await.unwrap_or(false) {
-            bound += 1;
+        if let Err(e) = task.await.expect("task") {
+            failures.push(e);
         }
     }
-    assert_eq!(bound, 32, "only {bound} of 32 concurrently opened streams got a Bind answer");
+    assert!(
+        failures.is_empty(),
+        "{} of 96 concurrently opened streams got no Bind answer: {failures:?}",
+        failures.len()
+    );
 }
