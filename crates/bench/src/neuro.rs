@@ -24,10 +24,8 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn measure(payload: usize, plan: Plan, auth: Auth) -> anyhow::Result<Measurement> {
     let miner = Keypair::from_seed(&[1; 32], CryptoType::Sr25519);
-    let mut config = AxonConfig::default();
     // The benchmark is one peer at full speed: lift the per-peer rate limit out of the way.
-    config.rate_per_peer = 1_000_000;
-    config.rate_per_ip = 1_000_000;
+    let config = AxonConfig { rate_per_peer: 1_000_000, rate_per_ip: 1_000_000, ..AxonConfig::default() };
     let axon = Axon::new(miner, config)
         .serve::<Echo, _, _>(|_ctx, request| async move { Ok(request) })
         .start(["/ip4/127.0.0.1/udp/0/quic-v1".parse()?])

@@ -152,7 +152,9 @@ enum Pending {
     Stream(mpsc::UnboundedSender<Reply>),
 }
 
-/// What the stream's writer task sends.
+/// What the stream's writer task sends. Requests dominate; boxing them to shrink the rare
+/// Cancel would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 enum Outgoing {
     Request { id: u64, head: RequestHead, body: Bytes },
     Cancel(u64),
@@ -205,13 +207,16 @@ impl Connection {
     }
 }
 
+/// The connection to one target hotkey; its lock serialises (re)connecting.
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Connection>>>>;
+
 struct Inner {
     keypair: Arc<Keypair>,
     config: DendriteConfig,
     directory: Directory,
     network: Network,
     binding: HotkeyBinding,
-    connections: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<Option<Arc<Connection>>>>>>,
+    connections: Mutex<HashMap<[u8; 32], Slot>>,
     next_id: AtomicU64,
     metrics: Metrics,
 }
