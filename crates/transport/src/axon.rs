@@ -272,7 +272,7 @@ impl Axon {
 
     /// Starts the swarm, listens on `addrs` and serves until the handle is dropped.
     pub async fn start(self, addrs: impl IntoIterator<Item = Multiaddr>) -> Result<AxonHandle, Error> {
-        let peers = Arc::new(PeerTable::default());
+        let peers = Arc::new(PeerTable { peers: Mutex::default(), connected: self.metrics.connections.clone() });
         let network = Network::start(&self.config.network, Some(peers.clone() as Arc<dyn PeerEvents>))?;
         let mut control = network.control();
         let incoming =
@@ -359,6 +359,8 @@ impl Drop for AxonHandle {
 #[derive(Default)]
 struct PeerTable {
     peers: Mutex<HashMap<PeerId, PeerState>>,
+    /// Connected peers, for the metrics.
+    connected: prometheus_client::metrics::gauge::Gauge,
 }
 
 #[derive(Default, Clone)]
@@ -375,10 +377,16 @@ impl PeerTable {
 
 impl PeerEvents for PeerTable {
     fn connected(&self, peer: PeerId, ip: Option<IpAddr>) {
-        self.get().entry(peer).or_default().ip = ip;
+        let mut peers = self.get();
+        if !peers.contains_key(&peer) {
+            self.connected.inc();
+        }
+        peers.entry(peer).or_default().ip = ip;
     }
     fn disconnected(&self, peer: PeerId) {
-        self.get().remove(&peer);
+        if self.get().remove(&peer).is_some() {
+            self.connected.dec();
+        }
     }
 }
 

@@ -31,7 +31,7 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     /// Seconds from receipt (axon) or send (dendrite) to the final answer.
     pub latency: Family<SynapseLabels, Histogram>,
-    /// Open connections.
+    /// Connected peers (axon).
     pub connections: Gauge,
     /// Requests waiting in the axon's priority queue.
     pub queued: Gauge,
@@ -54,7 +54,7 @@ impl Metrics {
         let sub = registry.sub_registry_with_prefix(prefix);
         sub.register("requests", "Requests finished, by synapse and status", self.requests.clone());
         sub.register("latency_seconds", "Request latency in seconds", self.latency.clone());
-        sub.register("connections", "Open connections", self.connections.clone());
+        sub.register("connected_peers", "Connected peers", self.connections.clone());
         sub.register("queued", "Requests waiting for a handler slot", self.queued.clone());
     }
 
