@@ -7,9 +7,10 @@
 
 use crate::directory::{Directory, PeerFacts};
 use crate::gate::Gate;
+use crate::inbound::InboundStream;
 use crate::io::{read_bytes, read_prefix, skip, write_frame};
 use crate::metrics::Metrics;
-use crate::swarm::{Network, NetworkConfig, PeerEvents, SYNAPSE_PROTOCOL};
+use crate::swarm::{Network, NetworkConfig, PeerEvents};
 use crate::Error;
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -273,10 +274,9 @@ impl Axon {
     /// Starts the swarm, listens on `addrs` and serves until the handle is dropped.
     pub async fn start(self, addrs: impl IntoIterator<Item = Multiaddr>) -> Result<AxonHandle, Error> {
         let peers = Arc::new(PeerTable { peers: Mutex::default(), connected: self.metrics.connections.clone() });
-        let network = Network::start(&self.config.network, Some(peers.clone() as Arc<dyn PeerEvents>))?;
-        let mut control = network.control();
-        let incoming =
-            control.accept(SYNAPSE_PROTOCOL).map_err(|_| Error::Swarm("synapse protocol already registered".into()))?;
+        let (network, incoming) =
+            Network::start(&self.config.network, Some(peers.clone() as Arc<dyn PeerEvents>), true)?;
+        let incoming = incoming.ok_or_else(|| Error::Swarm("no inbound stream queue".into()))?;
         let mut listen_addrs = Vec::new();
         for addr in addrs {
             listen_addrs.push(network.listen(addr).await?);
@@ -426,11 +426,9 @@ impl Shared {
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, mut incoming: libp2p_stream::IncomingStreams) {
-    // Nothing but accept-and-spawn here: libp2p-stream drops inbound streams that arrive while
-    // the previous one has not been taken.
+async fn accept_loop(shared: Arc<Shared>, mut incoming: tokio::sync::mpsc::Receiver<InboundStream>) {
     let mut last_cleanup = Instant::now();
-    while let Some((peer, stream)) = incoming.next().await {
+    while let Some((peer, stream)) = incoming.recv().await {
         tokio::spawn(serve_stream(shared.clone(), peer, stream));
         if last_cleanup.elapsed() > Duration::from_secs(60) {
             shared.peer_rate.retain_recent();

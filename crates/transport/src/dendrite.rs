@@ -249,7 +249,7 @@ impl Dendrite {
 
     /// A dendrite resolving hotkeys through `directory`.
     pub async fn with_directory(keypair: Keypair, config: DendriteConfig, directory: Directory) -> Result<Self, Error> {
-        let network = Network::start(&config.network, None)?;
+        let (network, _) = Network::start(&config.network, None, false)?;
         for addr in ["/ip4/0.0.0.0/udp/0/quic-v1", "/ip6/::/udp/0/quic-v1"] {
             if let Ok(addr) = addr.parse::<Multiaddr>() {
                 // A host without IPv6 still works over IPv4; the dial then uses its own socket.
@@ -511,8 +511,25 @@ impl Dendrite {
         Ok(conn)
     }
 
-    /// Opens a stream and runs the binding exchange on it; spawns its reader.
+    /// Opens a stream and runs the binding exchange on it, retrying a stream the axon dropped
+    /// before answering (libp2p-stream drops inbound streams that arrive in a burst).
     async fn open_stream(&self, peer_id: PeerId, expected: &Hotkey) -> Result<Arc<PoolStream>, (Status, String)> {
+        let mut attempt = 0u32;
+        loop {
+            match self.try_open_stream(peer_id, expected).await {
+                Err((Status::Unavailable, message)) if attempt < OPEN_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(%peer_id, attempt, %message, "stream dropped before the binding answer, retrying");
+                    // Jitter so that many dendrites dropped together do not collide again.
+                    let jitter = unix_nanos() % 2_000_000;
+                    tokio::time::sleep(Duration::from_nanos(u64::from(attempt) * 1_000_000 + jitter)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_open_stream(&self, peer_id: PeerId, expected: &Hotkey) -> Result<Arc<PoolStream>, (Status, String)> {
         let mut control = self.inner.network.control();
         let stream = control
             .open_stream(peer_id, SYNAPSE_PROTOCOL)
@@ -562,6 +579,9 @@ impl Dendrite {
 async fn cancel(stream: &PoolStream, id: u64) {
     let _ = stream.queue.send(Outgoing::Cancel(id));
 }
+
+/// Times a stream dropped before the binding answer is opened again.
+const OPEN_RETRIES: u32 = 4;
 
 /// Largest body batched under one signature; larger requests are signed alone.
 const BATCH_BODY_LIMIT: usize = 64 * 1024;

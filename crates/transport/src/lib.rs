@@ -33,6 +33,7 @@ mod dendrite;
 mod directory;
 mod error;
 mod gate;
+mod inbound;
 mod io;
 mod metrics;
 mod swarm;

@@ -2,10 +2,12 @@
 //! ed25519 node identity, identify, and libp2p-stream for neuronet's long-lived framed streams.
 //! One task owns the swarm; everything else talks to it through commands.
 
+use crate::inbound::{Inbound, InboundStream};
 use crate::Error;
 use futures::StreamExt;
 use libp2p::core::{upgrade::Version, ConnectedPoint};
 use libp2p::multiaddr::Protocol;
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{dial_opts::DialOpts, ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, identity, Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder};
 use std::collections::HashMap;
@@ -41,6 +43,8 @@ pub struct NetworkConfig {
     pub connection_window: u32,
     /// Most connections accepted from one IP address (0 = no limit). Default 32.
     pub max_connections_per_ip: u32,
+    /// Inbound streams negotiated but not yet taken by the axon; more are dropped. Default 1,024.
+    pub inbound_stream_backlog: usize,
 }
 
 impl Default for NetworkConfig {
@@ -54,6 +58,7 @@ impl Default for NetworkConfig {
             stream_window: 16 * 1024 * 1024,
             connection_window: 32 * 1024 * 1024,
             max_connections_per_ip: 32,
+            inbound_stream_backlog: 1024,
         }
     }
 }
@@ -105,14 +110,17 @@ pub fn load_or_create_identity(path: &Path) -> Result<identity::Keypair, Error> 
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    /// Opens outbound synapse streams (dendrites).
     stream: libp2p_stream::Behaviour,
+    /// Accepts inbound synapse streams (axons only).
+    inbound: Toggle<Inbound>,
     identify: identify::Behaviour,
 }
 
 enum Command {
     Listen(Multiaddr, oneshot::Sender<Result<Multiaddr, String>>),
     Dial(Multiaddr, Option<PeerId>, oneshot::Sender<Result<PeerId, String>>),
-    Disconnect(PeerId),
+    Disconnect(PeerId, oneshot::Sender<()>),
 }
 
 /// Hooks for state keyed by PeerId: a peer's first connection (with its remote IP) and the
@@ -131,8 +139,20 @@ pub(crate) struct Network {
 }
 
 impl Network {
-    /// Builds the swarm and spawns its task on the current tokio runtime.
-    pub(crate) fn start(config: &NetworkConfig, events: Option<Arc<dyn PeerEvents>>) -> Result<Self, Error> {
+    /// Builds the swarm and spawns its task on the current tokio runtime. With `accept`, the
+    /// swarm accepts synapse streams and the returned receiver yields them.
+    pub(crate) fn start(
+        config: &NetworkConfig,
+        events: Option<Arc<dyn PeerEvents>>,
+        accept: bool,
+    ) -> Result<(Self, Option<tokio::sync::mpsc::Receiver<InboundStream>>), Error> {
+        let (inbound, incoming) = match accept {
+            true => {
+                let (behaviour, receiver) = Inbound::new(config.inbound_stream_backlog);
+                (Some(behaviour), Some(receiver))
+            }
+            false => (None, None),
+        };
         let keypair = match &config.identity_path {
             Some(path) => load_or_create_identity(path)?,
             None => identity::Keypair::generate_ed25519(),
@@ -151,6 +171,7 @@ impl Network {
             })
             .with_behaviour(|key| Behaviour {
                 stream: libp2p_stream::Behaviour::new(),
+                inbound: Toggle::from(inbound),
                 identify: identify::Behaviour::new(
                     identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
                         .with_agent_version(format!("neuronet/{}", env!("CARGO_PKG_VERSION"))),
@@ -171,11 +192,12 @@ impl Network {
             per_ip: HashMap::new(),
             connection_ip: HashMap::new(),
             dials: HashMap::new(),
+            closing: HashMap::new(),
             listens: Vec::new(),
             events,
         };
         tokio::spawn(task.run(swarm, receiver));
-        Ok(Network { commands, control, local_peer_id })
+        Ok((Network { commands, control, local_peer_id }, incoming))
     }
 
     pub(crate) fn local_peer_id(&self) -> PeerId {
@@ -200,9 +222,13 @@ impl Network {
         rx.await.map_err(|_| "network task stopped".to_string())?
     }
 
-    /// Closes every connection to `peer`.
+    /// Closes every connection to `peer` and waits (at most 2 s) until they are gone, so that
+    /// a dial right after it makes a new connection instead of finding the closing one.
     pub(crate) async fn disconnect(&self, peer: PeerId) {
-        let _ = self.commands.send(Command::Disconnect(peer)).await;
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Disconnect(peer, tx)).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), rx).await;
+        }
     }
 }
 
@@ -211,6 +237,7 @@ struct EventLoop {
     per_ip: HashMap<IpAddr, u32>,
     connection_ip: HashMap<ConnectionId, IpAddr>,
     dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, String>>>,
+    closing: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
     listens: Vec<(libp2p::core::transport::ListenerId, oneshot::Sender<Result<Multiaddr, String>>)>,
     events: Option<Arc<dyn PeerEvents>>,
 }
@@ -239,7 +266,7 @@ impl EventLoop {
             },
             Command::Dial(addr, peer, done) => {
                 if let Some(peer) = peer {
-                    if swarm.is_connected(&peer) {
+                    if swarm.is_connected(&peer) && !self.closing.contains_key(&peer) {
                         let _ = done.send(Ok(peer));
                         return;
                     }
@@ -258,8 +285,12 @@ impl EventLoop {
                     }
                 }
             }
-            Command::Disconnect(peer) => {
-                let _ = swarm.disconnect_peer_id(peer);
+            Command::Disconnect(peer, done) => {
+                if swarm.disconnect_peer_id(peer).is_ok() {
+                    self.closing.entry(peer).or_default().push(done);
+                } else {
+                    let _ = done.send(());
+                }
             }
         }
     }
@@ -309,6 +340,9 @@ impl EventLoop {
                     }
                 }
                 if num_established == 0 {
+                    for done in self.closing.remove(&peer_id).unwrap_or_default() {
+                        let _ = done.send(());
+                    }
                     if let Some(events) = &self.events {
                         events.disconnected(peer_id);
                     }

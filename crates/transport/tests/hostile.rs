@@ -188,14 +188,16 @@ async fn garbage_on_streams_leaves_the_axon_serving() {
     let mut stream = client.open().await;
     let mut junk = rng.bytes(4096);
     junk[0] = 0xEE;
-    stream.write_raw(&junk).await.unwrap();
+    // The axon may stop the stream before all of it is written; that is fine.
+    let _ = stream.write_raw(&junk).await;
     assert!(stream.closed_within(Duration::from_secs(3)).await, "axon kept a garbage stream open");
 
     // Garbage after a good Bind: closed too.
     let mut stream = client.open_bound(&alice).await;
     let mut junk = rng.bytes(4096);
     junk[0] = 0x00;
-    stream.write_raw(&junk).await.unwrap();
+    // The axon may stop the stream before all of it is written; that is fine.
+    let _ = stream.write_raw(&junk).await;
     assert!(stream.closed_within(Duration::from_secs(3)).await, "axon kept a garbage stream open");
 
     // A prefix announcing a header longer than any valid header: closed.
@@ -203,12 +205,12 @@ async fn garbage_on_streams_leaves_the_axon_serving() {
     let mut prefix = neuronet_synapse::frame::encode_head(FrameKind::Request, 1, &[], 0);
     prefix[9] = 0xFF;
     prefix[10] = 0xFF;
-    stream.write_raw(&prefix).await.unwrap();
+    let _ = stream.write_raw(&prefix).await;
     assert!(stream.closed_within(Duration::from_secs(3)).await, "axon kept a stream with a 64 KiB header open");
 
     // Axon-only frame kinds from a dendrite: closed.
     let mut stream = client.open_bound(&alice).await;
-    stream.write_frame(FrameKind::Chunk, 1, &[], b"chunk?").await.unwrap();
+    let _ = stream.write_frame(FrameKind::Chunk, 1, &[], b"chunk?").await;
     assert!(stream.closed_within(Duration::from_secs(3)).await, "axon kept a stream that sent a Chunk open");
 
     // A Request frame whose header is random bytes: 400, the stream stays usable.
@@ -241,7 +243,8 @@ async fn garbage_on_streams_leaves_the_axon_serving() {
         let mut stream = client.open().await;
         let mut junk = rng.bytes(1500);
         junk[0] = 0xAB;
-        stream.write_raw(&junk).await.unwrap();
+        // The axon may stop the stream before all of it is written; that is fine.
+        let _ = stream.write_raw(&junk).await;
         noisy.push(stream);
     }
     for mut stream in noisy {

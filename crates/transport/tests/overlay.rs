@@ -292,3 +292,33 @@ async fn connection_auth_mode() {
 async fn dendrite_with(suri: &str, config: DendriteConfig) -> Dendrite {
     Dendrite::new(key(suri), config).await.unwrap()
 }
+
+/// Twenty dendrites making their first query at the same moment: every one is served. (Each
+/// first query opens the connection's first stream; an axon that drops an inbound stream under
+/// that burst answers "503 axon closed the stream".)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_first_connections_all_succeed() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let target = target(&axon);
+    let mut dendrites = Vec::new();
+    for d in 0..20 {
+        dendrites.push(dendrite(&format!("//First{d}")).await);
+    }
+    let queries = dendrites.iter().enumerate().map(|(d, dendrite)| {
+        let target = target.clone();
+        async move {
+            let text = format!("first {d}");
+            let answer = dendrite.query::<TextGeneration>(&target, prompt(&text), T).await;
+            (text, answer)
+        }
+    });
+    let answers = futures::future::join_all(queries).await;
+    let failures: Vec<String> = answers
+        .iter()
+        .filter(|(text, a)| {
+            !(a.status == Status::Success && a.body.as_ref().map(|b| b.text.clone()) == Some(echo_of(text)))
+        })
+        .map(|(text, a)| format!("{text}: {} {}", a.status, a.message))
+        .collect();
+    assert!(failures.is_empty(), "{} of 20 first queries failed: {failures:?}", failures.len());
+}
