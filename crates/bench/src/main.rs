@@ -27,6 +27,15 @@ struct Args {
     /// Only these payload sizes (bytes, comma separated).
     #[arg(long, value_delimiter = ',')]
     payloads: Option<Vec<usize>>,
+    /// neuronet's QUIC per-stream receive window, KiB (default: NetworkConfig's).
+    #[arg(long)]
+    stream_window_kib: Option<u32>,
+    /// neuronet's QUIC per-connection receive window, KiB (default: NetworkConfig's).
+    #[arg(long)]
+    connection_window_kib: Option<u32>,
+    /// Skip btlightning (neuronet only).
+    #[arg(long)]
+    no_btlightning: bool,
 }
 
 /// One system at one payload size.
@@ -79,13 +88,22 @@ pub fn median_ms(samples: Vec<Duration>) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let payloads = args.payloads.clone().unwrap_or(PAYLOADS.to_vec());
+    let mut network = neuronet_transport::NetworkConfig::default();
+    if let Some(kib) = args.stream_window_kib {
+        network.stream_window = kib * 1024;
+    }
+    if let Some(kib) = args.connection_window_kib {
+        network.connection_window = kib * 1024;
+    }
     let mut results = Vec::new();
     for &payload in &payloads {
         let plan = Plan::for_payload(payload, args.quick);
         eprintln!("payload {payload} B: {plan:?}");
-        results.push(neuro::measure(payload, plan, neuronet_transport::Auth::PerRequest).await?);
-        results.push(neuro::measure(payload, plan, neuronet_transport::Auth::Connection).await?);
-        results.push(btl::measure(payload, plan).await?);
+        results.push(neuro::measure(payload, plan, neuronet_transport::Auth::PerRequest, &network).await?);
+        results.push(neuro::measure(payload, plan, neuronet_transport::Auth::Connection, &network).await?);
+        if !args.no_btlightning {
+            results.push(btl::measure(payload, plan).await?);
+        }
     }
     print_table(&results);
     if let Some(path) = &args.json {

@@ -3,7 +3,7 @@
 use crate::{median_ms, percentiles, Measurement, Plan, IN_FLIGHT};
 use bytes::Bytes;
 use neuronet_synapse::{synapse, CryptoType, Keypair, Status};
-use neuronet_transport::{Auth, Axon, AxonConfig, Dendrite, DendriteConfig, Target};
+use neuronet_transport::{Auth, Axon, AxonConfig, Dendrite, DendriteConfig, NetworkConfig, Target};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,17 +22,22 @@ synapse! {
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn measure(payload: usize, plan: Plan, auth: Auth) -> anyhow::Result<Measurement> {
+pub async fn measure(payload: usize, plan: Plan, auth: Auth, network: &NetworkConfig) -> anyhow::Result<Measurement> {
     let miner = Keypair::from_seed(&[1; 32], CryptoType::Sr25519);
     // The benchmark is one peer at full speed: lift the per-peer rate limit out of the way.
-    let config = AxonConfig { rate_per_peer: 1_000_000, rate_per_ip: 1_000_000, ..AxonConfig::default() };
+    let config = AxonConfig {
+        network: network.clone(),
+        rate_per_peer: 1_000_000,
+        rate_per_ip: 1_000_000,
+        ..AxonConfig::default()
+    };
     let axon = Axon::new(miner, config)
         .serve::<Echo, _, _>(|_ctx, request| async move { Ok(request) })
         .start(["/ip4/127.0.0.1/udp/0/quic-v1".parse()?])
         .await?;
     let target = Target::Explicit { hotkey: axon.hotkey(), addr: axon.listen_addrs()[0].clone() };
     let request = EchoMessage { payload: Bytes::from(vec![0x42u8; payload]) };
-    let dendrite_config = || DendriteConfig::default().with_auth(auth);
+    let dendrite_config = || DendriteConfig { network: network.clone(), ..DendriteConfig::default() }.with_auth(auth);
 
     // Connection setup: a fresh dendrite each time; dial + binding + first answer.
     let mut setups = Vec::new();

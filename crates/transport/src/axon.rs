@@ -8,13 +8,13 @@
 use crate::directory::{Directory, PeerFacts};
 use crate::gate::Gate;
 use crate::inbound::InboundStream;
-use crate::io::{read_bytes, read_prefix, skip, write_frame};
+use crate::io::{read_bytes, read_prefix, run_writer, skip, OutFrame};
 use crate::metrics::Metrics;
 use crate::swarm::{Network, NetworkConfig, PeerEvents};
 use crate::Error;
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::io::{AsyncReadExt, BufReader, WriteHalf};
+use futures::io::{AsyncReadExt, BufReader};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -438,17 +438,24 @@ async fn accept_loop(shared: Arc<Shared>, mut incoming: tokio::sync::mpsc::Recei
     }
 }
 
-type Writer = Arc<tokio::sync::Mutex<WriteHalf<libp2p::Stream>>>;
+/// The queue of a stream's writer task (see [`run_writer`]); bounded, so that a fast streaming
+/// handler waits for the network instead of piling up chunks.
+type Writer = tokio::sync::mpsc::Sender<OutFrame>;
 
-async fn send(writer: &Writer, kind: FrameKind, id: u64, header: &[u8], body: &[u8]) -> std::io::Result<()> {
-    let mut writer = writer.lock().await;
-    write_frame(&mut *writer, kind, id, header, body).await
+/// Frames queued per stream before senders wait.
+const WRITE_QUEUE: usize = 256;
+
+async fn send(writer: &Writer, kind: FrameKind, id: u64, header: Vec<u8>, body: Bytes) -> std::io::Result<()> {
+    writer
+        .send(OutFrame { kind, id, header, body })
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed"))
 }
 
 async fn send_status(writer: &Writer, id: u64, status: Status, message: impl Into<String>, started: Instant) {
     let mut head = ResponseHead::with_message(status, message);
     head.process_time_us = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
-    let _ = send(writer, FrameKind::Response, id, &head.encode(), &[]).await;
+    let _ = send(writer, FrameKind::Response, id, head.encode(), Bytes::new()).await;
 }
 
 /// A request that passed every check before the queue.
@@ -480,7 +487,9 @@ struct StreamState {
 async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream) {
     let (reader, writer) = stream.split();
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
-    let writer: Writer = Arc::new(tokio::sync::Mutex::new(writer));
+    let (queue, frames) = tokio::sync::mpsc::channel(WRITE_QUEUE);
+    tokio::spawn(run_writer(writer, frames));
+    let writer: Writer = queue;
     let mut state = StreamState { peer, writer: writer.clone(), held: Vec::new(), held_bytes: 0 };
     loop {
         let prefix = match read_prefix(&mut reader).await {
@@ -529,7 +538,7 @@ async fn on_bind<R: futures::io::AsyncRead + Unpin>(
         Ok(bound) => {
             shared.peers.get().entry(peer).or_default().bound = Some(bound);
             let own = shared.own_binding().encode_to_vec();
-            send(writer, FrameKind::Bind, prefix.request_id, &own, &[]).await
+            send(writer, FrameKind::Bind, prefix.request_id, own, Bytes::new()).await
         }
         Err(reason) => {
             tracing::debug!(%peer, %reason, "binding refused");
@@ -759,7 +768,7 @@ async fn run(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitte
                     Ok(Ok(Ok(response))) => {
                         let mut head = ResponseHead::new(Status::Success);
                         head.process_time_us = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
-                        let _ = send(&writer, FrameKind::Response, id, &head.encode(), &response).await;
+                        let _ = send(&writer, FrameKind::Response, id, head.encode(), response).await;
                         Status::Success
                     }
                     Ok(Ok(Err(error))) => {
@@ -824,7 +833,7 @@ async fn stream_response(
     loop {
         match tokio::time::timeout_at(deadline, items.next()).await {
             Ok(Some(Ok(Ok(chunk)))) => {
-                if send(writer, FrameKind::Chunk, id, &[], &chunk).await.is_err() {
+                if send(writer, FrameKind::Chunk, id, Vec::new(), chunk).await.is_err() {
                     return Status::Unavailable;
                 }
             }

@@ -6,17 +6,17 @@
 //! expected hotkey is dropped before any request is sent on it.
 
 use crate::directory::Directory;
-use crate::io::{read_bytes, read_prefix, skip, write_frame};
+use crate::io::{read_bytes, read_prefix, skip, write_frame, write_frames, OutFrame};
 use crate::metrics::Metrics;
 use crate::swarm::{Network, NetworkConfig, SYNAPSE_PROTOCOL};
 use crate::Error;
 use bytes::Bytes;
-use futures::io::{AsyncReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
+use futures::io::{AsyncReadExt, BufReader, ReadHalf, WriteHalf};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use neuronet_synapse::binding::{sign_binding, verify_binding};
 use neuronet_synapse::envelope::{sign_batch, RequestHead, ResponseHead};
-use neuronet_synapse::frame::{encode_head, FrameKind, FramePrefix};
+use neuronet_synapse::frame::{FrameKind, FramePrefix};
 use neuronet_synapse::payload::unix_nanos;
 use neuronet_synapse::payload::MAX_BATCH;
 use neuronet_synapse::proto::{AuthMode, HotkeyBinding};
@@ -196,19 +196,26 @@ struct Connection {
 }
 
 impl Connection {
+    /// A live stream, round robin.
     fn pick(&self) -> Option<Arc<PoolStream>> {
         let streams = self.streams.lock().ok()?;
-        let live: Vec<&Arc<PoolStream>> = streams.iter().filter(|s| s.alive.load(Ordering::Acquire)).collect();
-        if live.is_empty() {
-            return None;
-        }
-        let at = self.next.fetch_add(1, Ordering::Relaxed) % live.len();
-        live.get(at).map(|s| Arc::clone(s))
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..streams.len())
+            .filter_map(|i| streams.get((start + i) % streams.len()))
+            .find(|s| s.alive.load(Ordering::Acquire))
+            .cloned()
     }
 }
 
-/// The connection to one target hotkey; its lock serialises (re)connecting.
-type Slot = Arc<tokio::sync::Mutex<Option<Arc<Connection>>>>;
+/// The connection to one target hotkey. Queries read `current` without waiting; only
+/// (re)connecting takes the async `connecting` lock, so that one dial runs per target.
+#[derive(Default)]
+struct SlotState {
+    current: Mutex<Option<Arc<Connection>>>,
+    connecting: tokio::sync::Mutex<()>,
+}
+
+type Slot = Arc<SlotState>;
 
 struct Inner {
     keypair: Arc<Keypair>,
@@ -385,10 +392,9 @@ impl Dendrite {
     /// Drops the connection to `hotkey`, if any.
     pub async fn disconnect(&self, hotkey: &Hotkey) {
         let slot = self.inner.connections.lock().ok().and_then(|mut c| c.remove(hotkey.public()));
-        if let Some(slot) = slot {
-            if let Some(conn) = slot.lock().await.take() {
-                self.inner.network.disconnect(conn.peer_id).await;
-            }
+        let conn = slot.and_then(|slot| slot.current.lock().ok().and_then(|mut current| current.take()));
+        if let Some(conn) = conn {
+            self.inner.network.disconnect(conn.peer_id).await;
         }
     }
 
@@ -427,19 +433,26 @@ impl Dendrite {
                 self.inner.connections.lock().map_err(|_| (Status::InternalError, "lock poisoned".to_owned()))?;
             connections.entry(*hotkey.public()).or_default().clone()
         };
-        let mut guard = slot.lock().await;
-        if let Some(conn) = guard.as_ref() {
-            if conn.pick().is_some() {
-                return Ok(conn.clone());
-            }
+        let live = |slot: &SlotState| {
+            let current = slot.current.lock().ok()?;
+            current.as_ref().filter(|conn| conn.pick().is_some()).cloned()
+        };
+        if let Some(conn) = live(&slot) {
+            return Ok(conn);
         }
-        // (Re)connect: one dial at a time per target, under the slot's lock.
+        // (Re)connect: one dial at a time per target; whoever waited behind it reuses its result.
+        let _connecting = slot.connecting.lock().await;
+        if let Some(conn) = live(&slot) {
+            return Ok(conn);
+        }
         let (addr, peer) = self.resolve(target)?;
         let connect = self.connect(hotkey, addr, peer);
         let conn = tokio::time::timeout(self.inner.config.connect_timeout, connect)
             .await
             .map_err(|_| (Status::Timeout, format!("connecting to {hotkey} timed out")))??;
-        *guard = Some(conn.clone());
+        if let Ok(mut current) = slot.current.lock() {
+            *current = Some(conn.clone());
+        }
         Ok(conn)
     }
 
@@ -583,7 +596,8 @@ async fn cancel(stream: &PoolStream, id: u64) {
 /// Times a stream dropped before the binding answer is opened again.
 const OPEN_RETRIES: u32 = 4;
 
-/// Largest body batched under one signature; larger requests are signed alone.
+/// Largest body batched under one signature; larger requests are signed alone (their hashing
+/// dominates, and the axon would hold the whole batch before verifying it).
 const BATCH_BODY_LIMIT: usize = 64 * 1024;
 /// Most body bytes under one batch signature (the axon holds a batch whole before verifying).
 const BATCH_BYTES: usize = 256 * 1024;
@@ -609,44 +623,17 @@ async fn write_requests(
         if let Some(signer) = &signer {
             sign_queued(signer, &mut queued);
         }
-        buffer.clear();
-        let mut result = Ok(());
-        for item in queued.drain(..) {
-            let (kind, id, header, body) = match item {
-                Outgoing::Request { id, head, body } => (FrameKind::Request, id, head.encode(), body),
-                Outgoing::Cancel(id) => (FrameKind::Cancel, id, Vec::new(), Bytes::new()),
-            };
-            if body.len() > BATCH_BODY_LIMIT {
-                // Large bodies go straight to the stream, never copied into the buffer.
-                result = flush_buffer(&mut writer, &mut buffer).await;
-                if result.is_ok() {
-                    result = write_frame(&mut writer, kind, id, &header, &body).await;
-                }
-            } else {
-                buffer.extend_from_slice(&encode_head(kind, id, &header, body.len()));
-                buffer.extend_from_slice(&body);
+        let frames = queued.drain(..).map(|item| match item {
+            Outgoing::Request { id, head, body } => {
+                OutFrame { kind: FrameKind::Request, id, header: head.encode(), body }
             }
-            if result.is_err() {
-                break;
-            }
-        }
-        if result.is_ok() {
-            result = flush_buffer(&mut writer, &mut buffer).await;
-        }
-        if let Err(error) = result {
+            Outgoing::Cancel(id) => OutFrame { kind: FrameKind::Cancel, id, header: Vec::new(), body: Bytes::new() },
+        });
+        if let Err(error) = write_frames(&mut writer, frames, &mut buffer).await {
             pool.fail_all(&format!("sending failed: {error}"));
             return;
         }
     }
-}
-
-async fn flush_buffer(writer: &mut WriteHalf<libp2p::Stream>, buffer: &mut Vec<u8>) -> std::io::Result<()> {
-    if buffer.is_empty() {
-        return Ok(());
-    }
-    writer.write_all(buffer).await?;
-    buffer.clear();
-    writer.flush().await
 }
 
 /// Signs queued requests: runs of small requests share one batch signature, large ones are

@@ -5,6 +5,7 @@ use bytes::{Bytes, BytesMut};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use neuronet_synapse::frame::{encode_head, FrameError, FrameKind, FramePrefix, PREFIX_LEN};
 use std::io;
+use tokio::sync::mpsc;
 
 /// Reads the next frame prefix; `Ok(None)` on a clean end of stream.
 pub(crate) async fn read_prefix<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Option<FramePrefix>> {
@@ -60,4 +61,67 @@ pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(
         writer.write_all(body).await?;
     }
     writer.flush().await
+}
+
+/// A frame queued for a stream's writer task.
+pub(crate) struct OutFrame {
+    pub(crate) kind: FrameKind,
+    pub(crate) id: u64,
+    pub(crate) header: Vec<u8>,
+    pub(crate) body: Bytes,
+}
+
+/// Bodies up to this size are gathered with their neighbours into one write; larger ones are
+/// written as they are, never copied.
+const GATHER_LIMIT: usize = 64 * 1024;
+
+/// Writes `frames` with as few writes as possible and one flush.
+pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    frames: impl IntoIterator<Item = OutFrame>,
+    buffer: &mut Vec<u8>,
+) -> io::Result<()> {
+    buffer.clear();
+    for frame in frames {
+        let head = encode_head(frame.kind, frame.id, &frame.header, frame.body.len());
+        if frame.body.len() > GATHER_LIMIT {
+            if !buffer.is_empty() {
+                writer.write_all(buffer).await?;
+                buffer.clear();
+            }
+            writer.write_all(&head).await?;
+            writer.write_all(&frame.body).await?;
+        } else {
+            buffer.extend_from_slice(&head);
+            buffer.extend_from_slice(&frame.body);
+        }
+    }
+    if !buffer.is_empty() {
+        writer.write_all(buffer).await?;
+        buffer.clear();
+    }
+    writer.flush().await
+}
+
+/// Most frames taken from the queue for one write.
+const DRAIN: usize = 64;
+
+/// A stream's writer task: drains whatever is queued, writes it in one go, repeats until the
+/// queue closes or the stream fails.
+pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(mut writer: W, mut queue: mpsc::Receiver<OutFrame>) {
+    let mut frames = Vec::with_capacity(DRAIN);
+    let mut buffer = Vec::new();
+    while let Some(first) = queue.recv().await {
+        frames.push(first);
+        while frames.len() < DRAIN {
+            match queue.try_recv() {
+                Ok(next) => frames.push(next),
+                Err(_) => break,
+            }
+        }
+        if write_frames(&mut writer, frames.drain(..), &mut buffer).await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.close().await;
 }
