@@ -158,3 +158,42 @@ fn batch_signature_covers_every_member_and_nothing_else() {
     raw.signature = Default::default();
     assert!(RequestHead::from_proto(raw).is_err());
 }
+
+#[test]
+fn neuronet_request_payload_is_byte_exact() {
+    use neuronet_synapse::payload::{binding_payload, BodyHash, Nonce, RequestPayload};
+    let alice = Keypair::from_suri("//Alice", CryptoType::Ed25519).unwrap();
+    let bob = Keypair::from_suri("//Bob", CryptoType::Sr25519).unwrap();
+    let (sender, receiver) = (alice.hotkey(), bob.hotkey());
+    let body_hash = BodyHash::of(br#"{"prompt":"hello"}"#);
+    assert_eq!(body_hash.to_hex(), "8a44725210b9dcd4fefd9f0eca07b70ae45e69274a3105fb25eb426a2cf8bbf4");
+    let payload = RequestPayload {
+        synapse: "TextGeneration",
+        sender: &sender,
+        receiver: receiver.public(),
+        nonce: Nonce(1_700_000_000_000_000_000),
+        timeout_ms: 12_000,
+        body_hash: &body_hash,
+    };
+    let bytes = payload.to_bytes();
+    let mut expected = b"neuronet/request/v1\0".to_vec();
+    expected.push(0); // ed25519
+    expected.extend_from_slice(alice.hotkey().public());
+    expected.extend_from_slice(bob.hotkey().public());
+    expected.extend_from_slice(&1_700_000_000_000_000_000u64.to_be_bytes());
+    expected.extend_from_slice(&12_000u32.to_be_bytes());
+    expected.extend_from_slice(&14u16.to_be_bytes());
+    expected.extend_from_slice(b"TextGeneration");
+    expected.extend_from_slice(&body_hash.0);
+    assert_eq!(bytes, expected);
+    assert_eq!(bytes.len(), 20 + 1 + 32 + 32 + 8 + 4 + 2 + 14 + 32);
+    // ed25519 is deterministic: this value (also computed with Python bittensor_wallet from the
+    // layout in docs/protocol.md) pins the whole format for other implementations.
+    assert_eq!(
+        alice.sign(&bytes).to_hex(),
+        "0x81c4f43472f212ae6928c4c3b333fed5abaef1fa9897c72b6fef24a0a7cb06ae39d6fe5f66ef1fe0a77600cf602f17ada46fb906609406855ce5c99ab7893104"
+    );
+    let binding = binding_payload(&bob.hotkey(), b"peer", 1_800_000_000);
+    assert_eq!(&binding[..20], b"neuronet/binding/v1\0");
+    assert_eq!(binding.len(), 20 + 1 + 32 + 2 + 4 + 8);
+}
