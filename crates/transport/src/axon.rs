@@ -581,6 +581,8 @@ async fn on_request<R: futures::io::AsyncRead + Unpin>(
         || peer_state.ip.is_some_and(|ip| shared.ip_rate.check_key(&ip).is_err());
     if over_rate {
         skip(reader, rest).await?;
+        // An unfinished signature batch cannot complete without this member: refuse it alike.
+        fail_held(shared, state, Status::TooManyRequests, "rate limit exceeded").await;
         refuse(shared, &state.writer, id, (Status::TooManyRequests, "rate limit exceeded".into(), "-".into()), started)
             .await;
         return Ok(());
@@ -588,6 +590,7 @@ async fn on_request<R: futures::io::AsyncRead + Unpin>(
     let max = shared.config.max_request_bytes;
     if prefix.body_len > max || state.held_bytes + prefix.body_len as usize > max as usize {
         skip(reader, rest).await?;
+        fail_held(shared, state, Status::PayloadTooLarge, "signature batch exceeds the request size limit").await;
         let message = format!("request body of {} bytes exceeds the limit of {max}", prefix.body_len);
         refuse(shared, &state.writer, id, (Status::PayloadTooLarge, message, "-".into()), started).await;
         return Ok(());

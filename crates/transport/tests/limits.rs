@@ -1,0 +1,63 @@
+//! The axon's cheap limits: requests per peer per second (429) and connections per IP.
+
+mod common;
+
+use common::*;
+use neuronet_synapse::builtin::TextGeneration;
+use neuronet_synapse::Status;
+use neuronet_transport::{AxonConfig, NetworkConfig};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_rate_limit_is_429_and_the_limit_refills() {
+    let axon = echo_axon("//Bob", AxonConfig { rate_per_peer: 5, ..AxonConfig::default() }).await;
+    let dendrite = dendrite("//Alice").await;
+    let target = target(&axon);
+    // One at a time: the first five (the burst) are served, the rest refused.
+    let mut statuses = Vec::new();
+    for i in 0..20 {
+        let answer = dendrite.query::<TextGeneration>(&target, prompt(&i.to_string()), T).await;
+        statuses.push((answer.status, answer.message));
+    }
+    let ok = statuses.iter().filter(|(s, _)| *s == Status::Success).count();
+    assert!((5..=6).contains(&ok), "burst of 5 (and maybe one refill): {statuses:?}");
+    let limited: Vec<_> = statuses.iter().filter(|(s, _)| *s == Status::TooManyRequests).collect();
+    assert_eq!(ok + limited.len(), 20, "{statuses:?}");
+    assert!(limited.iter().all(|(_, m)| m.contains("rate limit")), "{statuses:?}");
+
+    // Twenty at once travel as one signature batch; a member refused by the limit refuses the
+    // batch whole, at once (nothing is left waiting for its timeout).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let started = std::time::Instant::now();
+    let answers = futures::future::join_all(
+        (0..20).map(|i| dendrite.query::<TextGeneration>(&target, prompt(&i.to_string()), T)),
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(1), "answered in {:?}", started.elapsed());
+    assert!(answers.iter().all(|a| matches!(a.status, Status::Success | Status::TooManyRequests)));
+    assert!(answers.iter().any(|a| a.status == Status::TooManyRequests));
+
+    // The quota refills: a second later the same peer is served again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_echo(&dendrite, &target, "refilled").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_per_ip_limit_are_closed() {
+    let config =
+        AxonConfig { network: NetworkConfig::default().with_max_connections_per_ip(2), ..AxonConfig::default() };
+    let axon = echo_axon("//Bob", config).await;
+    let target = target(&axon);
+    let first = dendrite("//Alice").await;
+    let second = dendrite("//Charlie").await;
+    assert_echo(&first, &target, "one").await;
+    assert_echo(&second, &target, "two").await;
+    let third = dendrite("//Dave").await;
+    let refused = third.query::<TextGeneration>(&target, prompt("three"), T).await;
+    assert_eq!(refused.status, Status::Unavailable, "{}", refused.message);
+    // The first two keep being served.
+    assert_echo(&first, &target, "still one").await;
+    assert_echo(&second, &target, "still two").await;
+}
