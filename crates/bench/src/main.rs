@@ -33,6 +33,9 @@ struct Args {
     /// neuronet's QUIC per-connection receive window, KiB (default: NetworkConfig's).
     #[arg(long)]
     connection_window_kib: Option<u32>,
+    /// neuronet's long-lived streams per connection (default: DendriteConfig's).
+    #[arg(long)]
+    streams: Option<usize>,
     /// Skip btlightning (neuronet only).
     #[arg(long)]
     no_btlightning: bool,
@@ -99,8 +102,9 @@ async fn main() -> anyhow::Result<()> {
     for &payload in &payloads {
         let plan = Plan::for_payload(payload, args.quick);
         eprintln!("payload {payload} B: {plan:?}");
-        results.push(neuro::measure(payload, plan, neuronet_transport::Auth::PerRequest, &network).await?);
-        results.push(neuro::measure(payload, plan, neuronet_transport::Auth::Connection, &network).await?);
+        for auth in [neuronet_transport::Auth::PerRequest, neuronet_transport::Auth::Connection] {
+            results.push(neuro::measure(payload, plan, auth, &network, args.streams).await?);
+        }
         if !args.no_btlightning {
             results.push(btl::measure(payload, plan).await?);
         }

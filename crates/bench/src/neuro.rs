@@ -22,7 +22,13 @@ synapse! {
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn measure(payload: usize, plan: Plan, auth: Auth, network: &NetworkConfig) -> anyhow::Result<Measurement> {
+pub async fn measure(
+    payload: usize,
+    plan: Plan,
+    auth: Auth,
+    network: &NetworkConfig,
+    streams: Option<usize>,
+) -> anyhow::Result<Measurement> {
     let miner = Keypair::from_seed(&[1; 32], CryptoType::Sr25519);
     // The benchmark is one peer at full speed: lift the per-peer rate limit out of the way.
     let config = AxonConfig {
@@ -37,7 +43,13 @@ pub async fn measure(payload: usize, plan: Plan, auth: Auth, network: &NetworkCo
         .await?;
     let target = Target::Explicit { hotkey: axon.hotkey(), addr: axon.listen_addrs()[0].clone() };
     let request = EchoMessage { payload: Bytes::from(vec![0x42u8; payload]) };
-    let dendrite_config = || DendriteConfig { network: network.clone(), ..DendriteConfig::default() }.with_auth(auth);
+    let dendrite_config = || {
+        let config = DendriteConfig { network: network.clone(), ..DendriteConfig::default() }.with_auth(auth);
+        match streams {
+            Some(n) => config.with_streams_per_connection(n),
+            None => config,
+        }
+    };
 
     // Connection setup: a fresh dendrite each time; dial + binding + first answer.
     let mut setups = Vec::new();
