@@ -37,14 +37,16 @@ pub fn unix_nanos() -> u64 {
         .unwrap_or(0)
 }
 
-/// SHA-256 of a request or response body.
+/// BLAKE3-256 of a request body: the body's stand-in in every neuronet signature. BLAKE3 hashes
+/// a 1 MiB body in a fraction of SHA-256's time, which is most of the cost of signing large
+/// requests.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BodyHash(pub [u8; 32]);
 
 impl BodyHash {
     /// Hashes `body`.
     pub fn of(body: &[u8]) -> Self {
-        BodyHash(Sha256::digest(body).into())
+        BodyHash(*blake3::hash(body).as_bytes())
     }
 
     /// Lower-case hex.

@@ -166,7 +166,7 @@ fn neuronet_request_payload_is_byte_exact() {
     let bob = Keypair::from_suri("//Bob", CryptoType::Sr25519).unwrap();
     let (sender, receiver) = (alice.hotkey(), bob.hotkey());
     let body_hash = BodyHash::of(br#"{"prompt":"hello"}"#);
-    assert_eq!(body_hash.to_hex(), "8a44725210b9dcd4fefd9f0eca07b70ae45e69274a3105fb25eb426a2cf8bbf4");
+    assert_eq!(body_hash.to_hex(), "f85c619d7aa613cdca9358a9ee0b501bb29c47c4e351d8def7f302ea798eac2a");
     let payload = RequestPayload {
         synapse: "TextGeneration",
         sender: &sender,
@@ -187,11 +187,11 @@ fn neuronet_request_payload_is_byte_exact() {
     expected.extend_from_slice(&body_hash.0);
     assert_eq!(bytes, expected);
     assert_eq!(bytes.len(), 20 + 1 + 32 + 32 + 8 + 4 + 2 + 14 + 32);
-    // ed25519 is deterministic: this value (also computed with Python bittensor_wallet from the
+    // ed25519 is deterministic: this value (also computed with Python bittensor_wallet and blake3 from the
     // layout in docs/protocol.md) pins the whole format for other implementations.
     assert_eq!(
         alice.sign(&bytes).to_hex(),
-        "0x81c4f43472f212ae6928c4c3b333fed5abaef1fa9897c72b6fef24a0a7cb06ae39d6fe5f66ef1fe0a77600cf602f17ada46fb906609406855ce5c99ab7893104"
+        "0x79b9625bd7c5616d5d0a7a7d1bbbcc38f5c4642c96ba19873b3986c8cd4491bbf4f8ee9a0274b0734a37d8f783385e31257f63b378eea62365b37d6848d8ad06"
     );
     let binding = binding_payload(&bob.hotkey(), b"peer", 1_800_000_000);
     assert_eq!(&binding[..20], b"neuronet/binding/v1\0");
