@@ -476,12 +476,23 @@ struct Held {
     checked: Result<Handler, Refusal>,
 }
 
+/// Handlers running for one stream, by request id, so that a Cancel frame or the end of the
+/// stream stops them (and frees their slot in the gate).
+type Running = Arc<Mutex<HashMap<u64, tokio::task::AbortHandle>>>;
+
 /// Per-stream state of the request pipeline.
 struct StreamState {
     peer: PeerId,
     writer: Writer,
     held: Vec<Held>,
     held_bytes: usize,
+    running: Running,
+}
+
+impl StreamState {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, tokio::task::AbortHandle>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream) {
@@ -490,7 +501,8 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
     let (queue, frames) = tokio::sync::mpsc::channel(WRITE_QUEUE);
     tokio::spawn(run_writer(writer, frames));
     let writer: Writer = queue;
-    let mut state = StreamState { peer, writer: writer.clone(), held: Vec::new(), held_bytes: 0 };
+    let mut state =
+        StreamState { peer, writer: writer.clone(), held: Vec::new(), held_bytes: 0, running: Running::default() };
     loop {
         let prefix = match read_prefix(&mut reader).await {
             Ok(Some(prefix)) => prefix,
@@ -504,7 +516,13 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
         let result = match prefix.kind {
             FrameKind::Bind => on_bind(&shared, peer, &mut reader, &writer, prefix).await,
             FrameKind::Request => on_request(&shared, &mut state, &mut reader, prefix).await,
-            FrameKind::Cancel => skip(&mut reader, u64::from(prefix.header_len) + u64::from(prefix.body_len)).await,
+            FrameKind::Cancel => {
+                // The dendrite stopped waiting: stop the handler too.
+                if let Some(task) = state.running().remove(&prefix.request_id) {
+                    task.abort();
+                }
+                skip(&mut reader, u64::from(prefix.header_len) + u64::from(prefix.body_len)).await
+            }
             FrameKind::Response | FrameKind::Chunk => {
                 tracing::debug!(%peer, "closing stream: a dendrite sent an axon frame");
                 break;
@@ -516,6 +534,10 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
         }
     }
     fail_held(&shared, &mut state, Status::Unauthorized, "incomplete signature batch").await;
+    // Nobody can receive the answers any more.
+    for (_, task) in state.running().drain() {
+        task.abort();
+    }
 }
 
 async fn on_bind<R: futures::io::AsyncRead + Unpin>(
@@ -673,7 +695,16 @@ async fn dispatch(
 ) {
     match verdict {
         Ok(admitted) => {
-            tokio::spawn(run(shared.clone(), state.peer, state.writer.clone(), id, admitted, started));
+            let running = state.running.clone();
+            let work = run(shared.clone(), state.peer, state.writer.clone(), id, admitted, started);
+            // Hold the map's lock across the spawn so that the task cannot finish (and remove
+            // itself) before its handle is recorded.
+            let mut map = state.running();
+            let task = tokio::spawn(async move {
+                work.await;
+                running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            });
+            map.insert(id, task.abort_handle());
         }
         Err(refusal) => refuse(shared, &state.writer, id, refusal, started).await,
     }

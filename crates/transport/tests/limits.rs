@@ -61,3 +61,27 @@ async fn connections_over_the_per_ip_limit_are_closed() {
     assert_echo(&first, &target, "still one").await;
     assert_echo(&second, &target, "still two").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dendrite_that_gives_up_frees_the_handler_slot() {
+    // One handler slot and no queue: while a handler runs, anything else gets 503.
+    let axon = echo_axon("//Bob", AxonConfig { max_concurrency: 1, queue_capacity: 0, ..AxonConfig::default() }).await;
+    let dendrite = dendrite("//Alice").await;
+    let target = target(&axon);
+    assert_echo(&dendrite, &target, "warm up").await;
+
+    let slow = dendrite.query::<TextGeneration>(&target, prompt("sleep:5000"), Duration::from_millis(200)).await;
+    assert_eq!(slow.status, Status::Timeout, "{}", slow.message);
+    // The dendrite told the axon it gave up, so the 5 s handler was stopped and its slot freed.
+    let mut served = false;
+    for _ in 0..20 {
+        let next = dendrite.query::<TextGeneration>(&target, prompt("next"), T).await;
+        if next.status == Status::Success {
+            served = true;
+            break;
+        }
+        assert_eq!(next.status, Status::Unavailable, "{}", next.message);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(served, "the slot stayed taken by a handler nobody waits for");
+}
