@@ -4,6 +4,7 @@
 //! answer). Prints a table with neuronet/btlightning ratios; `--json FILE` writes the results.
 
 mod btl;
+mod fanout;
 mod neuro;
 
 use clap::Parser;
@@ -36,6 +37,12 @@ struct Args {
     /// neuronet's long-lived streams per connection (default: DendriteConfig's).
     #[arg(long)]
     streams: Option<usize>,
+    /// Instead of the echo table: one dendrite forwarding to this many axons (cost per peer).
+    #[arg(long)]
+    fanout: Option<usize>,
+    /// Internal: serve this many echo axons and print their addresses (the fan-out child).
+    #[arg(long, hide = true)]
+    serve_echo_axons: Option<usize>,
     /// Skip btlightning (neuronet only).
     #[arg(long)]
     no_btlightning: bool,
@@ -90,6 +97,14 @@ pub fn median_ms(samples: Vec<Duration>) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(count) = args.serve_echo_axons {
+        fanout::serve(count).await?;
+        std::process::exit(0);
+    }
+    if let Some(count) = args.fanout {
+        fanout::measure(count, 1024).await?;
+        std::process::exit(0);
+    }
     let payloads = args.payloads.clone().unwrap_or(PAYLOADS.to_vec());
     let mut network = neuronet_transport::NetworkConfig::default();
     if let Some(kib) = args.stream_window_kib {

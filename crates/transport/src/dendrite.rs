@@ -52,6 +52,10 @@ pub struct DendriteConfig {
     pub max_response_bytes: u32,
     /// Time allowed to dial and bind a new connection. Default 5 s.
     pub connect_timeout: Duration,
+    /// Connections being set up at once; more wait their turn. Default 32: a validator that
+    /// dials hundreds of miners at once otherwise floods its one UDP socket with handshake
+    /// packets (the kernel drops them, and QUIC's handshake retransmits take seconds).
+    pub max_concurrent_dials: usize,
     /// Lifetime of the dendrite's hotkey binding. Default 24 h.
     pub binding_ttl: Duration,
 }
@@ -64,6 +68,7 @@ impl Default for DendriteConfig {
             streams_per_connection: 2,
             max_response_bytes: 64 * 1024 * 1024,
             connect_timeout: Duration::from_secs(5),
+            max_concurrent_dials: 32,
             binding_ttl: Duration::from_secs(24 * 3600),
         }
     }
@@ -225,6 +230,7 @@ struct Inner {
     binding: HotkeyBinding,
     connections: Mutex<HashMap<[u8; 32], Slot>>,
     next_id: AtomicU64,
+    dials: tokio::sync::Semaphore,
     metrics: Metrics,
 }
 
@@ -267,6 +273,7 @@ impl Dendrite {
         }
         let expires_at = unix_nanos() / 1_000_000_000 + config.binding_ttl.as_secs();
         let binding = sign_binding(&keypair, &network.local_peer_id().to_bytes(), expires_at);
+        let max_dials = config.max_concurrent_dials.max(1);
         Ok(Dendrite {
             inner: Arc::new(Inner {
                 keypair: Arc::new(keypair),
@@ -276,6 +283,7 @@ impl Dendrite {
                 binding,
                 connections: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
+                dials: tokio::sync::Semaphore::new(max_dials),
                 metrics: Metrics::default(),
             }),
         })
@@ -446,6 +454,10 @@ impl Dendrite {
             return Ok(conn);
         }
         let (addr, peer) = self.resolve(target)?;
+        // Waiting for a dial slot is not part of the connect timeout; the query's own timeout
+        // still bounds it.
+        let _slot =
+            self.inner.dials.acquire().await.map_err(|_| (Status::Unavailable, "dendrite closed".to_owned()))?;
         let connect = self.connect(hotkey, addr, peer);
         let conn = tokio::time::timeout(self.inner.config.connect_timeout, connect)
             .await
