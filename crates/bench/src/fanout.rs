@@ -45,6 +45,21 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
+/// Warm forwards measured.
+const ROUNDS: usize = 50;
+
+/// CPU time (user + system) this process has used, all threads.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct we pass; a zeroed rusage is a valid value.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
 /// Parent mode: one dendrite forwards to `count` axons; prints the cost per peer.
 pub async fn measure(count: usize, payload: usize) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
@@ -86,18 +101,21 @@ pub async fn measure(count: usize, payload: usize) -> anyhow::Result<()> {
     let (rss1, tasks1) = (rss_bytes(), metrics.num_alive_tasks());
 
     let mut rounds = Vec::new();
-    for _ in 0..20 {
+    let cpu_before = cpu_time();
+    for _ in 0..ROUNDS {
         let started = Instant::now();
         let answers = dendrite.forward::<Echo>(&targets, request.clone(), timeout).await;
         rounds.push(started.elapsed());
         anyhow::ensure!(answers.iter().all(|a| a.status == Status::Success), "warm forward failed");
     }
+    let cpu_per_request = (cpu_time() - cpu_before).as_secs_f64() * 1e6 / (ROUNDS * count) as f64;
     let (p50, p99) = crate::percentiles(rounds);
     let per_peer_kib = (rss1.saturating_sub(rss0)) as f64 / count as f64 / 1024.0;
     let per_peer_tasks = (tasks1.saturating_sub(tasks0)) as f64 / count as f64;
     println!("fan-out to {count} axons, {payload} B echo, one dendrite (axons in a child process)");
     println!("  cold forward (dial + binding + answer, all peers): {:.1} ms", cold.as_secs_f64() * 1e3);
     println!("  warm forward p50 / p99: {p50:.2} / {p99:.2} ms");
+    println!("  dendrite CPU per peer request (sign, send, receive, decode): {cpu_per_request:.0} us");
     println!(
         "  dendrite cost per peer: {per_peer_kib:.1} KiB resident, {per_peer_tasks:.1} tokio tasks (1 connection, {} streams)",
         DendriteConfig::default().streams_per_connection
