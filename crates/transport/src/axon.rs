@@ -65,6 +65,9 @@ pub struct AxonConfig {
     pub accepted_auth: AcceptedAuth,
     /// Largest request body in bytes; larger ones get 413 without being buffered. Default 8 MiB.
     pub max_request_bytes: u32,
+    /// Request body bytes held at once over all connections (read, queued or being handled);
+    /// a request that would exceed it gets 503 without being buffered. Default 256 MiB.
+    pub max_inflight_bytes: usize,
     /// Requests per second one peer may send (burst the same). Default 20,000.
     pub rate_per_peer: u32,
     /// Requests per second from one IP address (burst the same). Default 50,000.
@@ -95,6 +98,7 @@ impl Default for AxonConfig {
             network: NetworkConfig::default(),
             accepted_auth: AcceptedAuth::Both,
             max_request_bytes: 8 * 1024 * 1024,
+            max_inflight_bytes: 256 * 1024 * 1024,
             rate_per_peer: 20_000,
             rate_per_ip: 50_000,
             nonce: NonceGuardConfig::default(),
@@ -290,6 +294,9 @@ impl Axon {
             keypair: self.keypair,
             local_peer_id: network.local_peer_id(),
             gate: Gate::new(self.config.max_concurrency, self.config.queue_capacity),
+            body_budget: Arc::new(tokio::sync::Semaphore::new(
+                self.config.max_inflight_bytes.min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
             nonces: NonceGuard::new(self.config.nonce.clone()),
             peer_rate: RateLimiter::keyed(rate(self.config.rate_per_peer)),
             ip_rate: RateLimiter::keyed(rate(self.config.rate_per_ip)),
@@ -402,6 +409,7 @@ struct Shared {
     blacklist: Option<BlacklistFn>,
     priority: Option<PriorityFn>,
     gate: Gate,
+    body_budget: Arc<tokio::sync::Semaphore>,
     nonces: NonceGuard,
     peer_rate: DefaultKeyedRateLimiter<PeerId>,
     ip_rate: DefaultKeyedRateLimiter<IpAddr>,
@@ -458,10 +466,14 @@ async fn send_status(writer: &Writer, id: u64, status: Status, message: impl Int
     let _ = send(writer, FrameKind::Response, id, head.encode(), Bytes::new()).await;
 }
 
+/// A request body's share of `max_inflight_bytes`, returned when dropped.
+type Budget = tokio::sync::OwnedSemaphorePermit;
+
 /// A request that passed every check before the queue.
 struct Admitted {
     head: RequestHead,
     body: Bytes,
+    budget: Budget,
     handler: Handler,
     caller: Hotkey,
     facts: Option<PeerFacts>,
@@ -473,6 +485,7 @@ struct Held {
     started: Instant,
     head: RequestHead,
     body: Bytes,
+    budget: Budget,
     checked: Result<Handler, Refusal>,
 }
 
@@ -617,6 +630,21 @@ async fn on_request<R: futures::io::AsyncRead + Unpin>(
         refuse(shared, &state.writer, id, (Status::PayloadTooLarge, message, "-".into()), started).await;
         return Ok(());
     }
+    if peer_state.bound.is_none() {
+        // Nothing is buffered for a peer that has not proven a hotkey.
+        skip(reader, rest).await?;
+        fail_held(shared, state, Status::Unauthorized, "incomplete signature batch").await;
+        let refusal = (Status::Unauthorized, "connection is not bound to a hotkey".into(), "-".into());
+        refuse(shared, &state.writer, id, refusal, started).await;
+        return Ok(());
+    }
+    let Ok(budget) = shared.body_budget.clone().try_acquire_many_owned(prefix.body_len) else {
+        skip(reader, rest).await?;
+        fail_held(shared, state, Status::Unavailable, "axon is at capacity (request memory)").await;
+        let refusal = (Status::Unavailable, "axon is at capacity (request memory)".into(), "-".into());
+        refuse(shared, &state.writer, id, refusal, started).await;
+        return Ok(());
+    };
     let header = read_bytes(reader, usize::from(prefix.header_len)).await?;
     let body = read_bytes(reader, prefix.body_len as usize).await?;
 
@@ -646,7 +674,7 @@ async fn on_request<R: futures::io::AsyncRead + Unpin>(
                         .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
                     head.verify(&body).map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
                 }
-                authorize(shared, head, body, handler)
+                authorize(shared, head, body, budget, handler)
             });
             dispatch(shared, state, id, verdict, started).await;
         }
@@ -660,14 +688,14 @@ async fn on_request<R: futures::io::AsyncRead + Unpin>(
                 }
             }
             state.held_bytes += body.len();
-            state.held.push(Held { id, started, head, body, checked });
+            state.held.push(Held { id, started, head, body, budget, checked });
             if index + 1 == count {
                 let held = std::mem::take(&mut state.held);
                 state.held_bytes = 0;
                 let now = unix_nanos();
                 let members: Vec<(&RequestHead, &[u8])> = held.iter().map(|h| (&h.head, h.body.as_ref())).collect();
                 let verified = verify_batch(&members).map_err(|e| e.to_string());
-                for Held { id, started, head, body, checked } in held {
+                for Held { id, started, head, body, budget, checked } in held {
                     let verdict = match &verified {
                         Err(reason) => Err(refusal_of(&head, Status::Unauthorized, reason.clone())),
                         Ok(()) => checked.and_then(|handler| {
@@ -675,7 +703,7 @@ async fn on_request<R: futures::io::AsyncRead + Unpin>(
                                 .nonces
                                 .check_fresh(head.nonce, now)
                                 .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
-                            authorize(shared, head, body, handler)
+                            authorize(shared, head, body, budget, handler)
                         }),
                     };
                     dispatch(shared, state, id, verdict, started).await;
@@ -741,7 +769,13 @@ fn precheck(shared: &Shared, state: &PeerState, head: &RequestHead) -> Result<Ha
 }
 
 /// After the signature: the replay check, then the blacklist on the authenticated hotkey.
-fn authorize(shared: &Shared, head: RequestHead, body: Bytes, handler: Handler) -> Result<Admitted, Refusal> {
+fn authorize(
+    shared: &Shared,
+    head: RequestHead,
+    body: Bytes,
+    budget: Budget,
+    handler: Handler,
+) -> Result<Admitted, Refusal> {
     if head.auth == AuthMode::PerRequest {
         shared.nonces.check(head.sender.public(), head.nonce, unix_nanos()).map_err(|e| match e {
             NonceError::Full { .. } => refusal_of(&head, Status::Unavailable, e.to_string()),
@@ -751,7 +785,7 @@ fn authorize(shared: &Shared, head: RequestHead, body: Bytes, handler: Handler) 
     let facts = shared.directory.facts(head.sender.public());
     blacklisted(shared, &head.sender, facts.as_ref())
         .map_err(|reason| refusal_of(&head, Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
-    Ok(Admitted { caller: head.sender, head, body, handler, facts })
+    Ok(Admitted { caller: head.sender, head, body, budget, handler, facts })
 }
 
 fn blacklisted(shared: &Shared, hotkey: &Hotkey, facts: Option<&PeerFacts>) -> Result<(), String> {
@@ -772,7 +806,8 @@ fn blacklisted(shared: &Shared, hotkey: &Hotkey, facts: Option<&PeerFacts>) -> R
 }
 
 async fn run(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitted: Admitted, started: Instant) {
-    let Admitted { head, body, handler, caller, facts } = admitted;
+    // The body's share of the memory budget is returned when the request is done.
+    let Admitted { head, body, budget: _budget, handler, caller, facts } = admitted;
     let span = tracing::debug_span!("request", synapse = %head.synapse, caller = %caller, %peer, id);
     async move {
         let synapse = head.synapse.clone();

@@ -85,3 +85,25 @@ async fn a_dendrite_that_gives_up_frees_the_handler_slot() {
     }
     assert!(served, "the slot stayed taken by a handler nobody waits for");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_memory_is_bounded_across_requests() {
+    // Room for two 40 kB bodies at once; the rest are refused without being buffered.
+    let axon = echo_axon("//Bob", AxonConfig { max_inflight_bytes: 100_000, ..AxonConfig::default() }).await;
+    let dendrite = dendrite("//Alice").await;
+    let target = target(&axon);
+    assert_echo(&dendrite, &target, "warm up").await;
+    let big = format!("sleep:300 {}", "x".repeat(40_000));
+    let answers =
+        futures::future::join_all((0..6).map(|_| dendrite.query::<TextGeneration>(&target, prompt(&big), T))).await;
+    let statuses: Vec<_> = answers.iter().map(|a| (a.status, a.message.clone())).collect();
+    let refused = answers.iter().filter(|a| a.status == Status::Unavailable).count();
+    assert!(refused >= 1, "{statuses:?}");
+    assert!(
+        answers.iter().filter(|a| a.status == Status::Unavailable).all(|a| a.message.contains("request memory")),
+        "{statuses:?}"
+    );
+    // Memory is given back when requests finish.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_echo(&dendrite, &target, "after").await;
+}

@@ -40,7 +40,7 @@ pub fn echo_of(prompt: &str) -> String {
 /// Adds the standard test handlers to `axon`:
 /// - `Ping` answers `now_ns = 1`;
 /// - `TextGeneration` echoes the prompt (`echo:<prompt>`), with special prompts
-///   `panic` (the handler panics) and `sleep:<ms>` (sleeps, then echoes);
+///   `panic` (the handler panics) and `sleep:<ms> [padding]` (sleeps, then echoes);
 /// - `TextGenerationStream` answers the prompt's words one chunk each.
 pub fn with_echo(axon: Axon) -> Axon {
     axon.serve::<Ping, _, _>(|_ctx, _req| async { Ok(proto::PingResponse { now_ns: 1, version: "test".into() }) })
@@ -49,7 +49,12 @@ pub fn with_echo(axon: Axon) -> Axon {
                 panic!("handler asked to panic");
             }
             if let Some(ms) = req.prompt.strip_prefix("sleep:") {
-                let ms: u64 = ms.parse().map_err(|_| HandlerError::new(Status::BadRequest, "bad sleep"))?;
+                let ms: u64 = ms
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(|_| HandlerError::new(Status::BadRequest, "bad sleep"))?;
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
             Ok(proto::TextGenerationResponse {
