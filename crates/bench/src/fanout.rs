@@ -61,7 +61,7 @@ fn cpu_time() -> Duration {
 }
 
 /// Parent mode: one dendrite forwards to `count` axons; prints the cost per peer.
-pub async fn measure(count: usize, payload: usize) -> anyhow::Result<()> {
+pub async fn measure(count: usize, payload: usize, sockets: Option<usize>) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .args(["--serve-echo-axons", &count.to_string()])
@@ -83,7 +83,10 @@ pub async fn measure(count: usize, payload: usize) -> anyhow::Result<()> {
     anyhow::ensure!(targets.len() == count, "child started {} of {count} axons", targets.len());
 
     let validator = Keypair::from_seed(&[2; 32], CryptoType::Sr25519);
-    let dendrite = Dendrite::new(validator, DendriteConfig::default()).await?;
+    let defaults = DendriteConfig::default();
+    let config = DendriteConfig { sockets: sockets.unwrap_or(defaults.sockets), ..defaults };
+    let sockets = config.sockets;
+    let dendrite = Dendrite::new(validator, config).await?;
     let metrics = tokio::runtime::Handle::current().metrics();
     let (rss0, tasks0) = (rss_bytes(), metrics.num_alive_tasks());
     let request = EchoMessage { payload: Bytes::from(vec![0x42u8; payload]) };
@@ -117,7 +120,7 @@ pub async fn measure(count: usize, payload: usize) -> anyhow::Result<()> {
     println!("  warm forward p50 / p99: {p50:.2} / {p99:.2} ms");
     println!("  dendrite CPU per peer request (sign, send, receive, decode): {cpu_per_request:.0} us");
     println!(
-        "  dendrite cost per peer: {per_peer_kib:.1} KiB resident, {per_peer_tasks:.1} tokio tasks (1 connection, {} streams)",
+        "  dendrite cost per peer: {per_peer_kib:.1} KiB resident, {per_peer_tasks:.1} tokio tasks (1 connection, {} streams; {sockets} sockets in all)",
         DendriteConfig::default().streams_per_connection
     );
     drop(child.stdin.take());

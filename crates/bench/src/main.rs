@@ -37,6 +37,9 @@ struct Args {
     /// neuronet's long-lived streams per connection (default: DendriteConfig's).
     #[arg(long)]
     streams: Option<usize>,
+    /// neuronet dendrite's UDP sockets (default: DendriteConfig's).
+    #[arg(long)]
+    sockets: Option<usize>,
     /// Instead of the echo table: one dendrite forwarding to this many axons (cost per peer).
     #[arg(long)]
     fanout: Option<usize>,
@@ -102,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(0);
     }
     if let Some(count) = args.fanout {
-        fanout::measure(count, 1024).await?;
+        fanout::measure(count, 1024, args.sockets).await?;
         std::process::exit(0);
     }
     let payloads = args.payloads.clone().unwrap_or(PAYLOADS.to_vec());
@@ -118,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
         let plan = Plan::for_payload(payload, args.quick);
         eprintln!("payload {payload} B: {plan:?}");
         for auth in [neuronet_transport::Auth::PerRequest, neuronet_transport::Auth::Connection] {
-            results.push(neuro::measure(payload, plan, auth, &network, args.streams).await?);
+            results.push(neuro::measure(payload, plan, auth, &network, args.streams, args.sockets).await?);
         }
         if !args.no_btlightning {
             results.push(btl::measure(payload, plan).await?);

@@ -28,6 +28,7 @@ pub async fn measure(
     auth: Auth,
     network: &NetworkConfig,
     streams: Option<usize>,
+    sockets: Option<usize>,
 ) -> anyhow::Result<Measurement> {
     let miner = Keypair::from_seed(&[1; 32], CryptoType::Sr25519);
     // The benchmark is one peer at full speed: lift the per-peer rate limit out of the way.
@@ -44,7 +45,10 @@ pub async fn measure(
     let target = Target::Explicit { hotkey: axon.hotkey(), addr: axon.listen_addrs()[0].clone() };
     let request = EchoMessage { payload: Bytes::from(vec![0x42u8; payload]) };
     let dendrite_config = || {
-        let config = DendriteConfig { network: network.clone(), ..DendriteConfig::default() }.with_auth(auth);
+        let defaults = DendriteConfig::default();
+        let config =
+            DendriteConfig { network: network.clone(), sockets: sockets.unwrap_or(defaults.sockets), ..defaults }
+                .with_auth(auth);
         match streams {
             Some(n) => config.with_streams_per_connection(n),
             None => config,

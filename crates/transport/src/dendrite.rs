@@ -52,6 +52,10 @@ pub struct DendriteConfig {
     pub max_response_bytes: u32,
     /// Time allowed to dial and bind a new connection. Default 5 s.
     pub connect_timeout: Duration,
+    /// UDP sockets (one swarm each) the dendrite spreads its connections over. Default 4: a
+    /// validator's answers arrive in bursts, and one socket's kernel receive buffer drops them
+    /// when hundreds of miners answer at once.
+    pub sockets: usize,
     /// Connections being set up at once; more wait their turn. Default 32: a validator that
     /// dials hundreds of miners at once otherwise floods its one UDP socket with handshake
     /// packets (the kernel drops them, and QUIC's handshake retransmits take seconds).
@@ -69,6 +73,7 @@ impl Default for DendriteConfig {
             max_response_bytes: 64 * 1024 * 1024,
             connect_timeout: Duration::from_secs(5),
             max_concurrent_dials: 32,
+            sockets: 4,
             binding_ttl: Duration::from_secs(24 * 3600),
         }
     }
@@ -226,7 +231,7 @@ struct Inner {
     keypair: Arc<Keypair>,
     config: DendriteConfig,
     directory: Directory,
-    network: Network,
+    networks: Vec<Network>,
     binding: HotkeyBinding,
     connections: Mutex<HashMap<[u8; 32], Slot>>,
     next_id: AtomicU64,
@@ -262,24 +267,31 @@ impl Dendrite {
 
     /// A dendrite resolving hotkeys through `directory`.
     pub async fn with_directory(keypair: Keypair, config: DendriteConfig, directory: Directory) -> Result<Self, Error> {
-        let (network, _) = Network::start(&config.network, None, false)?;
-        for addr in ["/ip4/0.0.0.0/udp/0/quic-v1", "/ip6/::/udp/0/quic-v1"] {
-            if let Ok(addr) = addr.parse::<Multiaddr>() {
-                // A host without IPv6 still works over IPv4; the dial then uses its own socket.
-                if let Err(error) = network.listen(addr).await {
-                    tracing::debug!(%error, "dendrite socket not bound");
+        // Every swarm speaks for the same PeerId, so one binding serves them all.
+        let identity = crate::swarm::node_identity(&config.network)?;
+        let mut networks = Vec::with_capacity(config.sockets.max(1));
+        for _ in 0..config.sockets.max(1) {
+            let (network, _) = Network::start_with_identity(&config.network, identity.clone(), None, false)?;
+            for addr in ["/ip4/0.0.0.0/udp/0/quic-v1", "/ip6/::/udp/0/quic-v1"] {
+                if let Ok(addr) = addr.parse::<Multiaddr>() {
+                    // A host without IPv6 still works over IPv4; the dial then uses its own socket.
+                    if let Err(error) = network.listen(addr).await {
+                        tracing::debug!(%error, "dendrite socket not bound");
+                    }
                 }
             }
+            networks.push(network);
         }
+        let local_peer_id = identity.public().to_peer_id();
         let expires_at = unix_nanos() / 1_000_000_000 + config.binding_ttl.as_secs();
-        let binding = sign_binding(&keypair, &network.local_peer_id().to_bytes(), expires_at);
+        let binding = sign_binding(&keypair, &local_peer_id.to_bytes(), expires_at);
         let max_dials = config.max_concurrent_dials.max(1);
         Ok(Dendrite {
             inner: Arc::new(Inner {
                 keypair: Arc::new(keypair),
                 config,
                 directory,
-                network,
+                networks,
                 binding,
                 connections: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
@@ -296,7 +308,7 @@ impl Dendrite {
 
     /// The dendrite's PeerId.
     pub fn peer_id(&self) -> PeerId {
-        self.inner.network.local_peer_id()
+        self.network(&self.hotkey()).local_peer_id()
     }
 
     /// The dendrite's metrics.
@@ -402,8 +414,18 @@ impl Dendrite {
         let slot = self.inner.connections.lock().ok().and_then(|mut c| c.remove(hotkey.public()));
         let conn = slot.and_then(|slot| slot.current.lock().ok().and_then(|mut current| current.take()));
         if let Some(conn) = conn {
-            self.inner.network.disconnect(conn.peer_id).await;
+            self.network(hotkey).disconnect(conn.peer_id).await;
         }
+    }
+
+    /// The swarm (and UDP socket) that carries the connection to `hotkey`: a fixed choice per
+    /// hotkey, spreading peers evenly over the sockets.
+    fn network(&self, hotkey: &Hotkey) -> &Network {
+        let networks = &self.inner.networks;
+        let spread = u64::from_le_bytes(hotkey.public()[..8].try_into().unwrap_or_default());
+        let index = (spread % networks.len().max(1) as u64) as usize;
+        // `networks` is never empty (at least one socket is started).
+        networks.get(index).unwrap_or(&networks[0])
     }
 
     async fn send(
@@ -499,8 +521,7 @@ impl Dendrite {
         peer: Option<PeerId>,
     ) -> Result<Arc<Connection>, (Status, String)> {
         let peer_id = self
-            .inner
-            .network
+            .network(&hotkey)
             .dial(addr.clone(), peer)
             .await
             .map_err(|e| (Status::Unavailable, format!("Service unavailable at {addr}: {e}")))?;
@@ -508,7 +529,7 @@ impl Dendrite {
             Ok(stream) => stream,
             Err(refusal) => {
                 if refusal.0 == Status::Unauthorized {
-                    self.inner.network.disconnect(peer_id).await;
+                    self.network(&hotkey).disconnect(peer_id).await;
                 }
                 return Err(refusal);
             }
@@ -555,7 +576,7 @@ impl Dendrite {
     }
 
     async fn try_open_stream(&self, peer_id: PeerId, expected: &Hotkey) -> Result<Arc<PoolStream>, (Status, String)> {
-        let mut control = self.inner.network.control();
+        let mut control = self.network(expected).control();
         let stream = control
             .open_stream(peer_id, SYNAPSE_PROTOCOL)
             .await

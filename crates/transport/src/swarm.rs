@@ -81,6 +81,14 @@ impl NetworkConfig {
     }
 }
 
+/// The node identity `config` names: loaded from (or created at) `identity_path`, or fresh.
+pub(crate) fn node_identity(config: &NetworkConfig) -> Result<identity::Keypair, Error> {
+    match &config.identity_path {
+        Some(path) => load_or_create_identity(path),
+        None => Ok(identity::Keypair::generate_ed25519()),
+    }
+}
+
 /// Loads the node identity from `path`, creating it (mode 0600) when absent.
 pub fn load_or_create_identity(path: &Path) -> Result<identity::Keypair, Error> {
     let err = |reason: String| Error::Identity { path: path.display().to_string(), reason };
@@ -146,16 +154,22 @@ impl Network {
         events: Option<Arc<dyn PeerEvents>>,
         accept: bool,
     ) -> Result<(Self, Option<tokio::sync::mpsc::Receiver<InboundStream>>), Error> {
+        Self::start_with_identity(config, node_identity(config)?, events, accept)
+    }
+
+    /// Like [`Network::start`], with the node identity given (several swarms may share one).
+    pub(crate) fn start_with_identity(
+        config: &NetworkConfig,
+        keypair: identity::Keypair,
+        events: Option<Arc<dyn PeerEvents>>,
+        accept: bool,
+    ) -> Result<(Self, Option<tokio::sync::mpsc::Receiver<InboundStream>>), Error> {
         let (inbound, incoming) = match accept {
             true => {
                 let (behaviour, receiver) = Inbound::new(config.inbound_stream_backlog);
                 (Some(behaviour), Some(receiver))
             }
             false => (None, None),
-        };
-        let keypair = match &config.identity_path {
-            Some(path) => load_or_create_identity(path)?,
-            None => identity::Keypair::generate_ed25519(),
         };
         let quic = config.clone();
         let swarm = SwarmBuilder::with_existing_identity(keypair)
