@@ -120,18 +120,23 @@ async fn metrics_count_requests_by_status() {
     axon.metrics().register(&mut registry, "neuronet_axon");
     dendrite.metrics().register(&mut registry, "neuronet_dendrite");
     // The axon counts a request right after answering it: give it a moment to catch up.
+    let expected = [
+        r#"neuronet_axon_requests_total{synapse="TextGeneration",status="200"} 1"#,
+        r#"neuronet_axon_requests_total{synapse="TextGeneration",status="500"} 1"#,
+        r#"neuronet_dendrite_requests_total{synapse="TextGeneration",status="200"} 1"#,
+        "neuronet_axon_connected_peers 1",
+    ];
     let mut text = String::new();
-    for _ in 0..100 {
+    for _ in 0..200 {
         text.clear();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-        if text.contains(r#"neuronet_axon_requests_total{synapse="TextGeneration",status="500"} 1"#) {
+        if expected.iter().all(|line| text.contains(line)) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(text.contains(r#"neuronet_axon_requests_total{synapse="TextGeneration",status="200"} 1"#), "{text}");
-    assert!(text.contains(r#"neuronet_axon_requests_total{synapse="TextGeneration",status="500"} 1"#), "{text}");
-    assert!(text.contains(r#"neuronet_dendrite_requests_total{synapse="TextGeneration",status="200"} 1"#), "{text}");
-    assert!(text.contains("neuronet_axon_connected_peers 1"), "{text}");
+    for line in expected {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
     assert!(text.contains("neuronet_axon_latency_seconds_bucket"), "{text}");
 }
