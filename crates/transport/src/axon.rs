@@ -78,6 +78,11 @@ pub struct AxonConfig {
     pub max_concurrency: usize,
     /// Requests waiting for a handler slot before 503. Default 1,024.
     pub queue_capacity: usize,
+    /// Time a new stream has to complete its binding exchange before it is closed. Default 5 s.
+    pub bind_timeout: Duration,
+    /// Time the rest of a frame may take once its prefix arrived, and a signature batch may wait
+    /// for its next member; a slower peer's stream is closed. Default 10 s.
+    pub frame_timeout: Duration,
     /// Timeout when a request names none. Default 12 s (Bittensor's dendrite default).
     pub default_timeout: Duration,
     /// Longest timeout a caller may ask for. Default 120 s.
@@ -104,6 +109,8 @@ impl Default for AxonConfig {
             nonce: NonceGuardConfig::default(),
             max_concurrency: 256,
             queue_capacity: 1024,
+            bind_timeout: Duration::from_secs(5),
+            frame_timeout: Duration::from_secs(10),
             default_timeout: Duration::from_secs(12),
             max_timeout: Duration::from_secs(120),
             binding_ttl: Duration::from_secs(24 * 3600),
@@ -460,6 +467,30 @@ async fn send(writer: &Writer, kind: FrameKind, id: u64, header: Vec<u8>, body: 
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed"))
 }
 
+async fn send_by(
+    deadline: tokio::time::Instant,
+    writer: &Writer,
+    kind: FrameKind,
+    id: u64,
+    header: Vec<u8>,
+    body: Bytes,
+) -> std::io::Result<()> {
+    tokio::time::timeout_at(deadline, send(writer, kind, id, header, body))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "peer is not reading"))?
+}
+
+async fn send_status_by(
+    deadline: tokio::time::Instant,
+    writer: &Writer,
+    id: u64,
+    status: Status,
+    message: impl Into<String>,
+    started: Instant,
+) {
+    let _ = tokio::time::timeout_at(deadline, send_status(writer, id, status, message, started)).await;
+}
+
 async fn send_status(writer: &Writer, id: u64, status: Status, message: impl Into<String>, started: Instant) {
     let mut head = ResponseHead::with_message(status, message);
     head.process_time_us = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
@@ -497,8 +528,12 @@ type Running = Arc<Mutex<HashMap<u64, tokio::task::AbortHandle>>>;
 struct StreamState {
     peer: PeerId,
     writer: Writer,
+    /// Whether a Bind frame was accepted on this stream (one per stream).
+    bound_here: bool,
     held: Vec<Held>,
     held_bytes: usize,
+    /// Why the batch being received was refused, for its remaining members.
+    broken: Option<(Status, String)>,
     running: Running,
 }
 
@@ -508,33 +543,69 @@ impl StreamState {
     }
 }
 
+/// Reads with a deadline; a deadline that passes is an error that closes the stream.
+async fn within<T>(
+    deadline: Option<tokio::time::Instant>,
+    read: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, read)
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "peer too slow"))?,
+        None => read.await,
+    }
+}
+
 async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream) {
     let (reader, writer) = stream.split();
-    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    let mut reader = BufReader::with_capacity(16 * 1024, reader);
     let (queue, frames) = tokio::sync::mpsc::channel(WRITE_QUEUE);
     tokio::spawn(run_writer(writer, frames));
     let writer: Writer = queue;
-    let mut state =
-        StreamState { peer, writer: writer.clone(), held: Vec::new(), held_bytes: 0, running: Running::default() };
+    let mut state = StreamState {
+        peer,
+        writer: writer.clone(),
+        bound_here: false,
+        held: Vec::new(),
+        held_bytes: 0,
+        broken: None,
+        running: Running::default(),
+    };
+    let opened = tokio::time::Instant::now();
     loop {
-        let prefix = match read_prefix(&mut reader).await {
+        // A stream must bind in time, and a signature batch must not wait for its next member
+        // forever: both would pin memory for a peer that sends nothing.
+        let deadline = if !state.bound_here {
+            Some(opened + shared.config.bind_timeout)
+        } else if !state.held.is_empty() {
+            Some(tokio::time::Instant::now() + shared.config.frame_timeout)
+        } else {
+            None
+        };
+        let prefix = match within(deadline, read_prefix(&mut reader)).await {
             Ok(Some(prefix)) => prefix,
             Ok(None) => break,
             Err(error) => {
-                // Garbage or a broken stream: the framing cannot be trusted any more.
-                tracing::debug!(%peer, %error, "closing stream after a framing error");
+                // Garbage, a broken stream or a silent peer: the framing cannot be trusted.
+                tracing::debug!(%peer, %error, "closing stream");
                 break;
             }
         };
+        let frame_deadline = Some(tokio::time::Instant::now() + shared.config.frame_timeout);
         let result = match prefix.kind {
-            FrameKind::Bind => on_bind(&shared, peer, &mut reader, &writer, prefix).await,
-            FrameKind::Request => on_request(&shared, &mut state, &mut reader, prefix).await,
+            FrameKind::Bind if state.bound_here => {
+                tracing::debug!(%peer, "closing stream: a second Bind frame");
+                break;
+            }
+            FrameKind::Bind => within(frame_deadline, on_bind(&shared, &mut state, &mut reader, prefix)).await,
+            FrameKind::Request => within(frame_deadline, on_request(&shared, &mut state, &mut reader, prefix)).await,
             FrameKind::Cancel => {
                 // The dendrite stopped waiting: stop the handler too.
                 if let Some(task) = state.running().remove(&prefix.request_id) {
                     task.abort();
                 }
-                skip(&mut reader, u64::from(prefix.header_len) + u64::from(prefix.body_len)).await
+                within(frame_deadline, skip(&mut reader, u64::from(prefix.header_len) + u64::from(prefix.body_len)))
+                    .await
             }
             FrameKind::Response | FrameKind::Chunk => {
                 tracing::debug!(%peer, "closing stream: a dendrite sent an axon frame");
@@ -553,32 +624,52 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
     }
 }
 
+/// Over the per-peer or per-IP rate.
+fn over_rate(shared: &Shared, peer: &PeerId, ip: Option<IpAddr>) -> bool {
+    shared.peer_rate.check_key(peer).is_err() || ip.is_some_and(|ip| shared.ip_rate.check_key(&ip).is_err())
+}
+
 async fn on_bind<R: futures::io::AsyncRead + Unpin>(
     shared: &Shared,
-    peer: PeerId,
+    state: &mut StreamState,
     reader: &mut R,
-    writer: &Writer,
     prefix: FramePrefix,
 ) -> std::io::Result<()> {
     let started = Instant::now();
+    let peer = state.peer;
+    let ip = shared.peers.get().get(&peer).and_then(|p| p.ip);
+    if over_rate(shared, &peer, ip) {
+        // Verifying a binding costs a signature check: the rate limit comes first.
+        skip(reader, u64::from(prefix.header_len) + u64::from(prefix.body_len)).await?;
+        send_status(&state.writer, prefix.request_id, Status::TooManyRequests, "rate limit exceeded", started).await;
+        return Ok(());
+    }
     let header = read_bytes(reader, usize::from(prefix.header_len)).await?;
     skip(reader, u64::from(prefix.body_len)).await?;
-    let verdict =
-        HotkeyBinding::decode(header).map_err(|e| format!("binding does not decode: {e}")).and_then(|binding| {
+    let verdict = HotkeyBinding::decode(header)
+        .map_err(|e| (Status::Unauthorized, format!("binding refused: binding does not decode: {e}")))
+        .and_then(|binding| {
             verify_binding(&binding, &peer.to_bytes(), unix_nanos() / 1_000_000_000)
-                .map_err(|e| e.to_string())
+                .map_err(|e| (Status::Unauthorized, format!("binding refused: {e}")))
                 .map(|hotkey| (hotkey, binding.expires_at))
+        })
+        .and_then(|(hotkey, expires_at)| {
+            // Refuse blacklisted hotkeys here already, before they can make the axon buffer anything.
+            let facts = shared.directory.facts(hotkey.public());
+            blacklisted(shared, &hotkey, facts.as_ref())
+                .map_err(|reason| (Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
+            Ok((hotkey, expires_at))
         });
     match verdict {
         Ok(bound) => {
             shared.peers.get().entry(peer).or_default().bound = Some(bound);
+            state.bound_here = true;
             let own = shared.own_binding().encode_to_vec();
-            send(writer, FrameKind::Bind, prefix.request_id, own, Bytes::new()).await
+            send(&state.writer, FrameKind::Bind, prefix.request_id, own, Bytes::new()).await
         }
-        Err(reason) => {
-            tracing::debug!(%peer, %reason, "binding refused");
-            send_status(writer, prefix.request_id, Status::Unauthorized, format!("binding refused: {reason}"), started)
-                .await;
+        Err((status, message)) => {
+            tracing::debug!(%peer, %message, "binding refused");
+            send_status(&state.writer, prefix.request_id, status, message, started).await;
             Ok(())
         }
     }
@@ -586,13 +677,18 @@ async fn on_bind<R: futures::io::AsyncRead + Unpin>(
 
 async fn refuse(shared: &Shared, writer: &Writer, id: u64, refusal: Refusal, started: Instant) {
     let (status, message, synapse) = refusal;
-    shared.metrics.record(&synapse, status.code(), started.elapsed().as_secs_f64());
+    // Only served synapse names become metric labels: a peer must not mint label values.
+    let label = if shared.handlers.contains_key(&synapse) { synapse.as_str() } else { "-" };
+    shared.metrics.record(label, status.code(), started.elapsed().as_secs_f64());
     send_status(writer, id, status, message, started).await;
 }
 
-/// Refuses every request of an unfinished batch.
+/// Refuses every request of an unfinished batch, and the members still to come, with `status`.
 async fn fail_held(shared: &Shared, state: &mut StreamState, status: Status, message: &str) {
     state.held_bytes = 0;
+    if !state.held.is_empty() {
+        state.broken = Some((status, message.to_owned()));
+    }
     for held in std::mem::take(&mut state.held) {
         let refusal = (status, message.to_owned(), held.head.synapse.clone());
         refuse(shared, &state.writer, held.id, refusal, held.started).await;
@@ -608,64 +704,79 @@ async fn on_request<R: futures::io::AsyncRead + Unpin>(
     let started = Instant::now();
     let id = prefix.request_id;
     let peer = state.peer;
-    let rest = u64::from(prefix.header_len) + u64::from(prefix.body_len);
+    let body_len = u64::from(prefix.body_len);
+    let rest = u64::from(prefix.header_len) + body_len;
     let peer_state = shared.peers.get().get(&peer).cloned().unwrap_or_default();
 
-    // 1. Limits that cost nothing: rate and size. The body is skipped, never buffered.
-    let over_rate = shared.peer_rate.check_key(&peer).is_err()
-        || peer_state.ip.is_some_and(|ip| shared.ip_rate.check_key(&ip).is_err());
-    if over_rate {
+    // 1. Limits that cost nothing: rate, binding, size. Refused bodies are skipped, never buffered.
+    let early = if over_rate(shared, &peer, peer_state.ip) {
+        Some((Status::TooManyRequests, "rate limit exceeded".to_owned()))
+    } else if peer_state.bound.is_none() || !state.bound_here {
+        Some((Status::Unauthorized, "connection is not bound to a hotkey".to_owned()))
+    } else if prefix.body_len > shared.config.max_request_bytes {
+        let max = shared.config.max_request_bytes;
+        Some((Status::PayloadTooLarge, format!("request body of {} bytes exceeds the limit of {max}", prefix.body_len)))
+    } else {
+        None
+    };
+    if let Some((status, message)) = early {
         skip(reader, rest).await?;
         // An unfinished signature batch cannot complete without this member: refuse it alike.
-        fail_held(shared, state, Status::TooManyRequests, "rate limit exceeded").await;
-        refuse(shared, &state.writer, id, (Status::TooManyRequests, "rate limit exceeded".into(), "-".into()), started)
-            .await;
+        fail_held(shared, state, status, &message).await;
+        refuse(shared, &state.writer, id, (status, message, "-".into()), started).await;
         return Ok(());
     }
-    let max = shared.config.max_request_bytes;
-    if prefix.body_len > max || state.held_bytes + prefix.body_len as usize > max as usize {
-        skip(reader, rest).await?;
-        fail_held(shared, state, Status::PayloadTooLarge, "signature batch exceeds the request size limit").await;
-        let message = format!("request body of {} bytes exceeds the limit of {max}", prefix.body_len);
-        refuse(shared, &state.writer, id, (Status::PayloadTooLarge, message, "-".into()), started).await;
-        return Ok(());
-    }
-    if peer_state.bound.is_none() {
-        // Nothing is buffered for a peer that has not proven a hotkey.
-        skip(reader, rest).await?;
-        fail_held(shared, state, Status::Unauthorized, "incomplete signature batch").await;
-        let refusal = (Status::Unauthorized, "connection is not bound to a hotkey".into(), "-".into());
-        refuse(shared, &state.writer, id, refusal, started).await;
-        return Ok(());
-    }
-    let Ok(budget) = shared.body_budget.clone().try_acquire_many_owned(prefix.body_len) else {
-        skip(reader, rest).await?;
-        fail_held(shared, state, Status::Unavailable, "axon is at capacity (request memory)").await;
-        let refusal = (Status::Unavailable, "axon is at capacity (request memory)".into(), "-".into());
-        refuse(shared, &state.writer, id, refusal, started).await;
-        return Ok(());
-    };
-    let header = read_bytes(reader, usize::from(prefix.header_len)).await?;
-    let body = read_bytes(reader, prefix.body_len as usize).await?;
 
-    // 2. Header shape, receiver, route, binding: no cryptography yet.
+    // 2. The header (at most 4 KiB): shape, then whether this continues a signature batch.
+    let header = read_bytes(reader, usize::from(prefix.header_len)).await?;
     let head = match RequestHead::decode(&header) {
         Ok(head) => head,
         Err(e) => {
+            skip(reader, body_len).await?;
             fail_held(shared, state, Status::Unauthorized, "incomplete signature batch").await;
             refuse(shared, &state.writer, id, (Status::BadRequest, e.to_string(), "-".into()), started).await;
             return Ok(());
         }
     };
-    let checked = precheck(shared, &peer_state, &head);
     let batch = head.batch.filter(|_| head.auth == AuthMode::PerRequest);
+    let continues = matches!(batch, Some((index, _)) if index > 0 && index as usize == state.held.len());
+    if !continues {
+        // Anything but the next member ends the batch being received.
+        fail_held(shared, state, Status::Unauthorized, "incomplete signature batch").await;
+        if batch.is_none_or(|(index, _)| index == 0) {
+            state.broken = None;
+        }
+    }
+    if let Some((status, message)) = state.broken.clone().filter(|_| batch.is_some_and(|(index, _)| index > 0)) {
+        // A later member of a batch that was already refused.
+        skip(reader, body_len).await?;
+        refuse(shared, &state.writer, id, refusal_of(&head, status, message), started).await;
+        return Ok(());
+    }
+    let held_bytes = if continues { state.held_bytes } else { 0 };
+    let max = shared.config.max_request_bytes as usize;
+    if held_bytes + prefix.body_len as usize > max {
+        skip(reader, body_len).await?;
+        fail_held(shared, state, Status::PayloadTooLarge, "signature batch exceeds the request size limit").await;
+        let message = format!("signature batch exceeds the request size limit of {max}");
+        refuse(shared, &state.writer, id, refusal_of(&head, Status::PayloadTooLarge, message), started).await;
+        return Ok(());
+    }
+    let Ok(budget) = shared.body_budget.clone().try_acquire_many_owned(prefix.body_len) else {
+        skip(reader, body_len).await?;
+        let message = "axon is at capacity (request memory)";
+        fail_held(shared, state, Status::Unavailable, message).await;
+        refuse(shared, &state.writer, id, refusal_of(&head, Status::Unavailable, message.into()), started).await;
+        return Ok(());
+    };
+    let body = read_bytes(reader, prefix.body_len as usize).await?;
 
-    // 3. Signature (alone, or once for a whole batch), then nonce and blacklist.
+    // 3. Receiver, route, binding: no cryptography yet.
+    let checked = precheck(shared, &peer_state, &head);
+
+    // 4. Signature (alone, or once for a whole batch), then nonce and blacklist.
     match batch {
         None => {
-            if !state.held.is_empty() {
-                fail_held(shared, state, Status::Unauthorized, "incomplete signature batch").await;
-            }
             let verdict = checked.and_then(|handler| {
                 if head.auth == AuthMode::PerRequest {
                     shared
@@ -680,38 +791,45 @@ async fn on_request<R: futures::io::AsyncRead + Unpin>(
         }
         Some((index, count)) => {
             if index as usize != state.held.len() {
-                fail_held(shared, state, Status::Unauthorized, "incomplete signature batch").await;
-                if index != 0 {
-                    let refusal = refusal_of(&head, Status::Unauthorized, "incomplete signature batch".into());
-                    refuse(shared, &state.writer, id, refusal, started).await;
-                    return Ok(());
-                }
+                let refusal = refusal_of(&head, Status::Unauthorized, "incomplete signature batch".into());
+                refuse(shared, &state.writer, id, refusal, started).await;
+                return Ok(());
             }
             state.held_bytes += body.len();
             state.held.push(Held { id, started, head, body, budget, checked });
             if index + 1 == count {
                 let held = std::mem::take(&mut state.held);
                 state.held_bytes = 0;
-                let now = unix_nanos();
-                let members: Vec<(&RequestHead, &[u8])> = held.iter().map(|h| (&h.head, h.body.as_ref())).collect();
-                let verified = verify_batch(&members).map_err(|e| e.to_string());
-                for Held { id, started, head, body, budget, checked } in held {
-                    let verdict = match &verified {
-                        Err(reason) => Err(refusal_of(&head, Status::Unauthorized, reason.clone())),
-                        Ok(()) => checked.and_then(|handler| {
-                            shared
-                                .nonces
-                                .check_fresh(head.nonce, now)
-                                .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
-                            authorize(shared, head, body, budget, handler)
-                        }),
-                    };
-                    dispatch(shared, state, id, verdict, started).await;
-                }
+                settle_batch(shared, state, held).await;
             }
         }
     }
     Ok(())
+}
+
+/// Verifies a complete batch once, then admits or refuses each member.
+async fn settle_batch(shared: &Arc<Shared>, state: &StreamState, held: Vec<Held>) {
+    let now = unix_nanos();
+    // No cryptography for a batch with a member that already failed, or a stale nonce: its
+    // signature could not admit the batch anyway.
+    let fresh = held.iter().all(|h| shared.nonces.check_fresh(h.head.nonce, now).is_ok());
+    let all_passed = held.iter().all(|h| h.checked.is_ok());
+    let verified = if !fresh {
+        Err("signature batch has a nonce outside the freshness window".to_owned())
+    } else if !all_passed {
+        Err("signature batch has refused requests".to_owned())
+    } else {
+        let members: Vec<(&RequestHead, &[u8])> = held.iter().map(|h| (&h.head, h.body.as_ref())).collect();
+        verify_batch(&members).map_err(|e| e.to_string())
+    };
+    for Held { id, started, head, body, budget, checked } in held {
+        let verdict = match (&verified, checked) {
+            (_, Err(refusal)) => Err(refusal),
+            (Err(reason), Ok(_)) => Err(refusal_of(&head, Status::Unauthorized, reason.clone())),
+            (Ok(()), Ok(handler)) => authorize(shared, head, body, budget, handler),
+        };
+        dispatch(shared, state, id, verdict, started).await;
+    }
 }
 
 async fn dispatch(
@@ -722,6 +840,10 @@ async fn dispatch(
     started: Instant,
 ) {
     match verdict {
+        Ok(_) if state.running().contains_key(&id) => {
+            let refusal = (Status::BadRequest, format!("request id {id} is already in flight"), "-".to_owned());
+            refuse(shared, &state.writer, id, refusal, started).await;
+        }
         Ok(admitted) => {
             let running = state.running.clone();
             let work = run(shared.clone(), state.peer, state.writer.clone(), id, admitted, started);
@@ -754,9 +876,12 @@ fn precheck(shared: &Shared, state: &PeerState, head: &RequestHead) -> Result<Ha
         let message = format!("Synapse name '{}' not found. Available synapses {:?}", head.synapse, shared.names);
         refusal_of(head, Status::NotFound, message)
     })?;
-    let (bound, _) = state
+    let (bound, expires_at) = state
         .bound
         .ok_or_else(|| refusal_of(head, Status::Unauthorized, "connection is not bound to a hotkey".into()))?;
+    if expires_at <= unix_nanos() / 1_000_000_000 {
+        return Err(refusal_of(head, Status::Unauthorized, "the connection's binding has expired".into()));
+    }
     if !shared.config.accepted_auth.allows(head.auth) {
         let message = format!("this axon does not accept {:?} authentication", head.auth);
         return Err(refusal_of(head, Status::Unauthorized, message));
@@ -816,14 +941,25 @@ async fn run(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitte
             None => facts.as_ref().map(|f| f.stake as f64).unwrap_or(0.0),
         };
         shared.metrics.queued.set(shared.gate.queued() as i64);
-        let Ok(_permit) = shared.gate.admit(priority).await else {
-            shared.metrics.record(&synapse, 503, started.elapsed().as_secs_f64());
-            send_status(&writer, id, Status::Unavailable, "axon is at capacity: priority queue is full", started).await;
-            return;
-        };
+        // Writing the answer gets a second after the deadline at most: a peer that stops reading
+        // must not keep the handler slot (or the body's memory) forever.
         let requested = Duration::from_millis(u64::from(head.timeout_ms));
         let timeout =
             if head.timeout_ms == 0 { shared.config.default_timeout } else { requested.min(shared.config.max_timeout) };
+        let send_deadline = tokio::time::Instant::from(started + timeout + Duration::from_secs(1));
+        let Ok(_permit) = shared.gate.admit(priority).await else {
+            shared.metrics.record(&synapse, 503, started.elapsed().as_secs_f64());
+            send_status_by(
+                send_deadline,
+                &writer,
+                id,
+                Status::Unavailable,
+                "axon is at capacity: priority queue is full",
+                started,
+            )
+            .await;
+            return;
+        };
         let ctx =
             RequestContext { caller, peer_id: peer, facts, synapse: synapse.clone(), deadline: started + timeout };
         let status = match handler {
@@ -837,16 +973,17 @@ async fn run(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitte
                     Ok(Ok(Ok(response))) => {
                         let mut head = ResponseHead::new(Status::Success);
                         head.process_time_us = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
-                        let _ = send(&writer, FrameKind::Response, id, head.encode(), response).await;
+                        let _ = send_by(send_deadline, &writer, FrameKind::Response, id, head.encode(), response).await;
                         Status::Success
                     }
                     Ok(Ok(Err(error))) => {
-                        send_status(&writer, id, error.status, error.message, started).await;
+                        send_status_by(send_deadline, &writer, id, error.status, error.message, started).await;
                         error.status
                     }
                     Ok(Err(_panic)) => {
                         tracing::warn!("handler panicked");
-                        send_status(
+                        send_status_by(
+                            send_deadline,
                             &writer,
                             id,
                             Status::InternalError,
@@ -857,7 +994,8 @@ async fn run(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitte
                         Status::InternalError
                     }
                     Err(_elapsed) => {
-                        send_status(
+                        send_status_by(
+                            send_deadline,
                             &writer,
                             id,
                             Status::Timeout,
@@ -887,14 +1025,23 @@ async fn stream_response(
     timeout: Duration,
 ) -> Status {
     let deadline = tokio::time::Instant::from(started + timeout);
+    let send_deadline = deadline + Duration::from_secs(1);
     let items = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, body))) {
         Ok(Ok(items)) => items,
         Ok(Err(error)) => {
-            send_status(writer, id, error.status, error.message, started).await;
+            send_status_by(send_deadline, writer, id, error.status, error.message, started).await;
             return error.status;
         }
         Err(_) => {
-            send_status(writer, id, Status::InternalError, "Internal Server Error: handler panicked", started).await;
+            send_status_by(
+                send_deadline,
+                writer,
+                id,
+                Status::InternalError,
+                "Internal Server Error: handler panicked",
+                started,
+            )
+            .await;
             return Status::InternalError;
         }
     };
@@ -902,25 +1049,33 @@ async fn stream_response(
     loop {
         match tokio::time::timeout_at(deadline, items.next()).await {
             Ok(Some(Ok(Ok(chunk)))) => {
-                if send(writer, FrameKind::Chunk, id, Vec::new(), chunk).await.is_err() {
+                if send_by(send_deadline, writer, FrameKind::Chunk, id, Vec::new(), chunk).await.is_err() {
                     return Status::Unavailable;
                 }
             }
             Ok(Some(Ok(Err(error)))) => {
-                send_status(writer, id, error.status, error.message, started).await;
+                send_status_by(send_deadline, writer, id, error.status, error.message, started).await;
                 return error.status;
             }
             Ok(Some(Err(_panic))) => {
-                send_status(writer, id, Status::InternalError, "Internal Server Error: handler panicked", started)
-                    .await;
+                send_status_by(
+                    send_deadline,
+                    writer,
+                    id,
+                    Status::InternalError,
+                    "Internal Server Error: handler panicked",
+                    started,
+                )
+                .await;
                 return Status::InternalError;
             }
             Ok(None) => {
-                send_status(writer, id, Status::Success, "Success", started).await;
+                send_status_by(send_deadline, writer, id, Status::Success, "Success", started).await;
                 return Status::Success;
             }
             Err(_) => {
-                send_status(
+                send_status_by(
+                    send_deadline,
                     writer,
                     id,
                     Status::Timeout,

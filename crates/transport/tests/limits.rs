@@ -15,14 +15,16 @@ async fn over_the_rate_limit_is_429_and_the_limit_refills() {
     let axon = echo_axon("//Bob", AxonConfig { rate_per_peer: 5, ..AxonConfig::default() }).await;
     let dendrite = dendrite("//Alice").await;
     let target = target(&axon);
-    // One at a time: the first five (the burst) are served, the rest refused.
+    // One at a time: the burst of five covers the two pool streams' Bind frames (binding costs a
+    // signature check, so it counts against the rate too) and the first requests; the rest are
+    // refused.
     let mut statuses = Vec::new();
     for i in 0..20 {
         let answer = dendrite.query::<TextGeneration>(&target, prompt(&i.to_string()), T).await;
         statuses.push((answer.status, answer.message));
     }
     let ok = statuses.iter().filter(|(s, _)| *s == Status::Success).count();
-    assert!((5..=6).contains(&ok), "burst of 5 (and maybe one refill): {statuses:?}");
+    assert!((3..=6).contains(&ok), "burst of 5 less the Bind frames: {statuses:?}");
     let limited: Vec<_> = statuses.iter().filter(|(s, _)| *s == Status::TooManyRequests).collect();
     assert_eq!(ok + limited.len(), 20, "{statuses:?}");
     assert!(limited.iter().all(|(_, m)| m.contains("rate limit")), "{statuses:?}");
