@@ -159,8 +159,12 @@ enum Reply {
 
 enum Pending {
     Unary(oneshot::Sender<Reply>),
-    Stream(mpsc::UnboundedSender<Reply>),
+    Stream(mpsc::Sender<Reply>),
 }
+
+/// Chunks of one streaming answer buffered for a caller that reads slower than they arrive;
+/// past it the request is cancelled rather than buffered without bound.
+const STREAM_CHUNKS: usize = 256;
 
 /// What the stream's writer task sends. Requests dominate; boxing them to shrink the rare
 /// Cancel would cost an allocation per request.
@@ -171,7 +175,8 @@ enum Outgoing {
 }
 
 struct PoolStream {
-    queue: mpsc::UnboundedSender<Outgoing>,
+    /// The writer task's queue; taken (closing the writer) when the stream fails.
+    queue: Mutex<Option<mpsc::UnboundedSender<Outgoing>>>,
     pending: Mutex<HashMap<u64, Pending>>,
     alive: AtomicBool,
 }
@@ -179,23 +184,25 @@ struct PoolStream {
 impl PoolStream {
     fn fail_all(&self, message: &str) {
         self.alive.store(false, Ordering::Release);
+        // Dropping the queue's sender ends the writer task, which closes our half of the stream.
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.take();
+        }
         let pending: Vec<Pending> =
             self.pending.lock().map(|mut p| p.drain().map(|(_, v)| v).collect()).unwrap_or_default();
         for waiter in pending {
             let reply = Reply::Failed(Status::Unavailable, message.to_owned());
-            match waiter {
-                Pending::Unary(tx) => {
-                    let _ = tx.send(reply);
-                }
-                Pending::Stream(tx) => {
-                    let _ = tx.send(reply);
-                }
-            }
+            deliver(waiter, reply);
         }
     }
 
     fn take(&self, id: u64) -> Option<Pending> {
         self.pending.lock().ok()?.remove(&id)
+    }
+
+    /// Queues a frame for the writer task; false when the stream has failed.
+    fn enqueue(&self, item: Outgoing) -> bool {
+        self.queue.lock().ok().and_then(|q| q.as_ref().map(|q| q.send(item).is_ok())).unwrap_or(false)
     }
 }
 
@@ -232,7 +239,8 @@ struct Inner {
     config: DendriteConfig,
     directory: Directory,
     networks: Vec<Network>,
-    binding: HotkeyBinding,
+    /// The dendrite's binding for its PeerId, re-signed before it expires.
+    binding: Mutex<HotkeyBinding>,
     connections: Mutex<HashMap<[u8; 32], Slot>>,
     next_id: AtomicU64,
     dials: tokio::sync::Semaphore,
@@ -292,7 +300,7 @@ impl Dendrite {
                 config,
                 directory,
                 networks,
-                binding,
+                binding: Mutex::new(binding),
                 connections: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 dials: tokio::sync::Semaphore::new(max_dials),
@@ -334,7 +342,7 @@ impl Dendrite {
         let hotkey = *target.hotkey();
         let body = Bytes::from(request.encode_to_vec());
         let (tx, rx) = oneshot::channel();
-        let deadline = tokio::time::Instant::from(started + timeout);
+        let deadline = tokio::time::Instant::from(deadline_after(started, timeout));
         let sent =
             tokio::time::timeout_at(deadline, self.send(target, S::NAME, body, timeout, Pending::Unary(tx))).await;
         let response = match sent {
@@ -389,11 +397,12 @@ impl Dendrite {
         let started = Instant::now();
         let hotkey = *target.hotkey();
         let body = Bytes::from(request.encode_to_vec());
-        let (tx, rx) = mpsc::unbounded_channel();
-        let deadline = tokio::time::Instant::from(started + timeout);
+        let (tx, rx) = mpsc::channel(STREAM_CHUNKS);
+        let deadline = tokio::time::Instant::from(deadline_after(started, timeout));
         let mut stream = ResponseStream {
             target: hotkey,
             rx: None,
+            request: None,
             deadline,
             status: None,
             message: String::new(),
@@ -404,7 +413,10 @@ impl Dendrite {
                 stream.finish(Status::Timeout, format!("Request timeout after {} seconds", timeout.as_secs_f64()))
             }
             Ok(Err((status, message))) => stream.finish(status, message),
-            Ok(Ok(_)) => stream.rx = Some(rx),
+            Ok(Ok(request)) => {
+                stream.rx = Some(rx);
+                stream.request = Some(request);
+            }
         }
         stream
     }
@@ -416,6 +428,17 @@ impl Dendrite {
         if let Some(conn) = conn {
             self.network(hotkey).disconnect(conn.peer_id).await;
         }
+    }
+
+    /// The binding to present, re-signed when less than a tenth of its lifetime is left.
+    fn binding(&self) -> HotkeyBinding {
+        let mut binding = self.inner.binding.lock().unwrap_or_else(|p| p.into_inner());
+        let now = unix_nanos() / 1_000_000_000;
+        let ttl = self.inner.config.binding_ttl.as_secs();
+        if binding.expires_at.saturating_sub(now) < ttl / 10 {
+            *binding = sign_binding(&self.inner.keypair, &binding.peer_id, now + ttl);
+        }
+        binding.clone()
     }
 
     /// The swarm (and UDP socket) that carries the connection to `hotkey`: a fixed choice per
@@ -449,7 +472,7 @@ impl Dendrite {
             p.insert(id, pending);
         }
         // The stream's writer task signs (batching what is queued together) and writes.
-        if stream.queue.send(Outgoing::Request { id, head, body }).is_err() {
+        if !stream.enqueue(Outgoing::Request { id, head, body }) {
             stream.take(id);
             return Err((Status::Unavailable, format!("connection to {hotkey} lost")));
         }
@@ -543,7 +566,11 @@ impl Dendrite {
             let conn = conn.clone();
             tokio::spawn(async move {
                 for _ in 0..extra {
-                    match this.open_stream(conn.peer_id, &hotkey).await {
+                    let open = tokio::time::timeout(
+                        this.inner.config.connect_timeout,
+                        this.open_stream(conn.peer_id, &hotkey),
+                    );
+                    match open.await.unwrap_or_else(|_| Err((Status::Timeout, "stream open timed out".to_owned()))) {
                         Ok(stream) => {
                             if let Ok(mut streams) = conn.streams.lock() {
                                 streams.push(stream);
@@ -583,7 +610,7 @@ impl Dendrite {
             .map_err(|e| (Status::Unavailable, format!("opening a stream to {expected}: {e}")))?;
         let (reader, mut writer) = stream.split();
         let mut reader = BufReader::with_capacity(64 * 1024, reader);
-        let binding = self.inner.binding.encode_to_vec();
+        let binding = self.binding().encode_to_vec();
         let io_err = |e: std::io::Error| (Status::Unavailable, format!("binding exchange with {expected}: {e}"));
         write_frame(&mut writer, FrameKind::Bind, 0, &binding, &[]).await.map_err(io_err)?;
         let prefix = read_prefix(&mut reader)
@@ -608,13 +635,24 @@ impl Dendrite {
                 }
             }
             FrameKind::Response => {
-                let head = ResponseHead::decode(&header).map_err(|e| (Status::Unauthorized, e.to_string()))?;
-                return Err((head.status, head.message));
+                // Refused: keep the axon's status when it is a refusal, but never let an answer
+                // without a binding pass for anything else.
+                let head = ResponseHead::decode(&header)
+                    .map_err(|e| (Status::Unauthorized, format!("binding refused: undecodable answer: {e}")))?;
+                let status = match head.status {
+                    Status::TooManyRequests | Status::Forbidden | Status::Unavailable => head.status,
+                    _ => Status::Unauthorized,
+                };
+                return Err((status, head.message));
             }
             _ => return Err((Status::Unauthorized, "binding refused: unexpected frame".to_owned())),
         }
         let (queue, outgoing) = mpsc::unbounded_channel();
-        let pool = Arc::new(PoolStream { queue, pending: Mutex::new(HashMap::new()), alive: AtomicBool::new(true) });
+        let pool = Arc::new(PoolStream {
+            queue: Mutex::new(Some(queue)),
+            pending: Mutex::new(HashMap::new()),
+            alive: AtomicBool::new(true),
+        });
         tokio::spawn(read_responses(pool.clone(), reader, self.inner.config.max_response_bytes));
         let signer = (self.inner.config.auth == Auth::PerRequest).then(|| self.inner.keypair.clone());
         tokio::spawn(write_requests(pool.clone(), writer, outgoing, signer));
@@ -623,7 +661,7 @@ impl Dendrite {
 }
 
 async fn cancel(stream: &PoolStream, id: u64) {
-    let _ = stream.queue.send(Outgoing::Cancel(id));
+    stream.enqueue(Outgoing::Cancel(id));
 }
 
 /// Times a stream dropped before the binding answer is opened again.
@@ -746,7 +784,12 @@ async fn read_loop(
                     _ => None,
                 });
                 if let Some(tx) = sender {
-                    let _ = tx.send(Reply::Chunk(body));
+                    if tx.try_send(Reply::Chunk(body)).is_err() {
+                        // The caller reads too slowly (or is gone): stop the request instead of
+                        // buffering without bound.
+                        pool.take(request_id);
+                        pool.enqueue(Outgoing::Cancel(request_id));
+                    }
                 }
             }
             _ => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected frame from the axon")),
@@ -761,9 +804,19 @@ fn deliver(waiter: Pending, reply: Reply) {
             let _ = tx.send(reply);
         }
         Pending::Stream(tx) => {
-            let _ = tx.send(reply);
+            if let Err(mpsc::error::TrySendError::Full(reply)) = tx.try_send(reply) {
+                // The final status waits for the caller without holding up the stream's reader.
+                tokio::spawn(async move {
+                    let _ = tx.send(reply).await;
+                });
+            }
         }
     }
+}
+
+/// `started + timeout`, saturating far in the future instead of overflowing.
+fn deadline_after(started: Instant, timeout: Duration) -> Instant {
+    started.checked_add(timeout).unwrap_or_else(|| started + Duration::from_secs(365 * 24 * 3600))
 }
 
 fn decode_response<S: Synapse>(
@@ -807,7 +860,9 @@ fn decode_response<S: Synapse>(
 /// [`ResponseStream::status`] tells how the stream ended.
 pub struct ResponseStream<T> {
     target: Hotkey,
-    rx: Option<mpsc::UnboundedReceiver<Reply>>,
+    rx: Option<mpsc::Receiver<Reply>>,
+    /// The stream and id the request travels on, to cancel it when the caller gives up.
+    request: Option<(Arc<PoolStream>, u64)>,
     deadline: tokio::time::Instant,
     status: Option<Status>,
     message: String,
@@ -819,6 +874,12 @@ impl<T: Message + Default> ResponseStream<T> {
         self.status = Some(status);
         self.message = message;
         self.rx = None;
+    }
+
+    /// The axon sent its final frame: nothing is left to cancel.
+    fn ended(&mut self, status: Status, message: String) {
+        self.request = None;
+        self.finish(status, message);
     }
 
     /// The next chunk, or `None` when the stream ended (see [`ResponseStream::status`]).
@@ -833,15 +894,16 @@ impl<T: Message + Default> ResponseStream<T> {
                 }
             },
             Ok(Some(Reply::Done(head, _))) => {
-                self.finish(head.status, head.message);
+                self.ended(head.status, head.message);
                 None
             }
             Ok(Some(Reply::Failed(status, message))) => {
-                self.finish(status, message);
+                self.ended(status, message);
                 None
             }
             Ok(None) => {
-                self.finish(Status::Unavailable, "connection closed".into());
+                let message = "stream ended without a final status (connection closed, or chunks read too slowly)";
+                self.ended(Status::Unavailable, message.into());
                 None
             }
             Err(_) => {
@@ -851,7 +913,7 @@ impl<T: Message + Default> ResponseStream<T> {
         }
     }
 
-    /// The final status, once the stream has ended.
+    /// The final status, once the stream has ended (`None` before).
     pub fn status(&self) -> Option<Status> {
         self.status
     }
@@ -864,5 +926,16 @@ impl<T: Message + Default> ResponseStream<T> {
     /// Who was asked.
     pub fn target(&self) -> Hotkey {
         self.target
+    }
+}
+
+impl<T> Drop for ResponseStream<T> {
+    fn drop(&mut self) {
+        // Given up before the axon's final frame: forget the request and tell the axon.
+        if let Some((pool, id)) = self.request.take() {
+            if pool.take(id).is_some() {
+                pool.enqueue(Outgoing::Cancel(id));
+            }
+        }
     }
 }
