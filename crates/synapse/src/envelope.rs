@@ -8,6 +8,8 @@ use prost::Message;
 
 /// The largest encoded request or response header accepted, in bytes.
 pub const MAX_HEADER_BYTES: usize = 4096;
+/// The longest status message a response header carries, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 2048;
 
 /// A request header after decoding and shape checks (the signature is checked separately).
 #[derive(Debug, Clone)]
@@ -171,8 +173,15 @@ impl RequestHead {
 
 /// Signs `requests` (headers with their bodies, all from `pair`) with one batch signature:
 /// each header gets its `(index, count)`, and the last one carries the signature over the
-/// digests of all their payloads. One request gets a plain signature. At most [`MAX_BATCH`].
+/// digests of all their payloads. One request gets a plain signature. More than
+/// [`MAX_BATCH`] requests are signed as consecutive batches of at most that many.
 pub fn sign_batch(pair: &Keypair, requests: &mut [(&mut RequestHead, &[u8])]) {
+    if requests.len() > MAX_BATCH {
+        for chunk in requests.chunks_mut(MAX_BATCH) {
+            sign_batch(pair, chunk);
+        }
+        return;
+    }
     let count = requests.len();
     if count <= 1 {
         if let Some((head, body)) = requests.first_mut() {
@@ -205,7 +214,10 @@ pub fn verify_batch(requests: &[(&RequestHead, &[u8])]) -> Result<()> {
     }
     let mut digests = Vec::with_capacity(count);
     for (index, (head, body)) in requests.iter().enumerate() {
-        if head.batch != Some((index as u32, count as u32)) || head.sender != last.sender {
+        if head.batch != Some((index as u32, count as u32))
+            || head.sender != last.sender
+            || head.auth != AuthMode::PerRequest
+        {
             return Err(Error::Envelope("requests do not form one batch".into()));
         }
         let hash = BodyHash::of(body);
@@ -253,11 +265,16 @@ impl ResponseHead {
         })
     }
 
-    /// Encodes the header.
+    /// Encodes the header. Messages longer than [`MAX_MESSAGE_BYTES`] are cut (on a character
+    /// boundary) so that the header always fits its frame.
     pub fn encode(&self) -> Vec<u8> {
+        let mut cut = self.message.len().min(MAX_MESSAGE_BYTES);
+        while !self.message.is_char_boundary(cut) {
+            cut -= 1;
+        }
         proto::ResponseHeader {
             status: u32::from(self.status.code()),
-            message: self.message.clone(),
+            message: self.message[..cut].to_owned(),
             process_time_us: self.process_time_us,
             binding: self.binding.clone(),
         }

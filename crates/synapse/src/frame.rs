@@ -22,7 +22,7 @@ pub enum FrameKind {
     Response = 2,
     /// Axon -> dendrite: one chunk of a streaming response (empty header, body = chunk message).
     Chunk = 3,
-    /// Either way, first frame of a connection's first stream: a `HotkeyBinding` header, no body.
+    /// Either way, the first frame of every stream: a `HotkeyBinding` header, no body.
     Bind = 4,
     /// Dendrite -> axon: the caller gave up on `request_id`; no header, no body.
     Cancel = 5,

@@ -379,6 +379,9 @@ struct PeerTable {
 
 #[derive(Default, Clone)]
 struct PeerState {
+    /// Set when the swarm reports the connection; an entry without it was made by a Bind that
+    /// raced the connection's close, and the periodic cleanup drops it.
+    connected: bool,
     ip: Option<IpAddr>,
     bound: Option<(Hotkey, u64)>,
 }
@@ -395,7 +398,9 @@ impl PeerEvents for PeerTable {
         if !peers.contains_key(&peer) {
             self.connected.inc();
         }
-        peers.entry(peer).or_default().ip = ip;
+        let state = peers.entry(peer).or_default();
+        state.ip = ip;
+        state.connected = true;
     }
     fn disconnected(&self, peer: PeerId) {
         if self.get().remove(&peer).is_some() {
@@ -448,6 +453,7 @@ async fn accept_loop(shared: Arc<Shared>, mut incoming: tokio::sync::mpsc::Recei
         if last_cleanup.elapsed() > Duration::from_secs(60) {
             shared.peer_rate.retain_recent();
             shared.ip_rate.retain_recent();
+            shared.peers.get().retain(|_, state| state.connected);
             last_cleanup = Instant::now();
         }
     }

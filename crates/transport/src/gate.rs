@@ -75,6 +75,10 @@ impl Gate {
                 return Ok(Permit { gate: Some(self.clone()) });
             }
             if state.queue.len() >= self.queue_capacity {
+                // Waiters whose requests were cancelled still sit in the heap: drop them first.
+                state.queue.retain(|waiter| !waiter.wake.is_closed());
+            }
+            if state.queue.len() >= self.queue_capacity {
                 return Err(QueueFull);
             }
             let (tx, rx) = oneshot::channel();
