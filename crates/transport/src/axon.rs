@@ -395,15 +395,15 @@ impl PeerTable {
 impl PeerEvents for PeerTable {
     fn connected(&self, peer: PeerId, ip: Option<IpAddr>) {
         let mut peers = self.get();
-        if !peers.contains_key(&peer) {
+        let state = peers.entry(peer).or_default();
+        if !state.connected {
             self.connected.inc();
         }
-        let state = peers.entry(peer).or_default();
         state.ip = ip;
         state.connected = true;
     }
     fn disconnected(&self, peer: PeerId) {
-        if self.get().remove(&peer).is_some() {
+        if self.get().remove(&peer).is_some_and(|state| state.connected) {
             self.connected.dec();
         }
     }
