@@ -953,7 +953,7 @@ async fn run(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitte
         let timeout =
             if head.timeout_ms == 0 { shared.config.default_timeout } else { requested.min(shared.config.max_timeout) };
         let send_deadline = tokio::time::Instant::from(started + timeout + Duration::from_secs(1));
-        let Ok(_permit) = shared.gate.admit(priority).await else {
+        let Ok(permit) = shared.gate.admit(priority).await else {
             shared.metrics.record(&synapse, 503, started.elapsed().as_secs_f64());
             send_status_by(
                 send_deadline,
@@ -975,6 +975,9 @@ async fn run(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitte
                     std::panic::AssertUnwindSafe(handler(ctx, body)).catch_unwind(),
                 )
                 .await;
+                // The handler is done: its slot goes to the next request before the answer is
+                // written.
+                drop(permit);
                 match outcome {
                     Ok(Ok(Ok(response))) => {
                         let mut head = ResponseHead::new(Status::Success);
@@ -1013,7 +1016,9 @@ async fn run(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitte
                     }
                 }
             }
-            Handler::Streaming(handler) => stream_response(&writer, id, handler, ctx, body, started, timeout).await,
+            Handler::Streaming(handler) => {
+                stream_response(permit, &writer, id, handler, ctx, body, (started, timeout)).await
+            }
         };
         shared.metrics.record(&synapse, status.code(), started.elapsed().as_secs_f64());
     }
@@ -1021,14 +1026,16 @@ async fn run(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitte
     .await
 }
 
+/// Runs a streaming handler, writing its chunks; holds the handler slot (`_permit`) throughout,
+/// since the handler runs as long as the stream does.
 async fn stream_response(
+    _permit: crate::gate::Permit,
     writer: &Writer,
     id: u64,
     handler: StreamFn,
     ctx: RequestContext,
     body: Bytes,
-    started: Instant,
-    timeout: Duration,
+    (started, timeout): (Instant, Duration),
 ) -> Status {
     let deadline = tokio::time::Instant::from(started + timeout);
     let send_deadline = deadline + Duration::from_secs(1);

@@ -15,21 +15,62 @@ use std::convert::Infallible;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 
-use crate::swarm::SYNAPSE_PROTOCOL;
+use crate::swarm::{ip_of, SYNAPSE_PROTOCOL};
+use libp2p::core::ConnectedPoint;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+
+/// Why a connection was denied.
+#[derive(Debug)]
+struct TooManyConnections(IpAddr);
+
+impl std::fmt::Display for TooManyConnections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "too many connections from {}", self.0)
+    }
+}
+
+impl std::error::Error for TooManyConnections {}
 
 /// An inbound stream and the peer that opened it.
 pub(crate) type InboundStream = (PeerId, Stream);
 
-/// The behaviour: one handler per connection, all feeding one queue.
+/// The behaviour: one handler per connection, all feeding one queue. It also enforces the
+/// per-IP connection limit, denying connections before any stream can be opened on them.
 pub(crate) struct Inbound {
     queue: mpsc::Sender<InboundStream>,
+    max_per_ip: u32,
+    per_ip: HashMap<IpAddr, u32>,
+}
+
+/// The key an address is limited under: the address for IPv4, its /64 for IPv6 (one host
+/// usually holds a whole /64).
+fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(Ipv6Addr::from(bits))
+        }
+    }
 }
 
 impl Inbound {
-    /// A behaviour and the receiving end of its queue of `capacity` streams.
-    pub(crate) fn new(capacity: usize) -> (Self, mpsc::Receiver<InboundStream>) {
+    /// A behaviour and the receiving end of its queue of `capacity` streams, allowing at most
+    /// `max_per_ip` connections per address (0 = no limit).
+    pub(crate) fn new(capacity: usize, max_per_ip: u32) -> (Self, mpsc::Receiver<InboundStream>) {
         let (queue, receiver) = mpsc::channel(capacity.max(1));
-        (Inbound { queue }, receiver)
+        (Inbound { queue, max_per_ip, per_ip: HashMap::new() }, receiver)
+    }
+
+    fn check_ip(&self, remote: &Multiaddr) -> Result<(), ConnectionDenied> {
+        let Some(ip) = ip_of(remote).map(ip_key) else { return Ok(()) };
+        let count = self.per_ip.get(&ip).copied().unwrap_or(0);
+        if self.max_per_ip > 0 && count >= self.max_per_ip {
+            tracing::debug!(%ip, count, "denying a connection over the per-IP limit");
+            return Err(ConnectionDenied::new(TooManyConnections(ip)));
+        }
+        Ok(())
     }
 
     fn handler(&self, peer: PeerId) -> InboundHandler {
@@ -41,13 +82,24 @@ impl NetworkBehaviour for Inbound {
     type ConnectionHandler = InboundHandler;
     type ToSwarm = Infallible;
 
+    fn handle_pending_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        self.check_ip(remote)
+    }
+
     fn handle_established_inbound_connection(
         &mut self,
         _: ConnectionId,
         peer: PeerId,
         _: &Multiaddr,
-        _: &Multiaddr,
+        remote: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
+        // Checked again: several handshakes from one address may have been pending at once.
+        self.check_ip(remote)?;
         Ok(self.handler(peer))
     }
 
@@ -62,7 +114,24 @@ impl NetworkBehaviour for Inbound {
         Ok(self.handler(peer))
     }
 
-    fn on_swarm_event(&mut self, _: FromSwarm) {}
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        let (endpoint, delta) = match event {
+            FromSwarm::ConnectionEstablished(e) => (e.endpoint, 1i64),
+            FromSwarm::ConnectionClosed(e) => (e.endpoint, -1),
+            _ => return,
+        };
+        let ConnectedPoint::Listener { send_back_addr, .. } = endpoint else { return };
+        let Some(ip) = ip_of(send_back_addr).map(ip_key) else { return };
+        let count = self.per_ip.entry(ip).or_insert(0);
+        if delta > 0 {
+            *count += 1;
+        } else {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
+    }
 
     fn on_connection_handler_event(&mut self, _: PeerId, _: ConnectionId, event: THandlerOutEvent<Self>) {
         match event {}

@@ -5,7 +5,7 @@
 use crate::inbound::{Inbound, InboundStream};
 use crate::Error;
 use futures::StreamExt;
-use libp2p::core::{upgrade::Version, ConnectedPoint};
+use libp2p::core::upgrade::Version;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{dial_opts::DialOpts, ConnectionId, NetworkBehaviour, SwarmEvent};
@@ -41,7 +41,8 @@ pub struct NetworkConfig {
     pub stream_window: u32,
     /// Per-connection receive window in bytes. Default 32 MiB.
     pub connection_window: u32,
-    /// Most connections accepted from one IP address (0 = no limit). Default 32.
+    /// Most connections an axon accepts from one IP address, IPv6 counted per /64 (0 = no
+    /// limit). Connections over it are denied before their handshake completes. Default 32.
     pub max_connections_per_ip: u32,
     /// Inbound streams negotiated but not yet taken by the axon; more are dropped. Default 1,024.
     pub inbound_stream_backlog: usize,
@@ -166,7 +167,7 @@ impl Network {
     ) -> Result<(Self, Option<tokio::sync::mpsc::Receiver<InboundStream>>), Error> {
         let (inbound, incoming) = match accept {
             true => {
-                let (behaviour, receiver) = Inbound::new(config.inbound_stream_backlog);
+                let (behaviour, receiver) = Inbound::new(config.inbound_stream_backlog, config.max_connections_per_ip);
                 (Some(behaviour), Some(receiver))
             }
             false => (None, None),
@@ -201,15 +202,7 @@ impl Network {
         let control = swarm.behaviour().stream.new_control();
         let local_peer_id = *swarm.local_peer_id();
         let (commands, receiver) = mpsc::channel(256);
-        let task = EventLoop {
-            max_per_ip: config.max_connections_per_ip,
-            per_ip: HashMap::new(),
-            connection_ip: HashMap::new(),
-            dials: HashMap::new(),
-            closing: HashMap::new(),
-            listens: Vec::new(),
-            events,
-        };
+        let task = EventLoop { dials: HashMap::new(), closing: HashMap::new(), listens: Vec::new(), events };
         tokio::spawn(task.run(swarm, receiver));
         Ok((Network { commands, control, local_peer_id }, incoming))
     }
@@ -247,9 +240,6 @@ impl Network {
 }
 
 struct EventLoop {
-    max_per_ip: u32,
-    per_ip: HashMap<IpAddr, u32>,
-    connection_ip: HashMap<ConnectionId, IpAddr>,
     dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, String>>>,
     closing: HashMap<PeerId, Vec<oneshot::Sender<()>>>,
     listens: Vec<(libp2p::core::transport::ListenerId, oneshot::Sender<Result<Multiaddr, String>>)>,
@@ -332,27 +322,8 @@ impl EventLoop {
                 if let Some(events) = &self.events {
                     events.connected(peer_id, ip_of(endpoint.get_remote_address()));
                 }
-                if let ConnectedPoint::Listener { send_back_addr, .. } = &endpoint {
-                    if let Some(ip) = ip_of(send_back_addr) {
-                        let count = self.per_ip.entry(ip).or_insert(0);
-                        *count += 1;
-                        self.connection_ip.insert(connection_id, ip);
-                        if self.max_per_ip > 0 && *count > self.max_per_ip {
-                            tracing::debug!(%ip, %peer_id, "closing connection over the per-IP limit");
-                            swarm.close_connection(connection_id);
-                        }
-                    }
-                }
             }
-            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
-                if let Some(ip) = self.connection_ip.remove(&connection_id) {
-                    if let Some(count) = self.per_ip.get_mut(&ip) {
-                        *count = count.saturating_sub(1);
-                        if *count == 0 {
-                            self.per_ip.remove(&ip);
-                        }
-                    }
-                }
+            SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
                 if num_established == 0 {
                     for done in self.closing.remove(&peer_id).unwrap_or_default() {
                         let _ = done.send(());
@@ -372,7 +343,7 @@ impl EventLoop {
     }
 }
 
-fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+pub(crate) fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     addr.iter().find_map(|p| match p {
         Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
         Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
