@@ -323,14 +323,12 @@ impl EventLoop {
                     events.connected(peer_id, ip_of(endpoint.get_remote_address()));
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
-                if num_established == 0 {
-                    for done in self.closing.remove(&peer_id).unwrap_or_default() {
-                        let _ = done.send(());
-                    }
-                    if let Some(events) = &self.events {
-                        events.disconnected(peer_id);
-                    }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                for done in self.closing.remove(&peer_id).unwrap_or_default() {
+                    let _ = done.send(());
+                }
+                if let Some(events) = &self.events {
+                    events.disconnected(peer_id);
                 }
             }
             SwarmEvent::OutgoingConnectionError { connection_id, error, .. } => {
