@@ -682,11 +682,13 @@ async fn on_bind<R: futures::io::AsyncRead + Unpin>(
 }
 
 async fn refuse(shared: &Shared, writer: &Writer, id: u64, refusal: Refusal, started: Instant) {
+    let deadline = tokio::time::Instant::now() + shared.config.frame_timeout;
     let (status, message, synapse) = refusal;
     // Only served synapse names become metric labels: a peer must not mint label values.
     let label = if shared.handlers.contains_key(&synapse) { synapse.as_str() } else { "-" };
     shared.metrics.record(label, status.code(), started.elapsed().as_secs_f64());
-    send_status(writer, id, status, message, started).await;
+    // From the stream's reader: a peer that stops reading its answers cannot block it forever.
+    send_status_by(deadline, writer, id, status, message, started).await;
 }
 
 /// Refuses every request of an unfinished batch, and the members still to come, with `status`.
