@@ -22,11 +22,14 @@ use std::net::{IpAddr, Ipv6Addr};
 
 /// Why a connection was denied.
 #[derive(Debug)]
-struct TooManyConnections(IpAddr);
+struct TooManyConnections(Option<IpAddr>);
 
 impl std::fmt::Display for TooManyConnections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "too many connections from {}", self.0)
+        match self.0 {
+            Some(ip) => write!(f, "too many connections from {ip}"),
+            None => f.write_str("too many connections"),
+        }
     }
 }
 
@@ -39,8 +42,18 @@ pub(crate) type InboundStream = (PeerId, Stream);
 /// per-IP connection limit, denying connections before any stream can be opened on them.
 pub(crate) struct Inbound {
     queue: mpsc::Sender<InboundStream>,
-    max_per_ip: u32,
+    limits: ConnectionLimits,
     per_ip: HashMap<IpAddr, u32>,
+    total: u32,
+}
+
+/// Inbound connection limits (0 = no limit).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionLimits {
+    /// Per IP address (IPv6: per /64).
+    pub(crate) per_ip: u32,
+    /// In all.
+    pub(crate) total: u32,
 }
 
 /// The key an address is limited under: the address for IPv4, its /64 for IPv6 (one host
@@ -58,17 +71,21 @@ fn ip_key(ip: IpAddr) -> IpAddr {
 impl Inbound {
     /// A behaviour and the receiving end of its queue of `capacity` streams, allowing at most
     /// `max_per_ip` connections per address (0 = no limit).
-    pub(crate) fn new(capacity: usize, max_per_ip: u32) -> (Self, mpsc::Receiver<InboundStream>) {
+    pub(crate) fn new(capacity: usize, limits: ConnectionLimits) -> (Self, mpsc::Receiver<InboundStream>) {
         let (queue, receiver) = mpsc::channel(capacity.max(1));
-        (Inbound { queue, max_per_ip, per_ip: HashMap::new() }, receiver)
+        (Inbound { queue, limits, per_ip: HashMap::new(), total: 0 }, receiver)
     }
 
     fn check_ip(&self, remote: &Multiaddr) -> Result<(), ConnectionDenied> {
+        if self.limits.total > 0 && self.total >= self.limits.total {
+            tracing::debug!(total = self.total, "denying a connection over the total limit");
+            return Err(ConnectionDenied::new(TooManyConnections(None)));
+        }
         let Some(ip) = ip_of(remote).map(ip_key) else { return Ok(()) };
         let count = self.per_ip.get(&ip).copied().unwrap_or(0);
-        if self.max_per_ip > 0 && count >= self.max_per_ip {
+        if self.limits.per_ip > 0 && count >= self.limits.per_ip {
             tracing::debug!(%ip, count, "denying a connection over the per-IP limit");
-            return Err(ConnectionDenied::new(TooManyConnections(ip)));
+            return Err(ConnectionDenied::new(TooManyConnections(Some(ip))));
         }
         Ok(())
     }
@@ -121,6 +138,11 @@ impl NetworkBehaviour for Inbound {
             _ => return,
         };
         let ConnectedPoint::Listener { send_back_addr, .. } = endpoint else { return };
+        if delta > 0 {
+            self.total += 1;
+        } else {
+            self.total = self.total.saturating_sub(1);
+        }
         let Some(ip) = ip_of(send_back_addr).map(ip_key) else { return };
         let count = self.per_ip.entry(ip).or_insert(0);
         if delta > 0 {

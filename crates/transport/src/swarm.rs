@@ -44,6 +44,9 @@ pub struct NetworkConfig {
     /// Most connections an axon accepts from one IP address, IPv6 counted per /64 (0 = no
     /// limit). Connections over it are denied before their handshake completes. Default 32.
     pub max_connections_per_ip: u32,
+    /// Most connections an axon accepts in all; more are denied. Default 4,096 (a subnet's
+    /// 256 validators with room for churn, at a bounded cost per connection).
+    pub max_connections: u32,
     /// Inbound streams negotiated but not yet taken by the axon; more are dropped. Default 1,024.
     pub inbound_stream_backlog: usize,
 }
@@ -60,6 +63,7 @@ impl Default for NetworkConfig {
             connection_window: 32 * 1024 * 1024,
             max_connections_per_ip: 32,
             inbound_stream_backlog: 1024,
+            max_connections: 4096,
         }
     }
 }
@@ -167,7 +171,11 @@ impl Network {
     ) -> Result<(Self, Option<tokio::sync::mpsc::Receiver<InboundStream>>), Error> {
         let (inbound, incoming) = match accept {
             true => {
-                let (behaviour, receiver) = Inbound::new(config.inbound_stream_backlog, config.max_connections_per_ip);
+                let limits = crate::inbound::ConnectionLimits {
+                    per_ip: config.max_connections_per_ip,
+                    total: config.max_connections,
+                };
+                let (behaviour, receiver) = Inbound::new(config.inbound_stream_backlog, limits);
                 (Some(behaviour), Some(receiver))
             }
             false => (None, None),

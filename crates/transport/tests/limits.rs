@@ -109,3 +109,16 @@ async fn request_memory_is_bounded_across_requests() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_echo(&dendrite, &target, "after").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_total_limit_are_denied() {
+    let network = NetworkConfig { max_connections: 1, ..NetworkConfig::default() };
+    let axon = echo_axon("//Bob", AxonConfig { network, ..AxonConfig::default() }).await;
+    let target = target(&axon);
+    let first = dendrite("//Alice").await;
+    assert_echo(&first, &target, "one").await;
+    let second = dendrite("//Charlie").await;
+    let refused = second.query::<TextGeneration>(&target, prompt("two"), T).await;
+    assert_eq!(refused.status, Status::Unavailable, "{}", refused.message);
+    assert_echo(&first, &target, "still one").await;
+}
