@@ -566,6 +566,11 @@ impl Dendrite {
             let conn = conn.clone();
             tokio::spawn(async move {
                 for _ in 0..extra {
+                    if conn.pick().is_none() {
+                        // The connection failed or was dropped meanwhile: opening a stream now
+                        // would only make libp2p-stream dial on its own.
+                        break;
+                    }
                     let open = tokio::time::timeout(
                         this.inner.config.connect_timeout,
                         this.open_stream(conn.peer_id, &hotkey),

@@ -8,7 +8,8 @@ use futures::StreamExt;
 use libp2p::core::upgrade::Version;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::swarm::{dial_opts::DialOpts, ConnectionId, NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, identity, Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -284,7 +285,11 @@ impl EventLoop {
                     }
                 }
                 let opts = match peer {
-                    Some(peer) => DialOpts::peer_id(peer).addresses(vec![addr]).build(),
+                    // Always: a dial libp2p-stream started on its own (it has no addresses and
+                    // fails) must not make ours give up.
+                    Some(peer) => {
+                        DialOpts::peer_id(peer).addresses(vec![addr]).condition(PeerCondition::Always).build()
+                    }
                     None => DialOpts::unknown_peer_id().address(addr).build(),
                 };
                 let id = opts.connection_id();
