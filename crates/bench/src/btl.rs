@@ -1,7 +1,7 @@
 //! btlightning 0.2.15's side, measured exactly like neuronet: its server with an echo handler,
 //! its client over loopback QUIC.
 
-use crate::{median_ms, percentiles, Measurement, Plan, IN_FLIGHT};
+use crate::{median_ms, percentiles, Measurement, Plan};
 use btlightning::{
     LightningClient, LightningServer, LightningServerConfig, QuicAxonInfo, QuicRequest, Sr25519Signer, SynapseHandler,
 };
@@ -84,30 +84,11 @@ pub async fn measure(payload: usize, plan: Plan) -> anyhow::Result<Measurement> 
     }
     let (p50_ms, p99_ms) = percentiles(latencies);
 
-    let started = Instant::now();
-    let workers: Vec<_> = (0..IN_FLIGHT)
-        .map(|w| {
-            let client = client.clone();
-            let axon = axon.clone();
-            let request = request.clone();
-            let count = plan.concurrent / IN_FLIGHT + usize::from(w < plan.concurrent % IN_FLIGHT);
-            tokio::spawn(async move {
-                let mut ok = 0usize;
-                for _ in 0..count {
-                    if client.query_axon(axon.clone(), request.clone()).await.map(|r| r.success).unwrap_or(false) {
-                        ok += 1;
-                    }
-                }
-                ok
-            })
-        })
-        .collect();
-    let mut ok = 0;
-    for worker in workers {
-        ok += worker.await?;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    anyhow::ensure!(ok == plan.concurrent, "btlightning: {} of {} failed", plan.concurrent - ok, plan.concurrent);
+    let elapsed = crate::throughput(plan.concurrent, move || {
+        let (client, axon, request) = (client.clone(), axon.clone(), request.clone());
+        async move { client.query_axon(axon, request).await.map(|r| r.success).unwrap_or(false) }
+    })
+    .await?;
     let _ = server.stop().await;
     Ok(Measurement {
         system: "btlightning",

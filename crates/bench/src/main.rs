@@ -92,6 +92,37 @@ pub fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     (at(0.50), at(0.99))
 }
 
+/// Runs `total` requests with [`IN_FLIGHT`] of them in flight, each made by `request` and
+/// reporting success; fails unless all succeed. Returns the elapsed seconds.
+pub async fn throughput<F, Fut>(total: usize, request: F) -> anyhow::Result<f64>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let request = std::sync::Arc::new(request);
+    let started = std::time::Instant::now();
+    let workers: Vec<_> = (0..IN_FLIGHT)
+        .map(|w| {
+            let request = request.clone();
+            let count = total / IN_FLIGHT + usize::from(w < total % IN_FLIGHT);
+            tokio::spawn(async move {
+                let mut ok = 0usize;
+                for _ in 0..count {
+                    ok += usize::from(request().await);
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for worker in workers {
+        ok += worker.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    anyhow::ensure!(ok == total, "{} of {total} concurrent requests failed", total - ok);
+    Ok(elapsed)
+}
+
 /// Median of durations in ms.
 pub fn median_ms(samples: Vec<Duration>) -> f64 {
     percentiles(samples).0

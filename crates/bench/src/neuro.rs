@@ -1,6 +1,6 @@
 //! neuronet's side: an echo axon and a dendrite over loopback QUIC.
 
-use crate::{median_ms, percentiles, Measurement, Plan, IN_FLIGHT};
+use crate::{median_ms, percentiles, Measurement, Plan};
 use bytes::Bytes;
 use neuronet_synapse::{synapse, CryptoType, Keypair, Status};
 use neuronet_transport::{Auth, Axon, AxonConfig, Dendrite, DendriteConfig, NetworkConfig, Target};
@@ -82,30 +82,11 @@ pub async fn measure(
     let (p50_ms, p99_ms) = percentiles(latencies);
 
     let dendrite = Arc::new(dendrite);
-    let started = Instant::now();
-    let workers: Vec<_> = (0..IN_FLIGHT)
-        .map(|w| {
-            let dendrite = dendrite.clone();
-            let target = target.clone();
-            let request = request.clone();
-            let count = plan.concurrent / IN_FLIGHT + usize::from(w < plan.concurrent % IN_FLIGHT);
-            tokio::spawn(async move {
-                let mut ok = 0usize;
-                for _ in 0..count {
-                    if dendrite.query::<Echo>(&target, request.clone(), TIMEOUT).await.is_success() {
-                        ok += 1;
-                    }
-                }
-                ok
-            })
-        })
-        .collect();
-    let mut ok = 0;
-    for worker in workers {
-        ok += worker.await?;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    anyhow::ensure!(ok == plan.concurrent, "{} of {} concurrent queries failed", plan.concurrent - ok, plan.concurrent);
+    let elapsed = crate::throughput(plan.concurrent, move || {
+        let (dendrite, target, request) = (dendrite.clone(), target.clone(), request.clone());
+        async move { dendrite.query::<Echo>(&target, request, TIMEOUT).await.is_success() }
+    })
+    .await?;
     let system = match auth {
         Auth::PerRequest => "neuronet-per-request",
         Auth::Connection => "neuronet-connection",
