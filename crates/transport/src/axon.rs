@@ -83,6 +83,13 @@ pub struct AxonConfig {
     /// Time the rest of a frame may take once its prefix arrived, and a signature batch may wait
     /// for its next member; a slower peer's stream is closed. Default 10 s.
     pub frame_timeout: Duration,
+    /// Answers queued per stream before the handlers writing them wait for the network.
+    /// Default 256.
+    pub write_queue: usize,
+    /// Time past a request's deadline its answer may take to be written before the axon gives
+    /// up on a peer that does not read (freeing the handler slot and the body's memory).
+    /// Default 1 s.
+    pub write_grace: Duration,
     /// Timeout when a request names none. Default 12 s (Bittensor's dendrite default).
     pub default_timeout: Duration,
     /// Longest timeout a caller may ask for. Default 120 s.
@@ -109,6 +116,8 @@ impl Default for AxonConfig {
             nonce: NonceGuardConfig::default(),
             max_concurrency: 256,
             queue_capacity: 1024,
+            write_queue: 256,
+            write_grace: Duration::from_secs(1),
             bind_timeout: Duration::from_secs(5),
             frame_timeout: Duration::from_secs(10),
             default_timeout: Duration::from_secs(12),
@@ -459,12 +468,9 @@ async fn accept_loop(shared: Arc<Shared>, mut incoming: tokio::sync::mpsc::Recei
     }
 }
 
-/// The queue of a stream's writer task (see [`run_writer`]); bounded, so that a fast streaming
-/// handler waits for the network instead of piling up chunks.
+/// The queue of a stream's writer task (see [`run_writer`]); bounded by `write_queue`, so that
+/// a fast streaming handler waits for the network instead of piling up chunks.
 type Writer = tokio::sync::mpsc::Sender<OutFrame>;
-
-/// Frames queued per stream before senders wait.
-const WRITE_QUEUE: usize = 256;
 
 async fn send(writer: &Writer, kind: FrameKind, id: u64, header: Vec<u8>, body: Bytes) -> std::io::Result<()> {
     writer
@@ -565,7 +571,7 @@ async fn within<T>(
 async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream) {
     let (reader, writer) = stream.split();
     let mut reader = BufReader::with_capacity(16 * 1024, reader);
-    let (queue, frames) = tokio::sync::mpsc::channel(WRITE_QUEUE);
+    let (queue, frames) = tokio::sync::mpsc::channel(shared.config.write_queue.max(1));
     tokio::spawn(run_writer(writer, frames));
     let writer: Writer = queue;
     let mut state = StreamState {
@@ -954,7 +960,7 @@ async fn run(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitte
         let requested = Duration::from_millis(u64::from(head.timeout_ms));
         let timeout =
             if head.timeout_ms == 0 { shared.config.default_timeout } else { requested.min(shared.config.max_timeout) };
-        let send_deadline = tokio::time::Instant::from(started + timeout + Duration::from_secs(1));
+        let send_deadline = tokio::time::Instant::from(started + timeout + shared.config.write_grace);
         let Ok(permit) = shared.gate.admit(priority).await else {
             shared.metrics.record(&synapse, 503, started.elapsed().as_secs_f64());
             send_status_by(
@@ -993,15 +999,7 @@ async fn run(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitte
                     }
                     Ok(Err(_panic)) => {
                         tracing::warn!("handler panicked");
-                        send_status_by(
-                            send_deadline,
-                            &writer,
-                            id,
-                            Status::InternalError,
-                            "Internal Server Error: handler panicked",
-                            started,
-                        )
-                        .await;
+                        send_status_by(send_deadline, &writer, id, Status::InternalError, PANICKED, started).await;
                         Status::InternalError
                     }
                     Err(_elapsed) => {
@@ -1019,13 +1017,29 @@ async fn run(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitte
                 }
             }
             Handler::Streaming(handler) => {
-                stream_response(permit, &writer, id, handler, ctx, body, (started, timeout)).await
+                stream_response(permit, &writer, id, handler, ctx, body, (started, timeout, send_deadline)).await
             }
         };
         shared.metrics.record(&synapse, status.code(), started.elapsed().as_secs_f64());
     }
     .instrument(span)
     .await
+}
+
+/// The message of a 500 for a handler that panicked.
+const PANICKED: &str = "Internal Server Error: handler panicked";
+
+/// Ends a streaming answer with its final status, and returns it.
+async fn end_stream(
+    writer: &Writer,
+    send_deadline: tokio::time::Instant,
+    id: u64,
+    status: Status,
+    message: impl Into<String>,
+    started: Instant,
+) -> Status {
+    send_status_by(send_deadline, writer, id, status, message, started).await;
+    status
 }
 
 /// Runs a streaming handler, writing its chunks; holds the handler slot (`_permit`) throughout,
@@ -1037,27 +1051,16 @@ async fn stream_response(
     handler: StreamFn,
     ctx: RequestContext,
     body: Bytes,
-    (started, timeout): (Instant, Duration),
+    (started, timeout, send_deadline): (Instant, Duration, tokio::time::Instant),
 ) -> Status {
     let deadline = tokio::time::Instant::from(started + timeout);
-    let send_deadline = deadline + Duration::from_secs(1);
     let items = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, body))) {
         Ok(Ok(items)) => items,
         Ok(Err(error)) => {
-            send_status_by(send_deadline, writer, id, error.status, error.message, started).await;
-            return error.status;
+            return end_stream(writer, send_deadline, id, error.status, error.message, started).await;
         }
         Err(_) => {
-            send_status_by(
-                send_deadline,
-                writer,
-                id,
-                Status::InternalError,
-                "Internal Server Error: handler panicked",
-                started,
-            )
-            .await;
-            return Status::InternalError;
+            return end_stream(writer, send_deadline, id, Status::InternalError, PANICKED, started).await;
         }
     };
     let mut items = std::panic::AssertUnwindSafe(items).catch_unwind().boxed();
@@ -1069,36 +1072,24 @@ async fn stream_response(
                 }
             }
             Ok(Some(Ok(Err(error)))) => {
-                send_status_by(send_deadline, writer, id, error.status, error.message, started).await;
-                return error.status;
+                return end_stream(writer, send_deadline, id, error.status, error.message, started).await;
             }
             Ok(Some(Err(_panic))) => {
-                send_status_by(
-                    send_deadline,
-                    writer,
-                    id,
-                    Status::InternalError,
-                    "Internal Server Error: handler panicked",
-                    started,
-                )
-                .await;
-                return Status::InternalError;
+                return end_stream(writer, send_deadline, id, Status::InternalError, PANICKED, started).await;
             }
             Ok(None) => {
-                send_status_by(send_deadline, writer, id, Status::Success, "Success", started).await;
-                return Status::Success;
+                return end_stream(writer, send_deadline, id, Status::Success, "Success", started).await;
             }
             Err(_) => {
-                send_status_by(
-                    send_deadline,
+                return end_stream(
                     writer,
+                    send_deadline,
                     id,
                     Status::Timeout,
                     format!("Request timeout after {} seconds", timeout.as_secs_f64()),
                     started,
                 )
                 .await;
-                return Status::Timeout;
             }
         }
     }

@@ -56,6 +56,17 @@ pub struct DendriteConfig {
     /// validator's answers arrive in bursts, and one socket's kernel receive buffer drops them
     /// when hundreds of miners answer at once.
     pub sockets: usize,
+    /// Chunks of one streaming answer buffered for a caller that reads slower than they
+    /// arrive; past it the request is cancelled rather than buffered without bound. Default 256.
+    pub stream_chunk_buffer: usize,
+    /// Times a stream the axon drops before answering the binding is opened again. Default 4.
+    pub open_retries: u32,
+    /// Largest body signed in a batch; larger requests are signed alone (their hashing
+    /// dominates, and the axon holds a batch whole before verifying it). Default 64 KiB.
+    pub batch_body_limit: usize,
+    /// Most body bytes under one batch signature. Default 256 KiB (the axon's default request
+    /// limit is 8 MiB, so batches always fit it).
+    pub batch_bytes: usize,
     /// Connections being set up at once; more wait their turn. Default 32: a validator that
     /// dials hundreds of miners at once otherwise floods its one UDP socket with handshake
     /// packets (the kernel drops them, and QUIC's handshake retransmits take seconds).
@@ -73,6 +84,10 @@ impl Default for DendriteConfig {
             max_response_bytes: 64 * 1024 * 1024,
             connect_timeout: Duration::from_secs(5),
             max_concurrent_dials: 32,
+            stream_chunk_buffer: 256,
+            open_retries: 4,
+            batch_body_limit: 64 * 1024,
+            batch_bytes: 256 * 1024,
             sockets: 4,
             binding_ttl: Duration::from_secs(24 * 3600),
         }
@@ -161,10 +176,6 @@ enum Pending {
     Unary(oneshot::Sender<Reply>),
     Stream(mpsc::Sender<Reply>),
 }
-
-/// Chunks of one streaming answer buffered for a caller that reads slower than they arrive;
-/// past it the request is cancelled rather than buffered without bound.
-const STREAM_CHUNKS: usize = 256;
 
 /// What the stream's writer task sends. Requests dominate; boxing them to shrink the rare
 /// Cancel would cost an allocation per request.
@@ -397,7 +408,7 @@ impl Dendrite {
         let started = Instant::now();
         let hotkey = *target.hotkey();
         let body = Bytes::from(request.encode_to_vec());
-        let (tx, rx) = mpsc::channel(STREAM_CHUNKS);
+        let (tx, rx) = mpsc::channel(self.inner.config.stream_chunk_buffer.max(1));
         let deadline = tokio::time::Instant::from(deadline_after(started, timeout));
         let mut stream = ResponseStream {
             target: hotkey,
@@ -595,7 +606,7 @@ impl Dendrite {
         let mut attempt = 0u32;
         loop {
             match self.try_open_stream(peer_id, expected).await {
-                Err((Status::Unavailable, message)) if attempt < OPEN_RETRIES => {
+                Err((Status::Unavailable, message)) if attempt < self.inner.config.open_retries => {
                     attempt += 1;
                     tracing::debug!(%peer_id, attempt, %message, "stream dropped before the binding answer, retrying");
                     // Jitter so that many dendrites dropped together do not collide again.
@@ -660,7 +671,8 @@ impl Dendrite {
         });
         tokio::spawn(read_responses(pool.clone(), reader, self.inner.config.max_response_bytes));
         let signer = (self.inner.config.auth == Auth::PerRequest).then(|| self.inner.keypair.clone());
-        tokio::spawn(write_requests(pool.clone(), writer, outgoing, signer));
+        let limits = BatchLimits { body: self.inner.config.batch_body_limit, total: self.inner.config.batch_bytes };
+        tokio::spawn(write_requests(pool.clone(), writer, outgoing, signer, limits));
         Ok(pool)
     }
 }
@@ -669,14 +681,12 @@ async fn cancel(stream: &PoolStream, id: u64) {
     stream.enqueue(Outgoing::Cancel(id));
 }
 
-/// Times a stream dropped before the binding answer is opened again.
-const OPEN_RETRIES: u32 = 4;
-
-/// Largest body batched under one signature; larger requests are signed alone (their hashing
-/// dominates, and the axon would hold the whole batch before verifying it).
-const BATCH_BODY_LIMIT: usize = 64 * 1024;
-/// Most body bytes under one batch signature (the axon holds a batch whole before verifying).
-const BATCH_BYTES: usize = 256 * 1024;
+/// How the writer task groups requests under one signature.
+#[derive(Clone, Copy)]
+struct BatchLimits {
+    body: usize,
+    total: usize,
+}
 
 /// The stream's writer: takes every request queued at the moment, signs them (one batch
 /// signature over small requests queued together), and writes their frames in one go.
@@ -685,6 +695,7 @@ async fn write_requests(
     mut writer: WriteHalf<libp2p::Stream>,
     mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     signer: Option<Arc<Keypair>>,
+    limits: BatchLimits,
 ) {
     let mut queued = Vec::new();
     let mut buffer = Vec::new();
@@ -702,7 +713,7 @@ async fn write_requests(
             }
         }
         if let Some(signer) = &signer {
-            sign_queued(signer, &mut queued);
+            sign_queued(signer, &mut queued, limits);
         }
         let frames = queued.drain(..).map(|item| match item {
             Outgoing::Request { id, head, body } => {
@@ -719,7 +730,7 @@ async fn write_requests(
 
 /// Signs queued requests: runs of small requests share one batch signature, large ones are
 /// signed alone. Batches are consecutive on the stream, as the axon requires.
-fn sign_queued(signer: &Keypair, queued: &mut [Outgoing]) {
+fn sign_queued(signer: &Keypair, queued: &mut [Outgoing], limits: BatchLimits) {
     fn sign_run(signer: &Keypair, run: &mut Vec<(&mut RequestHead, Bytes)>) {
         let mut members: Vec<(&mut RequestHead, &[u8])> = run.iter_mut().map(|(h, b)| (&mut **h, &b[..])).collect();
         sign_batch(signer, &mut members);
@@ -729,13 +740,13 @@ fn sign_queued(signer: &Keypair, queued: &mut [Outgoing]) {
     let mut run_bytes = 0;
     for item in queued.iter_mut() {
         let Outgoing::Request { head, body, .. } = item else { continue };
-        if body.len() > BATCH_BODY_LIMIT {
+        if body.len() > limits.body {
             sign_run(signer, &mut run);
             run_bytes = 0;
             head.sign(signer, body);
             continue;
         }
-        if run_bytes + body.len() > BATCH_BYTES {
+        if run_bytes + body.len() > limits.total {
             sign_run(signer, &mut run);
             run_bytes = 0;
         }
