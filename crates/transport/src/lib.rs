@@ -36,6 +36,7 @@ mod gate;
 mod inbound;
 mod io;
 mod metrics;
+mod quic;
 mod swarm;
 
 pub use axon::{AcceptedAuth, Axon, AxonConfig, AxonHandle, BlacklistFn, HandlerError, PriorityFn, RequestContext};
@@ -44,4 +45,5 @@ pub use directory::{Directory, PeerEntry, PeerFacts};
 pub use error::Error;
 pub use libp2p::{Multiaddr, PeerId};
 pub use metrics::{Metrics, RequestLabels, SynapseLabels};
+pub use quic::QuicError;
 pub use swarm::{load_or_create_identity, NetworkConfig, IDENTIFY_PROTOCOL, SYNAPSE_PROTOCOL};

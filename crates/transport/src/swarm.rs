@@ -1,4 +1,4 @@
-//! The libp2p swarm under an axon or dendrite: QUIC (quic-v1) on IPv4 and IPv6, a persisted
+//! The libp2p swarm under an axon or dendrite: QUIC (quic-v1, see `quic.rs`) on IPv4 and IPv6, a persisted
 //! ed25519 node identity, identify, and libp2p-stream for neuronet's long-lived framed streams.
 //! One task owns the swarm; everything else talks to it through commands.
 
@@ -50,6 +50,10 @@ pub struct NetworkConfig {
     pub max_connections: u32,
     /// Inbound streams negotiated but not yet taken by the axon; more are dropped. Default 1,024.
     pub inbound_stream_backlog: usize,
+    /// Receive and send buffer of each UDP socket, in bytes; the kernel caps it at
+    /// `net.core.rmem_max`/`wmem_max`. Default 4 MiB: the kernel's 208 KiB default drops
+    /// datagrams when a few 1 MiB bodies arrive at once, and each drop stalls a stream.
+    pub udp_buffer: usize,
 }
 
 impl Default for NetworkConfig {
@@ -65,6 +69,7 @@ impl Default for NetworkConfig {
             max_connections_per_ip: 32,
             inbound_stream_backlog: 1024,
             max_connections: 4096,
+            udp_buffer: 4 * 1024 * 1024,
         }
     }
 }
@@ -181,18 +186,22 @@ impl Network {
             }
             false => (None, None),
         };
-        let quic = config.clone();
+        let quic = crate::quic::QuicConfig {
+            handshake_timeout: config.handshake_timeout,
+            idle_timeout: config.idle_timeout,
+            keep_alive: config.keep_alive,
+            max_streams_per_connection: config.max_streams_per_connection,
+            stream_window: config.stream_window,
+            connection_window: config.connection_window,
+            udp_buffer: config.udp_buffer,
+        };
         let swarm = SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
-            .with_quic_config(move |mut c| {
-                c.max_concurrent_stream_limit = quic.max_streams_per_connection;
-                c.keep_alive_interval = quic.keep_alive;
-                c.max_idle_timeout = u32::try_from(quic.idle_timeout.as_millis()).unwrap_or(u32::MAX);
-                c.handshake_timeout = quic.handshake_timeout;
-                c.max_stream_data = quic.stream_window;
-                c.max_connection_data = quic.connection_window;
-                c
+            .with_other_transport(|key| {
+                crate::quic::QuicTransport::new(key, &quic)
+                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
             })
+            .map_err(|e| Error::Swarm(e.to_string()))?
             .with_behaviour(|key| Behaviour {
                 stream: libp2p_stream::Behaviour::new(),
                 inbound: Toggle::from(inbound),
