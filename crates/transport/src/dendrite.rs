@@ -52,9 +52,9 @@ pub struct DendriteConfig {
     pub max_response_bytes: u32,
     /// Time allowed to dial and bind a new connection. Default 5 s.
     pub connect_timeout: Duration,
-    /// UDP sockets (one swarm each) the dendrite spreads its connections over. Default 4: a
-    /// validator's answers arrive in bursts, and one socket's kernel receive buffer drops them
-    /// when hundreds of miners answer at once.
+    /// UDP sockets (one swarm each) the dendrite spreads its connections over. Default 1: with
+    /// [`NetworkConfig::udp_buffer`]'s 4 MiB receive buffer one socket takes the answers of 256
+    /// miners at once without drops; raise it where the kernel caps buffers lower.
     pub sockets: usize,
     /// Chunks of one streaming answer buffered for a caller that reads slower than they
     /// arrive; past it the request is cancelled rather than buffered without bound. Default 256.
@@ -88,7 +88,7 @@ impl Default for DendriteConfig {
             open_retries: 4,
             batch_body_limit: 64 * 1024,
             batch_bytes: 256 * 1024,
-            sockets: 4,
+            sockets: 1,
             binding_ttl: Duration::from_secs(24 * 3600),
         }
     }
@@ -278,8 +278,8 @@ pub struct Dendrite {
 }
 
 impl Dendrite {
-    /// A dendrite signing as `keypair`'s hotkey. It listens on an ephemeral loopback/any port
-    /// so that all its dials share one UDP socket per address family.
+    /// A dendrite signing as `keypair`'s hotkey. It accepts no connections; its dials share
+    /// [`DendriteConfig::sockets`] UDP sockets per address family.
     pub async fn new(keypair: Keypair, config: DendriteConfig) -> Result<Self, Error> {
         Self::with_directory(keypair, config, Directory::new()).await
     }
@@ -290,15 +290,9 @@ impl Dendrite {
         let identity = crate::swarm::node_identity(&config.network)?;
         let mut networks = Vec::with_capacity(config.sockets.max(1));
         for _ in 0..config.sockets.max(1) {
+            // No listener: the swarm's transport opens one client-only UDP socket per address
+            // family on its first dial and shares it among all connections.
             let (network, _) = Network::start_with_identity(&config.network, identity.clone(), None, false)?;
-            for addr in ["/ip4/0.0.0.0/udp/0/quic-v1", "/ip6/::/udp/0/quic-v1"] {
-                if let Ok(addr) = addr.parse::<Multiaddr>() {
-                    // A host without IPv6 still works over IPv4; the dial then uses its own socket.
-                    if let Err(error) = network.listen(addr).await {
-                        tracing::debug!(%error, "dendrite socket not bound");
-                    }
-                }
-            }
             networks.push(network);
         }
         let local_peer_id = identity.public().to_peer_id();
