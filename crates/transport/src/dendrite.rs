@@ -193,18 +193,20 @@ struct PoolStream {
 }
 
 impl PoolStream {
-    fn fail_all(&self, message: &str) {
+    fn fail_all(&self, status: Status, message: &str) {
+        for waiter in self.close() {
+            deliver(waiter, Reply::Failed(status, message.to_owned()));
+        }
+    }
+
+    /// Marks the stream dead, stops its writer and hands back the requests still waiting.
+    fn close(&self) -> Vec<Pending> {
         self.alive.store(false, Ordering::Release);
         // Dropping the queue's sender ends the writer task, which closes our half of the stream.
         if let Ok(mut queue) = self.queue.lock() {
             queue.take();
         }
-        let pending: Vec<Pending> =
-            self.pending.lock().map(|mut p| p.drain().map(|(_, v)| v).collect()).unwrap_or_default();
-        for waiter in pending {
-            let reply = Reply::Failed(Status::Unavailable, message.to_owned());
-            deliver(waiter, reply);
-        }
+        self.pending.lock().map(|mut p| p.drain().map(|(_, v)| v).collect()).unwrap_or_default()
     }
 
     fn take(&self, id: u64) -> Option<Pending> {
@@ -240,6 +242,9 @@ impl Connection {
 #[derive(Default)]
 struct SlotState {
     current: Mutex<Option<Arc<Connection>>>,
+    /// The PeerId whose binding to this hotkey was last verified: a reconnect that finds it
+    /// again sends its first request without waiting for the binding answer.
+    proven: Mutex<Option<PeerId>>,
     connecting: tokio::sync::Mutex<()>,
 }
 
@@ -508,7 +513,7 @@ impl Dendrite {
         // still bounds it.
         let _slot =
             self.inner.dials.acquire().await.map_err(|_| (Status::Unavailable, "dendrite closed".to_owned()))?;
-        let connect = self.connect(hotkey, addr, peer);
+        let connect = self.connect(hotkey, addr, peer, &slot);
         let conn = tokio::time::timeout(self.inner.config.connect_timeout, connect)
             .await
             .map_err(|_| (Status::Timeout, format!("connecting to {hotkey} timed out")))??;
@@ -547,14 +552,31 @@ impl Dendrite {
         hotkey: Hotkey,
         addr: Multiaddr,
         peer: Option<PeerId>,
+        slot: &Slot,
     ) -> Result<Arc<Connection>, (Status, String)> {
         let peer_id = self
             .network(&hotkey)
             .dial(addr.clone(), peer)
             .await
             .map_err(|e| (Status::Unavailable, format!("Service unavailable at {addr}: {e}")))?;
-        let first = match self.open_stream(peer_id, &hotkey).await {
-            Ok(stream) => stream,
+        // A PeerId known before the dial (from the directory, the address or an earlier
+        // binding) was proven by the TLS handshake: the first request can follow the Bind frame
+        // at once, saving the binding's round trip. Its answer is still only read once the
+        // axon's binding is verified. An unknown PeerId waits for the binding first, so that
+        // nothing but the Bind frame reaches a peer not yet known to hold the hotkey.
+        let remembered = slot.proven.lock().ok().and_then(|p| *p);
+        let pinned = peer.or(remembered) == Some(peer_id);
+        let opened = match pinned {
+            true => self.open_pipelined(peer_id, hotkey, slot.clone()).await,
+            false => self.open_stream(peer_id, &hotkey).await,
+        };
+        let first = match opened {
+            Ok(stream) => {
+                if let Ok(mut proven) = slot.proven.lock() {
+                    *proven = Some(peer_id);
+                }
+                stream
+            }
             Err(refusal) => {
                 if refusal.0 == Status::Unauthorized {
                     self.network(&hotkey).disconnect(peer_id).await;
@@ -613,61 +635,126 @@ impl Dendrite {
     }
 
     async fn try_open_stream(&self, peer_id: PeerId, expected: &Hotkey) -> Result<Arc<PoolStream>, (Status, String)> {
+        let (mut reader, writer) = self.open_with_bind(peer_id, expected).await?;
+        read_binding_answer(&mut reader, peer_id, expected).await?;
+        Ok(self.start_stream((reader, writer)))
+    }
+
+    /// Opens a stream whose requests follow its Bind frame without waiting: the reader task
+    /// verifies the axon's binding before it reads any answer, and on a refusal fails every
+    /// request of the stream (dropping the connection when the axon holds another hotkey).
+    async fn open_pipelined(
+        &self,
+        peer_id: PeerId,
+        expected: Hotkey,
+        slot: Slot,
+    ) -> Result<Arc<PoolStream>, (Status, String)> {
+        let (mut reader, writer) = self.open_with_bind(peer_id, &expected).await?;
+        let pool = self.start_writer(writer);
+        let this = self.clone();
+        let max_body = self.inner.config.max_response_bytes;
+        let stream = pool.clone();
+        tokio::spawn(async move {
+            let pool = stream;
+            match read_binding_answer(&mut reader, peer_id, &expected).await {
+                Ok(()) => read_responses(pool, reader, max_body).await,
+                Err((status, message)) => {
+                    if let Ok(mut proven) = slot.proven.lock() {
+                        *proven = None;
+                    }
+                    let waiting = pool.close();
+                    // The connection is gone before the callers hear of it, so that their next
+                    // query dials afresh instead of finding it closing.
+                    if status == Status::Unauthorized {
+                        this.network(&expected).disconnect(peer_id).await;
+                    }
+                    for waiter in waiting {
+                        deliver(waiter, Reply::Failed(status, message.clone()));
+                    }
+                }
+            }
+        });
+        Ok(pool)
+    }
+
+    /// Opens a synapse stream to `peer_id` and writes the dendrite's Bind frame on it.
+    async fn open_with_bind(&self, peer_id: PeerId, expected: &Hotkey) -> Result<StreamHalves, (Status, String)> {
         let mut control = self.network(expected).control();
         let stream = control
             .open_stream(peer_id, SYNAPSE_PROTOCOL)
             .await
             .map_err(|e| (Status::Unavailable, format!("opening a stream to {expected}: {e}")))?;
         let (reader, mut writer) = stream.split();
-        let mut reader = BufReader::with_capacity(64 * 1024, reader);
         let binding = self.binding().encode_to_vec();
-        let io_err = |e: std::io::Error| (Status::Unavailable, format!("binding exchange with {expected}: {e}"));
-        write_frame(&mut writer, FrameKind::Bind, 0, &binding, &[]).await.map_err(io_err)?;
-        let prefix = read_prefix(&mut reader)
+        write_frame(&mut writer, FrameKind::Bind, 0, &binding, &[])
             .await
-            .map_err(io_err)?
-            .ok_or((Status::Unavailable, "axon closed the stream".to_owned()))?;
-        let header = read_bytes(&mut reader, usize::from(prefix.header_len)).await.map_err(io_err)?;
-        skip(&mut reader, u64::from(prefix.body_len)).await.map_err(io_err)?;
-        match prefix.kind {
-            FrameKind::Bind => {
-                let record = HotkeyBinding::decode(header).map_err(|e| {
-                    (Status::Unauthorized, format!("binding refused: axon's binding does not decode: {e}"))
-                })?;
-                let proven = verify_binding(&record, &peer_id.to_bytes(), unix_nanos() / 1_000_000_000)
-                    .map_err(|e| (Status::Unauthorized, format!("binding refused: {e}")))?;
-                if proven != *expected {
-                    tracing::warn!(%peer_id, expected = %expected, found = %proven, "axon holds another hotkey");
-                    return Err((
-                        Status::Unauthorized,
-                        format!("binding refused: axon holds hotkey {proven}, expected {expected}"),
-                    ));
-                }
-            }
-            FrameKind::Response => {
-                // Refused: keep the axon's status when it is a refusal, but never let an answer
-                // without a binding pass for anything else.
-                let head = ResponseHead::decode(&header)
-                    .map_err(|e| (Status::Unauthorized, format!("binding refused: undecodable answer: {e}")))?;
-                let status = match head.status {
-                    Status::TooManyRequests | Status::Forbidden | Status::Unavailable => head.status,
-                    _ => Status::Unauthorized,
-                };
-                return Err((status, head.message));
-            }
-            _ => return Err((Status::Unauthorized, "binding refused: unexpected frame".to_owned())),
-        }
+            .map_err(|e| (Status::Unavailable, format!("binding exchange with {expected}: {e}")))?;
+        Ok((BufReader::with_capacity(64 * 1024, reader), writer))
+    }
+
+    /// A pool stream over a bound stream: reader and writer tasks.
+    fn start_stream(&self, (reader, writer): StreamHalves) -> Arc<PoolStream> {
+        let pool = self.start_writer(writer);
+        tokio::spawn(read_responses(pool.clone(), reader, self.inner.config.max_response_bytes));
+        pool
+    }
+
+    /// A pool stream and its writer task; the caller reads the answers.
+    fn start_writer(&self, writer: WriteHalf<libp2p::Stream>) -> Arc<PoolStream> {
         let (queue, outgoing) = mpsc::unbounded_channel();
         let pool = Arc::new(PoolStream {
             queue: Mutex::new(Some(queue)),
             pending: Mutex::new(HashMap::new()),
             alive: AtomicBool::new(true),
         });
-        tokio::spawn(read_responses(pool.clone(), reader, self.inner.config.max_response_bytes));
         let signer = (self.inner.config.auth == Auth::PerRequest).then(|| self.inner.keypair.clone());
         let limits = BatchLimits { body: self.inner.config.batch_body_limit, total: self.inner.config.batch_bytes };
         tokio::spawn(write_requests(pool.clone(), writer, outgoing, signer, limits));
-        Ok(pool)
+        pool
+    }
+}
+
+type StreamHalves = (BufReader<ReadHalf<libp2p::Stream>>, WriteHalf<libp2p::Stream>);
+
+/// Reads the axon's answer to a Bind frame: its own binding, which must prove `expected` for
+/// `peer_id`, or a refusal.
+async fn read_binding_answer(
+    reader: &mut BufReader<ReadHalf<libp2p::Stream>>,
+    peer_id: PeerId,
+    expected: &Hotkey,
+) -> Result<(), (Status, String)> {
+    let io_err = |e: std::io::Error| (Status::Unavailable, format!("binding exchange with {expected}: {e}"));
+    let prefix =
+        read_prefix(reader).await.map_err(io_err)?.ok_or((Status::Unavailable, "axon closed the stream".to_owned()))?;
+    let header = read_bytes(reader, usize::from(prefix.header_len)).await.map_err(io_err)?;
+    skip(reader, u64::from(prefix.body_len)).await.map_err(io_err)?;
+    match prefix.kind {
+        FrameKind::Bind => {
+            let record = HotkeyBinding::decode(header)
+                .map_err(|e| (Status::Unauthorized, format!("binding refused: axon's binding does not decode: {e}")))?;
+            let proven = verify_binding(&record, &peer_id.to_bytes(), unix_nanos() / 1_000_000_000)
+                .map_err(|e| (Status::Unauthorized, format!("binding refused: {e}")))?;
+            if proven != *expected {
+                tracing::warn!(%peer_id, expected = %expected, found = %proven, "axon holds another hotkey");
+                return Err((
+                    Status::Unauthorized,
+                    format!("binding refused: axon holds hotkey {proven}, expected {expected}"),
+                ));
+            }
+            Ok(())
+        }
+        FrameKind::Response => {
+            // Refused: keep the axon's status when it is a refusal, but never let an answer
+            // without a binding pass for anything else.
+            let head = ResponseHead::decode(&header)
+                .map_err(|e| (Status::Unauthorized, format!("binding refused: undecodable answer: {e}")))?;
+            let status = match head.status {
+                Status::TooManyRequests | Status::Forbidden | Status::Unavailable => head.status,
+                _ => Status::Unauthorized,
+            };
+            Err((status, head.message))
+        }
+        _ => Err((Status::Unauthorized, "binding refused: unexpected frame".to_owned())),
     }
 }
 
@@ -716,7 +803,7 @@ async fn write_requests(
             Outgoing::Cancel(id) => OutFrame { kind: FrameKind::Cancel, id, header: Vec::new(), body: Bytes::new() },
         });
         if let Err(error) = write_frames(&mut writer, frames, &mut buffer).await {
-            pool.fail_all(&format!("sending failed: {error}"));
+            pool.fail_all(Status::Unavailable, &format!("sending failed: {error}"));
             return;
         }
     }
@@ -756,7 +843,7 @@ async fn read_responses(pool: Arc<PoolStream>, mut reader: BufReader<ReadHalf<li
         Ok(()) => "axon closed the stream".to_owned(),
         Err(error) => format!("stream failed: {error}"),
     };
-    pool.fail_all(&message);
+    pool.fail_all(Status::Unavailable, &message);
 }
 
 async fn read_loop(

@@ -352,6 +352,7 @@ fn tls_configs(keypair: &identity::Keypair) -> Result<(rustls::ClientConfig, rus
     let libp2p_client = libp2p::tls::make_client_config(keypair, None).map_err(|e| tls_err(&e))?;
     let libp2p_server = libp2p::tls::make_server_config(keypair).map_err(|e| tls_err(&e))?;
     let base = aws_lc_rs::default_provider();
+    let verifier = Arc::new(PeerCertificate { algorithms: base.signature_verification_algorithms });
     let provider = Arc::new(CryptoProvider {
         cipher_suites: vec![
             aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256,
@@ -365,7 +366,6 @@ fn tls_configs(keypair: &identity::Keypair) -> Result<(rustls::ClientConfig, rus
         ],
         ..base
     });
-    let verifier = Arc::new(PeerCertificate);
     let mut client = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| tls_err(&e))?
@@ -385,7 +385,9 @@ fn tls_configs(keypair: &identity::Keypair) -> Result<(rustls::ClientConfig, rus
 /// Accepts exactly one self-signed libp2p certificate whose identity extension is valid; the
 /// PeerId it proves is checked against the dialed one by the swarm.
 #[derive(Debug)]
-struct PeerCertificate;
+struct PeerCertificate {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
 
 impl PeerCertificate {
     fn check(end_entity: &CertificateDer, intermediates: &[CertificateDer]) -> Result<(), rustls::Error> {
@@ -396,13 +398,20 @@ impl PeerCertificate {
         Ok(())
     }
 
+    /// The handshake signature, checked with the certificate's key alone: its libp2p extension
+    /// was verified once already, in `check`.
     fn signature(
+        &self,
         message: &[u8],
         cert: &CertificateDer,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        libp2p::tls::certificate::parse(cert)?.verify_signature(dss.scheme, message, dss.signature())?;
-        Ok(HandshakeSignatureValid::assertion())
+        // webpki refuses the critical libp2p extension, so the key is taken out of the
+        // certificate and checked as a raw key.
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert)
+            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+        let spki = rustls::pki_types::SubjectPublicKeyInfoDer::from(parsed.tbs_certificate.subject_pki.raw);
+        rustls::crypto::verify_tls13_signature_with_raw_key(message, &spki, dss, &self.algorithms)
     }
 
     fn schemes() -> Vec<SignatureScheme> {
@@ -448,7 +457,7 @@ impl ServerCertVerifier for PeerCertificate {
         cert: &CertificateDer,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Self::signature(message, cert, dss)
+        self.signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -486,7 +495,7 @@ impl ClientCertVerifier for PeerCertificate {
         cert: &CertificateDer,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Self::signature(message, cert, dss)
+        self.signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -588,6 +597,15 @@ impl AsyncWrite for Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_single_libp2p_certificates_pass() {
+        let (cert_a, _) = libp2p::tls::certificate::generate(&identity::Keypair::generate_ed25519()).unwrap();
+        let (cert_b, _) = libp2p::tls::certificate::generate(&identity::Keypair::generate_ed25519()).unwrap();
+        PeerCertificate::check(&cert_a, &[]).unwrap();
+        assert!(PeerCertificate::check(&cert_a, std::slice::from_ref(&cert_b)).is_err(), "chains are refused");
+        assert!(PeerCertificate::check(&CertificateDer::from(vec![0x30, 0x03, 1, 2, 3]), &[]).is_err());
+    }
 
     #[test]
     fn parses_quic_multiaddrs() {

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use neuronet_synapse::builtin::{Embedding, Ping, TextGeneration, TextGenerationStream};
 use neuronet_synapse::{proto, Status};
-use neuronet_transport::{AcceptedAuth, Auth, Axon, AxonConfig, Dendrite, DendriteConfig, Target};
+use neuronet_transport::{AcceptedAuth, Auth, Axon, AxonConfig, Dendrite, DendriteConfig, Multiaddr, Target};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(5);
@@ -205,6 +205,20 @@ async fn axon_with_the_wrong_hotkey_is_refused() {
     assert_eq!(answer.status, Status::Unauthorized, "{}", answer.message);
     assert!(answer.message.contains("binding refused"), "{}", answer.message);
     assert!(answer.body.is_none());
+    // Without the PeerId in the address the dendrite waits for the binding before it sends
+    // anything; the refusal is the same.
+    let bare: Multiaddr =
+        axon.listen_addrs()[0].iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect();
+    let unpinned = Target::Explicit { hotkey: key("//Alice").hotkey(), addr: bare.clone() };
+    let answer = common::dendrite("//Eve").await.query::<TextGeneration>(&unpinned, prompt("who are you"), T).await;
+    assert_eq!(answer.status, Status::Unauthorized, "{}", answer.message);
+    assert!(answer.message.contains("binding refused"), "{}", answer.message);
+    // The right hotkey at the bare address: served, and a reconnect after it knows the PeerId.
+    let honest = common::dendrite("//Ferdie").await;
+    let right = Target::Explicit { hotkey: axon.hotkey(), addr: bare };
+    assert_echo(&honest, &right, "unpinned").await;
+    honest.disconnect(&axon.hotkey()).await;
+    assert_echo(&honest, &right, "reconnected").await;
     // A separate dendrite asking for the right hotkey at the same address is served.
     let honest = common::dendrite("//Dave").await;
     assert_echo(&honest, &target(&axon), "properly").await;
