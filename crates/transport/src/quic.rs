@@ -42,6 +42,9 @@ pub(crate) struct QuicConfig {
     pub stream_window: u32,
     pub connection_window: u32,
     pub udp_buffer: usize,
+    /// Open the IPv4 client socket now rather than on the first dial (for swarms that only
+    /// dial, so that their first connection does not pay for it).
+    pub eager_dialer: bool,
 }
 
 /// Why a QUIC dial, listen or connection failed.
@@ -127,7 +130,7 @@ impl QuicTransport {
         // Connection migration would change a peer's address under the per-IP limits.
         server.migration(false);
         let (events, receiver) = mpsc::unbounded_channel();
-        Ok(QuicTransport {
+        let mut quic = QuicTransport {
             client,
             server,
             handshake_timeout: config.handshake_timeout,
@@ -136,7 +139,12 @@ impl QuicTransport {
             dialers: [None, None],
             events,
             receiver,
-        })
+        };
+        if config.eager_dialer {
+            let any = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0);
+            quic.dialers[0] = Some(quic.endpoint(any, false)?);
+        }
+        Ok(quic)
     }
 
     fn endpoint(&self, addr: SocketAddr, server: bool) -> Result<quinn::Endpoint, QuicError> {
@@ -220,6 +228,7 @@ impl Transport for QuicTransport {
             return Err(TransportError::Other(QuicError::DialAsListener));
         }
         let endpoint = self.dial_endpoint(remote).map_err(TransportError::Other)?;
+
         let client = self.client.clone();
         let timeout = self.handshake_timeout;
         Ok(async move {

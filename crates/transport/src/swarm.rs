@@ -194,6 +194,7 @@ impl Network {
             stream_window: config.stream_window,
             connection_window: config.connection_window,
             udp_buffer: config.udp_buffer,
+            eager_dialer: !accept,
         };
         let swarm = SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
