@@ -46,6 +46,9 @@ struct Args {
     /// Internal: serve this many echo axons and print their addresses (the fan-out child).
     #[arg(long, hide = true)]
     serve_echo_axons: Option<usize>,
+    /// Only this neuronet auth mode: `per-request` or `connection` (default: both).
+    #[arg(long)]
+    auth: Option<String>,
     /// Skip btlightning (neuronet only).
     #[arg(long)]
     no_btlightning: bool,
@@ -152,6 +155,13 @@ async fn main() -> anyhow::Result<()> {
         let plan = Plan::for_payload(payload, args.quick);
         eprintln!("payload {payload} B: {plan:?}");
         for auth in [neuronet_transport::Auth::PerRequest, neuronet_transport::Auth::Connection] {
+            let name = match auth {
+                neuronet_transport::Auth::PerRequest => "per-request",
+                neuronet_transport::Auth::Connection => "connection",
+            };
+            if args.auth.as_deref().is_some_and(|only| only != name) {
+                continue;
+            }
             results.push(neuro::measure(payload, plan, auth, &network, args.streams, args.sockets).await?);
         }
         if !args.no_btlightning {

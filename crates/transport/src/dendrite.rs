@@ -1,9 +1,11 @@
 //! The dendrite: queries axons by hotkey over hotkey-bound connections.
 //!
 //! One connection per target hotkey, carrying a small pool of long-lived streams with
-//! neuronet's frames; many requests share each stream, told apart by request id. The first
-//! stream starts with the binding exchange, so a connection whose axon cannot prove the
-//! expected hotkey is dropped before any request is sent on it.
+//! neuronet's frames; many requests share each stream, told apart by request id. Every stream
+//! starts with the binding exchange. When the axon's PeerId was known before the dial, the first
+//! requests follow the Bind frame at once and no answer is read before the axon's binding is
+//! verified; otherwise nothing is sent before it is. A connection whose axon cannot prove the
+//! expected hotkey is dropped and its queries end with 401.
 
 use crate::directory::Directory;
 use crate::io::{read_bytes, read_prefix, skip, write_frame, write_frames, OutFrame};

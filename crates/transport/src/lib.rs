@@ -1,8 +1,10 @@
 //! neuronet's overlay: axons and dendrites over libp2p/QUIC.
 //!
-//! Every connection is bound to a hotkey on both sides before any request flows; every request
-//! is signed by the sender's hotkey (or, in connection mode, authenticated by the binding);
-//! requests and responses travel as neuronet frames on a few long-lived streams per connection.
+//! Every connection is bound to a hotkey on both sides: an axon knows the caller's hotkey before
+//! any handler runs, and a dendrite reads no answer before the axon has proven the hotkey it meant
+//! to reach. Every request is signed by the sender's hotkey (or, in connection mode,
+//! authenticated by the binding); requests and responses travel as neuronet frames on a few
+//! long-lived streams per connection, over neuronet's own QUIC transport for libp2p.
 //!
 //! ```
 //! use neuronet_synapse::{builtin::Ping, proto, CryptoType, Keypair, Status};
