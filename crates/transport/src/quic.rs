@@ -107,6 +107,9 @@ impl Drop for Listener {
 impl QuicTransport {
     pub(crate) fn new(keypair: &identity::Keypair, config: &QuicConfig) -> Result<Self, QuicError> {
         let (client_tls, server_tls) = tls_configs(keypair)?;
+        // aws-lc seeds its generator on first use with a CPU-jitter entropy collection of about
+        // 20 ms; doing it here keeps that off the first handshake. A failure shows up there.
+        let _ = aws_lc_rs::default_provider().secure_random.fill(&mut [0u8; 32]);
         let mut transport = quinn::TransportConfig::default();
         transport
             .max_concurrent_uni_streams(0u32.into())
