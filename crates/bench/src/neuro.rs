@@ -84,7 +84,13 @@ pub async fn measure(
     let dendrite = Arc::new(dendrite);
     let elapsed = crate::throughput(plan.concurrent, move || {
         let (dendrite, target, request) = (dendrite.clone(), target.clone(), request.clone());
-        async move { dendrite.query::<Echo>(&target, request, TIMEOUT).await.is_success() }
+        async move {
+            let answer = dendrite.query::<Echo>(&target, request, TIMEOUT).await;
+            if !answer.is_success() {
+                eprintln!("request failed: {} {}", answer.status, answer.message);
+            }
+            answer.is_success()
+        }
     })
     .await?;
     let system = match auth {

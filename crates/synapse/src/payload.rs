@@ -23,9 +23,26 @@ pub const MAX_SYNAPSE_NAME: usize = 128;
 pub struct Nonce(pub u64);
 
 impl Nonce {
-    /// The nonce for the current wall-clock time.
+    /// A nonce for now: the wall-clock time in nanoseconds, or one more than the last nonce this
+    /// process handed out when the clock has not moved past it. Two threads reading the same
+    /// nanosecond, or a clock stepped back, would otherwise repeat a nonce, and the receiver
+    /// would refuse the second request as a replay.
     pub fn now() -> Self {
-        Nonce(unix_nanos())
+        static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let now = unix_nanos();
+        let mut last = LAST.load(std::sync::atomic::Ordering::Relaxed);
+        loop {
+            let next = now.max(last.saturating_add(1));
+            match LAST.compare_exchange_weak(
+                last,
+                next,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            ) {
+                Ok(_) => return Nonce(next),
+                Err(seen) => last = seen,
+            }
+        }
     }
 }
 
