@@ -619,6 +619,82 @@ mod tests {
         assert!(PeerCertificate::check(&CertificateDer::from(vec![0x30, 0x03, 1, 2, 3]), &[]).is_err());
     }
 
+    /// Presents a fixed certificate with a fixed signing key, matching or not.
+    #[derive(Debug)]
+    struct Presents(Arc<rustls::sign::CertifiedKey>);
+
+    impl rustls::client::ResolvesClientCert for Presents {
+        fn resolve(&self, _: &[&[u8]], _: &[SignatureScheme]) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+        fn has_certs(&self) -> bool {
+            true
+        }
+    }
+
+    impl rustls::server::ResolvesServerCert for Presents {
+        fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+    }
+
+    /// `identity`'s libp2p certificate, signed for in the handshake by `signer`'s key: the
+    /// certificate of a peer whose private key the presenter does not hold.
+    fn borrowed_certificate(identity: &identity::Keypair, signer: &identity::Keypair) -> Arc<Presents> {
+        let (cert, _) = libp2p::tls::certificate::generate(identity).unwrap();
+        let (_, key) = libp2p::tls::certificate::generate(signer).unwrap();
+        let key = aws_lc_rs::sign::any_supported_type(&key).unwrap();
+        Arc::new(Presents(Arc::new(rustls::sign::CertifiedKey::new(vec![cert], key))))
+    }
+
+    /// Runs a TLS handshake in memory; the first error either side reports.
+    fn handshake(client: rustls::ClientConfig, server: rustls::ServerConfig) -> Result<(), rustls::Error> {
+        let name = ServerName::try_from("l").unwrap();
+        let mut client = rustls::ClientConnection::new(Arc::new(client), name)?;
+        let mut server = rustls::ServerConnection::new(Arc::new(server))?;
+        for _ in 0..8 {
+            let mut flight = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut flight).unwrap();
+            }
+            server.read_tls(&mut &flight[..]).unwrap();
+            server.process_new_packets()?;
+            let mut flight = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut flight).unwrap();
+            }
+            client.read_tls(&mut &flight[..]).unwrap();
+            client.process_new_packets()?;
+            if !client.is_handshaking() && !server.is_handshaking() {
+                return Ok(());
+            }
+        }
+        Err(rustls::Error::General("handshake did not finish".into()))
+    }
+
+    #[test]
+    fn a_peer_must_hold_the_key_of_the_certificate_it_presents() {
+        let (alice, bob, mallory) = (
+            identity::Keypair::generate_ed25519(),
+            identity::Keypair::generate_ed25519(),
+            identity::Keypair::generate_ed25519(),
+        );
+        handshake(tls_configs(&alice).unwrap().0, tls_configs(&bob).unwrap().1).expect("honest peers connect");
+
+        // Mallory dials with Alice's certificate (it is public) but only her own key. Fresh
+        // configurations each time: clones would share session caches and resume instead.
+        let (mut impostor, _) = tls_configs(&mallory).unwrap();
+        impostor.client_auth_cert_resolver = borrowed_certificate(&alice, &mallory);
+        let refused = handshake(impostor, tls_configs(&bob).unwrap().1).expect_err("the axon must refuse");
+        assert!(matches!(refused, rustls::Error::InvalidCertificate(_)), "{refused:?}");
+
+        // And answers a dial meant for Bob with Bob's certificate.
+        let (_, mut impostor) = tls_configs(&mallory).unwrap();
+        impostor.cert_resolver = borrowed_certificate(&bob, &mallory);
+        let refused = handshake(tls_configs(&alice).unwrap().0, impostor).expect_err("the dendrite must refuse");
+        assert!(matches!(refused, rustls::Error::InvalidCertificate(_)), "{refused:?}");
+    }
+
     #[test]
     fn parses_quic_multiaddrs() {
         let peer = PeerId::random();
