@@ -691,7 +691,7 @@ impl Dendrite {
         write_frame(&mut writer, FrameKind::Bind, 0, &binding, &[])
             .await
             .map_err(|e| (Status::Unavailable, format!("binding exchange with {expected}: {e}")))?;
-        Ok((BufReader::with_capacity(64 * 1024, reader), writer))
+        Ok((BufReader::with_capacity(16 * 1024, reader), writer))
     }
 
     /// A pool stream over a bound stream: reader and writer tasks.
