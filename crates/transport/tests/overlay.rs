@@ -336,3 +336,28 @@ async fn simultaneous_first_connections_all_succeed() {
         .collect();
     assert!(failures.is_empty(), "{} of 20 first queries failed: {failures:?}", failures.len());
 }
+
+/// An axon bound to the unspecified address reports concrete addresses and is reachable at
+/// each of them, loopback included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axon_on_the_unspecified_address_serves_loopback() {
+    let axon = with_echo(Axon::new(key("//Bob"), AxonConfig::default()))
+        .start(["/ip4/0.0.0.0/udp/0/quic-v1".parse().unwrap()])
+        .await
+        .expect("axon starts");
+    let reported = axon.listen_addrs()[0].clone();
+    let port = reported
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Ip4(ip) => {
+                assert!(!ip.is_unspecified(), "reported {reported}");
+                None
+            }
+            libp2p::multiaddr::Protocol::Udp(port) => Some(port),
+            _ => None,
+        })
+        .expect("a UDP port");
+    let loopback: Multiaddr = format!("/ip4/127.0.0.1/udp/{port}/quic-v1").parse().unwrap();
+    let dendrite = dendrite("//Alice").await;
+    assert_echo(&dendrite, &Target::Explicit { hotkey: axon.hotkey(), addr: loopback }, "any interface").await;
+}
