@@ -24,6 +24,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -45,6 +46,7 @@ pub(crate) struct QuicConfig {
     /// Open the IPv4 client socket now rather than on the first dial (for swarms that only
     /// dial, so that their first connection does not pay for it).
     pub eager_dialer: bool,
+    pub max_pending_handshakes: usize,
 }
 
 /// Why a QUIC dial, listen or connection failed.
@@ -79,6 +81,8 @@ pub(crate) struct QuicTransport {
     server: quinn::ServerConfig,
     handshake_timeout: Duration,
     udp_buffer: usize,
+    /// Inbound handshakes under way, over all listeners, against `max_pending_handshakes`.
+    handshakes: Arc<Handshakes>,
     listeners: Vec<Listener>,
     /// Client-only endpoints, one per address family (index 0: IPv4, 1: IPv6).
     dialers: [Option<quinn::Endpoint>; 2],
@@ -138,6 +142,7 @@ impl QuicTransport {
             server,
             handshake_timeout: config.handshake_timeout,
             udp_buffer: config.udp_buffer,
+            handshakes: Arc::new(Handshakes { pending: AtomicUsize::new(0), limit: config.max_pending_handshakes }),
             listeners: Vec::new(),
             dialers: [None, None],
             events,
@@ -204,8 +209,15 @@ impl Transport for QuicTransport {
         let (socket_addr, _) = socket_addr(&addr).ok_or(TransportError::MultiaddrNotSupported(addr))?;
         let endpoint = self.endpoint(socket_addr, true).map_err(TransportError::Other)?;
         let local = endpoint.local_addr().map_err(|e| TransportError::Other(e.into()))?;
-        let mut tasks =
-            vec![tokio::spawn(accept_loop(id, endpoint.clone(), local, self.handshake_timeout, self.events.clone()))];
+        let accept = Accept {
+            id,
+            endpoint: endpoint.clone(),
+            local,
+            timeout: self.handshake_timeout,
+            handshakes: self.handshakes.clone(),
+            events: self.events.clone(),
+        };
+        let mut tasks = vec![tokio::spawn(accept_loop(accept))];
         if local.ip().is_unspecified() {
             tasks.push(tokio::spawn(watch_interfaces(id, local, self.events.clone())));
         } else {
@@ -251,17 +263,52 @@ impl Transport for QuicTransport {
     }
 }
 
-/// Accepts incoming connections of one listener until its endpoint closes.
-async fn accept_loop(
+/// Counts inbound handshakes under way. Past `limit`, a new peer must first prove it receives at
+/// its source address (a QUIC Retry, one extra round trip), so that a flood of spoofed Initial
+/// packets cannot make the axon spend a TLS handshake on each; beyond four times `limit`,
+/// unproven peers are refused outright.
+struct Handshakes {
+    pending: AtomicUsize,
+    limit: usize,
+}
+
+/// Held while one inbound handshake runs.
+struct HandshakeSlot(Arc<Handshakes>);
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What one listener's accept loop needs.
+struct Accept {
     id: ListenerId,
     endpoint: quinn::Endpoint,
     local: SocketAddr,
     timeout: Duration,
+    handshakes: Arc<Handshakes>,
     events: mpsc::UnboundedSender<TransportEvent<Upgrade, QuicError>>,
-) {
+}
+
+/// Accepts incoming connections of one listener until its endpoint closes.
+async fn accept_loop(accept: Accept) {
+    let Accept { id, endpoint, local, timeout, handshakes, events } = accept;
     while let Some(incoming) = endpoint.accept().await {
+        let pending = handshakes.pending.load(Ordering::Relaxed);
+        if pending >= handshakes.limit && !incoming.remote_address_validated() {
+            if pending > handshakes.limit.saturating_mul(4) {
+                incoming.refuse();
+            } else if let Err(error) = incoming.retry() {
+                tracing::debug!(%error, "retry not possible");
+            }
+            continue;
+        }
+        handshakes.pending.fetch_add(1, Ordering::Relaxed);
+        let slot = HandshakeSlot(handshakes.clone());
         let remote = incoming.remote_address();
         let upgrade = async move {
+            let _slot = slot;
             let connecting = incoming.accept()?;
             established(connecting, timeout).await
         }

@@ -58,6 +58,10 @@ pub struct NetworkConfig {
     /// `net.core.rmem_max`/`wmem_max`. Default 4 MiB: the kernel's 208 KiB default drops
     /// datagrams when a few 1 MiB bodies arrive at once, and each drop stalls a stream.
     pub udp_buffer: usize,
+    /// Inbound QUIC handshakes under way at once before new peers must first prove their source
+    /// address with a Retry (one extra round trip); at four times this, unproven peers are
+    /// refused. Bounds what a flood of spoofed Initial packets costs in TLS work. Default 256.
+    pub max_pending_handshakes: usize,
 }
 
 impl Default for NetworkConfig {
@@ -74,6 +78,7 @@ impl Default for NetworkConfig {
             inbound_stream_backlog: 1024,
             max_connections: 4096,
             udp_buffer: 4 * 1024 * 1024,
+            max_pending_handshakes: 256,
         }
     }
 }
@@ -199,6 +204,7 @@ impl Network {
             connection_window: config.connection_window,
             udp_buffer: config.udp_buffer,
             eager_dialer: !accept,
+            max_pending_handshakes: config.max_pending_handshakes,
         };
         let swarm = SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()

@@ -122,3 +122,15 @@ async fn connections_over_the_total_limit_are_denied() {
     assert_eq!(refused.status, Status::Unavailable, "{}", refused.message);
     assert_echo(&first, &target, "still one").await;
 }
+
+/// Past `max_pending_handshakes` a new peer must answer a QUIC Retry before the axon spends a
+/// TLS handshake on it; an honest dendrite does so transparently. At 0, every dial is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_past_the_handshake_limit_prove_their_address_first() {
+    let network = NetworkConfig { max_pending_handshakes: 0, ..NetworkConfig::default() };
+    let axon = echo_axon("//Bob", AxonConfig { network, ..AxonConfig::default() }).await;
+    let target = target(&axon);
+    let dendrites = futures::future::join_all(["//Alice", "//Charlie", "//Dave"].map(dendrite)).await;
+    let rounds = dendrites.iter().map(|d| assert_echo(d, &target, "after a retry"));
+    futures::future::join_all(rounds).await;
+}
