@@ -46,12 +46,19 @@ struct Args {
     /// Internal: serve this many echo axons and print their addresses (the fan-out child).
     #[arg(long, hide = true)]
     serve_echo_axons: Option<usize>,
-    /// Only this neuronet auth mode: `per-request` or `connection` (default: both).
-    #[arg(long)]
-    auth: Option<String>,
+    /// Only this neuronet auth mode (default: both).
+    #[arg(long, value_enum)]
+    auth: Option<AuthMode>,
     /// Skip btlightning (neuronet only).
     #[arg(long)]
     no_btlightning: bool,
+}
+
+/// A neuronet auth mode on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AuthMode {
+    PerRequest,
+    Connection,
 }
 
 /// One system at one payload size.
@@ -155,11 +162,11 @@ async fn main() -> anyhow::Result<()> {
         let plan = Plan::for_payload(payload, args.quick);
         eprintln!("payload {payload} B: {plan:?}");
         for auth in [neuronet_transport::Auth::PerRequest, neuronet_transport::Auth::Connection] {
-            let name = match auth {
-                neuronet_transport::Auth::PerRequest => "per-request",
-                neuronet_transport::Auth::Connection => "connection",
+            let mode = match auth {
+                neuronet_transport::Auth::PerRequest => AuthMode::PerRequest,
+                neuronet_transport::Auth::Connection => AuthMode::Connection,
             };
-            if args.auth.as_deref().is_some_and(|only| only != name) {
+            if args.auth.is_some_and(|only| only != mode) {
                 continue;
             }
             results.push(neuro::measure(payload, plan, auth, &network, args.streams, args.sockets).await?);

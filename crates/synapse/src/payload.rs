@@ -22,27 +22,42 @@ pub const MAX_SYNAPSE_NAME: usize = 128;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Nonce(pub u64);
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 impl Nonce {
     /// A nonce for now: the wall-clock time in nanoseconds, or one more than the last nonce this
     /// process handed out when the clock has not moved past it. Two threads reading the same
     /// nanosecond, or a clock stepped back, would otherwise repeat a nonce, and the receiver
     /// would refuse the second request as a replay.
     pub fn now() -> Self {
-        static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let now = unix_nanos();
-        let mut last = LAST.load(std::sync::atomic::Ordering::Relaxed);
-        loop {
-            let next = now.max(last.saturating_add(1));
-            match LAST.compare_exchange_weak(
-                last,
-                next,
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-            ) {
-                Ok(_) => return Nonce(next),
-                Err(seen) => last = seen,
-            }
-        }
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        Nonce(next_nonce(&LAST, unix_nanos()))
+    }
+}
+
+/// `now`, or one more than `last` when `now` has not passed it; records the result in `last`.
+fn next_nonce(last: &AtomicU64, now: u64) -> u64 {
+    let step = |previous: u64| Some(now.max(previous.saturating_add(1)));
+    // The closure always returns Some, so both arms carry the value it replaced.
+    let previous = last.fetch_update(Ordering::Relaxed, Ordering::Relaxed, step).unwrap_or_else(|seen| seen);
+    now.max(previous.saturating_add(1))
+}
+
+#[cfg(test)]
+mod nonce_tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_that_stands_still_or_steps_back_still_gives_fresh_nonces() {
+        let last = AtomicU64::new(0);
+        assert_eq!(next_nonce(&last, 1_000), 1_000);
+        // The same nanosecond again (another thread, a coarse clock): one more.
+        assert_eq!(next_nonce(&last, 1_000), 1_001);
+        assert_eq!(next_nonce(&last, 1_000), 1_002);
+        // A clock stepped back does not bring old nonces back.
+        assert_eq!(next_nonce(&last, 500), 1_003);
+        // A clock that moved on is followed again.
+        assert_eq!(next_nonce(&last, 9_000), 9_000);
     }
 }
 
