@@ -265,8 +265,10 @@ impl Transport for QuicTransport {
 
 /// Counts inbound handshakes under way. Past `limit`, a new peer must first prove it receives at
 /// its source address (a QUIC Retry, one extra round trip), so that a flood of spoofed Initial
-/// packets cannot make the axon spend a TLS handshake on each; beyond four times `limit`,
-/// unproven peers are refused outright.
+/// packets cannot make the axon spend a TLS handshake on each. A Retry is stateless and costs
+/// one packet, so nobody is refused for it: refusing unproven peers during a flood would lock out
+/// exactly the honest newcomers the flood targets. Peers that do prove their address are then
+/// held to the per-IP connection limits.
 struct Handshakes {
     pending: AtomicUsize,
     limit: usize,
@@ -297,9 +299,7 @@ async fn accept_loop(accept: Accept) {
     while let Some(incoming) = endpoint.accept().await {
         let pending = handshakes.pending.load(Ordering::Relaxed);
         if pending >= handshakes.limit && !incoming.remote_address_validated() {
-            if pending > handshakes.limit.saturating_mul(4) {
-                incoming.refuse();
-            } else if let Err(error) = incoming.retry() {
+            if let Err(error) = incoming.retry() {
                 tracing::debug!(%error, "retry not possible");
             }
             continue;

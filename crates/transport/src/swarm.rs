@@ -59,8 +59,8 @@ pub struct NetworkConfig {
     /// datagrams when a few 1 MiB bodies arrive at once, and each drop stalls a stream.
     pub udp_buffer: usize,
     /// Inbound QUIC handshakes under way at once before new peers must first prove their source
-    /// address with a Retry (one extra round trip); at four times this, unproven peers are
-    /// refused. Bounds what a flood of spoofed Initial packets costs in TLS work. Default 256.
+    /// address with a Retry (one extra round trip). Bounds what a flood of spoofed Initial
+    /// packets costs in TLS work: a spoofed source never answers the Retry. Default 256.
     pub max_pending_handshakes: usize,
 }
 
