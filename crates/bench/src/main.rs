@@ -40,6 +40,9 @@ struct Args {
     /// neuronet dendrite's UDP sockets (default: DendriteConfig's).
     #[arg(long)]
     sockets: Option<usize>,
+    /// neuronet dendrite's presigned sr25519 nonces, 0 for none (default: DendriteConfig's).
+    #[arg(long)]
+    presigned_nonces: Option<usize>,
     /// Instead of the echo table: one dendrite forwarding to this many axons (cost per peer).
     #[arg(long)]
     fanout: Option<usize>,
@@ -157,6 +160,8 @@ async fn main() -> anyhow::Result<()> {
     if let Some(kib) = args.connection_window_kib {
         network.connection_window = kib * 1024;
     }
+    let tuning =
+        neuro::Tuning { streams: args.streams, sockets: args.sockets, presigned_nonces: args.presigned_nonces };
     let mut results = Vec::new();
     for &payload in &payloads {
         let plan = Plan::for_payload(payload, args.quick);
@@ -169,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
             if args.auth.is_some_and(|only| only != mode) {
                 continue;
             }
-            results.push(neuro::measure(payload, plan, auth, &network, args.streams, args.sockets).await?);
+            results.push(neuro::measure(payload, plan, auth, &network, &tuning).await?);
         }
         if !args.no_btlightning {
             results.push(btl::measure(payload, plan).await?);

@@ -22,13 +22,37 @@ synapse! {
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Dendrite settings the command line may override (`None`: `DendriteConfig`'s default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tuning {
+    pub streams: Option<usize>,
+    pub sockets: Option<usize>,
+    pub presigned_nonces: Option<usize>,
+}
+
+impl Tuning {
+    fn apply(&self, network: &NetworkConfig, auth: Auth) -> DendriteConfig {
+        let defaults = DendriteConfig::default();
+        let config = DendriteConfig {
+            network: network.clone(),
+            sockets: self.sockets.unwrap_or(defaults.sockets),
+            presigned_nonces: self.presigned_nonces.unwrap_or(defaults.presigned_nonces),
+            ..defaults
+        }
+        .with_auth(auth);
+        match self.streams {
+            Some(n) => config.with_streams_per_connection(n),
+            None => config,
+        }
+    }
+}
+
 pub async fn measure(
     payload: usize,
     plan: Plan,
     auth: Auth,
     network: &NetworkConfig,
-    streams: Option<usize>,
-    sockets: Option<usize>,
+    tuning: &Tuning,
 ) -> anyhow::Result<Measurement> {
     let miner = Keypair::from_seed(&[1; 32], CryptoType::Sr25519);
     // The benchmark is one peer at full speed: lift the per-peer rate limit out of the way.
@@ -44,16 +68,7 @@ pub async fn measure(
         .await?;
     let target = Target::Explicit { hotkey: axon.hotkey(), addr: axon.listen_addrs()[0].clone() };
     let request = EchoMessage { payload: Bytes::from(vec![0x42u8; payload]) };
-    let dendrite_config = || {
-        let defaults = DendriteConfig::default();
-        let config =
-            DendriteConfig { network: network.clone(), sockets: sockets.unwrap_or(defaults.sockets), ..defaults }
-                .with_auth(auth);
-        match streams {
-            Some(n) => config.with_streams_per_connection(n),
-            None => config,
-        }
-    };
+    let dendrite_config = || tuning.apply(network, auth);
 
     // Connection setup: a fresh dendrite each time; dial + binding + first answer.
     let mut setups = Vec::new();

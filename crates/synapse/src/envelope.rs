@@ -3,7 +3,7 @@
 
 use crate::payload::{batch_payload, BodyHash, Nonce, RequestPayload, MAX_BATCH, MAX_SYNAPSE_NAME};
 use crate::proto::{self, AuthMode, HotkeyBinding};
-use crate::{CryptoType, Error, Hotkey, Keypair, Result, Signature, Status};
+use crate::{CryptoType, Error, Hotkey, Keypair, Result, Signature, Status, VerifyingKey};
 use prost::Message;
 
 /// The largest encoded request or response header accepted, in bytes.
@@ -83,9 +83,18 @@ impl RequestHead {
 
     /// Verifies the per-request signature over `body`.
     pub fn verify(&self, body: &[u8]) -> Result<()> {
+        self.verify_with(None, body)
+    }
+
+    /// Verifies the per-request signature over `body`, with `key` already decoded when it is the
+    /// sender's (a connection's bound hotkey); otherwise decodes the sender's key.
+    pub fn verify_with(&self, key: Option<&VerifyingKey>, body: &[u8]) -> Result<()> {
         let signature = self.signature.as_ref().ok_or_else(|| Error::BadSignature(self.sender.to_ss58()))?;
-        let hash = BodyHash::of(body);
-        self.sender.verify(&self.payload(&hash).to_bytes(), signature)
+        let message = self.payload(&BodyHash::of(body)).to_bytes();
+        match key.filter(|key| key.hotkey() == self.sender) {
+            Some(key) => key.verify(&message, signature),
+            None => self.sender.verify(&message, signature),
+        }
     }
 
     /// Decodes and checks a header from outside bytes.

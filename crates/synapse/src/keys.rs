@@ -2,6 +2,7 @@
 //! and signatures. sr25519 signs under Substrate's signing context `substrate`; ed25519 signs the
 //! message bytes directly.
 
+use crate::presign::NoncePool;
 use crate::{ss58, suri, Error, Result};
 use std::fmt;
 use zeroize::Zeroizing;
@@ -140,22 +141,64 @@ impl Hotkey {
     /// Verifies `signature` over `message` under this hotkey's scheme (sr25519 with the
     /// `substrate` context). Never tries the other scheme.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<()> {
-        let bad = || Error::BadSignature(self.to_ss58());
-        match self.crypto {
+        self.verifying_key()?.verify(message, signature)
+    }
+
+    /// The public key decoded once, for verifying many signatures.
+    pub fn verifying_key(&self) -> Result<VerifyingKey> {
+        let invalid = |reason: String| Error::InvalidPublicKey { crypto: self.crypto, reason };
+        let key = match self.crypto {
             CryptoType::Sr25519 => {
-                let public = schnorrkel::PublicKey::from_bytes(&self.public)
-                    .map_err(|e| Error::InvalidPublicKey { crypto: self.crypto, reason: e.to_string() })?;
+                Verifier::Sr25519(schnorrkel::PublicKey::from_bytes(&self.public).map_err(|e| invalid(e.to_string()))?)
+            }
+            CryptoType::Ed25519 => Verifier::Ed25519(
+                ed25519_dalek::VerifyingKey::from_bytes(&self.public).map_err(|e| invalid(e.to_string()))?,
+            ),
+        };
+        Ok(VerifyingKey { hotkey: *self, key })
+    }
+}
+
+/// A hotkey's public key, decoded once for repeated verification: decoding an sr25519 key is a
+/// point decompression, about a tenth of a verification's cost.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    hotkey: Hotkey,
+    key: Verifier,
+}
+
+#[derive(Clone)]
+enum Verifier {
+    Sr25519(schnorrkel::PublicKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+impl VerifyingKey {
+    /// The hotkey this key belongs to.
+    pub fn hotkey(&self) -> Hotkey {
+        self.hotkey
+    }
+
+    /// Verifies `signature` over `message` (see [`Hotkey::verify`]).
+    pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<()> {
+        let bad = || Error::BadSignature(self.hotkey.to_ss58());
+        match &self.key {
+            Verifier::Sr25519(public) => {
                 let sig = schnorrkel::Signature::from_bytes(&signature.0)
                     .map_err(|e| Error::MalformedSignature(e.to_string()))?;
                 public.verify_simple(SR25519_SIGNING_CONTEXT, message, &sig).map_err(|_| bad())
             }
-            CryptoType::Ed25519 => {
-                let public = ed25519_dalek::VerifyingKey::from_bytes(&self.public)
-                    .map_err(|e| Error::InvalidPublicKey { crypto: self.crypto, reason: e.to_string() })?;
+            Verifier::Ed25519(public) => {
                 let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
                 public.verify_strict(message, &sig).map_err(|_| bad())
             }
         }
+    }
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VerifyingKey({:?})", self.hotkey)
     }
 }
 
@@ -191,6 +234,7 @@ pub struct Keypair {
     hotkey: Hotkey,
     seed: Option<Zeroizing<[u8; 32]>>,
     phrase: Option<Zeroizing<String>>,
+    nonces: Option<NoncePool>,
 }
 
 impl Keypair {
@@ -270,7 +314,26 @@ impl Keypair {
             Secret::Sr25519(pair) => Hotkey::new(CryptoType::Sr25519, pair.public.to_bytes()),
             Secret::Ed25519(key) => Hotkey::new(CryptoType::Ed25519, key.verifying_key().to_bytes()),
         };
-        Keypair { secret, hotkey, seed: seed.map(Zeroizing::new), phrase: phrase.map(Zeroizing::new) }
+        Keypair { secret, hotkey, seed: seed.map(Zeroizing::new), phrase: phrase.map(Zeroizing::new), nonces: None }
+    }
+
+    /// Keeps up to `capacity` sr25519 nonce commitments computed ahead of time by a background
+    /// thread, so that [`Keypair::sign`] costs about a fifth as much while they last (see
+    /// [`crate::presign`]). The signatures are ordinary sr25519 signatures. No effect on ed25519
+    /// keys, or when the thread cannot be started.
+    ///
+    /// ```
+    /// use neuronet_synapse::{CryptoType, Keypair};
+    /// let alice = Keypair::from_suri("//Alice", CryptoType::Sr25519)?.with_presigned_nonces(64);
+    /// let signature = alice.sign(b"hello");
+    /// alice.hotkey().verify(b"hello", &signature)?;
+    /// # Ok::<(), neuronet_synapse::Error>(())
+    /// ```
+    pub fn with_presigned_nonces(mut self, capacity: usize) -> Self {
+        if let Secret::Sr25519(pair) = &self.secret {
+            self.nonces = NoncePool::start(pair, capacity).ok();
+        }
+        self
     }
 
     /// The public identity.
@@ -305,6 +368,11 @@ impl Keypair {
     pub fn sign(&self, message: &[u8]) -> Signature {
         match &self.secret {
             Secret::Sr25519(pair) => {
+                if let Some(signature) =
+                    self.nonces.as_ref().and_then(|n| n.sign(pair, SR25519_SIGNING_CONTEXT, message))
+                {
+                    return Signature(signature);
+                }
                 let context = schnorrkel::signing_context(SR25519_SIGNING_CONTEXT);
                 Signature(pair.sign(context.bytes(message)).to_bytes())
             }

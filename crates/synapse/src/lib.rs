@@ -26,6 +26,7 @@ pub mod keyfile;
 mod keys;
 pub mod nonce;
 pub mod payload;
+pub mod presign;
 pub mod ss58;
 mod status;
 pub mod suri;
@@ -33,7 +34,7 @@ mod synapse;
 pub mod wallet;
 
 pub use error::{Error, Result};
-pub use keys::{CryptoType, Hotkey, Keypair, Signature, SR25519_SIGNING_CONTEXT};
+pub use keys::{CryptoType, Hotkey, Keypair, Signature, VerifyingKey, SR25519_SIGNING_CONTEXT};
 pub use status::Status;
 pub use synapse::{builtin, Synapse, SynapseKind, SynapseMessage};
 

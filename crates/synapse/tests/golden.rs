@@ -197,3 +197,23 @@ fn neuronet_request_payload_is_byte_exact() {
     assert_eq!(&binding[..20], b"neuronet/binding/v1\0");
     assert_eq!(binding.len(), 20 + 1 + 32 + 2 + 4 + 8);
 }
+
+#[test]
+fn presigned_requests_verify_with_a_cached_key_or_without_one() {
+    use neuronet_synapse::envelope::RequestHead;
+    let alice = Keypair::from_suri("//Alice", CryptoType::Sr25519).unwrap().with_presigned_nonces(8);
+    let bob = Keypair::from_suri("//Bob", CryptoType::Sr25519).unwrap();
+    let alice_key = alice.hotkey().verifying_key().unwrap();
+    let bob_key = bob.hotkey().verifying_key().unwrap();
+    for round in 0..32u8 {
+        let body = vec![round; 64];
+        let mut head = RequestHead::new("Echo", alice.hotkey(), *bob.hotkey().public(), 1000);
+        head.sign(&alice, &body);
+        let head = RequestHead::decode(&head.encode()).unwrap();
+        head.verify_with(Some(&alice_key), &body).unwrap();
+        // A cached key of someone else is ignored: the sender's own key decides.
+        head.verify_with(Some(&bob_key), &body).unwrap();
+        head.verify(&body).unwrap();
+        assert!(head.verify_with(Some(&alice_key), b"another body").is_err());
+    }
+}

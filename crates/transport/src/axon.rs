@@ -25,7 +25,7 @@ use neuronet_synapse::frame::{FrameKind, FramePrefix};
 use neuronet_synapse::nonce::{NonceError, NonceGuard, NonceGuardConfig};
 use neuronet_synapse::payload::unix_nanos;
 use neuronet_synapse::proto::{AuthMode, HotkeyBinding};
-use neuronet_synapse::{Hotkey, Keypair, Status, Synapse, SynapseKind};
+use neuronet_synapse::{Hotkey, Keypair, Status, Synapse, SynapseKind, VerifyingKey};
 use prost::Message;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -542,6 +542,8 @@ struct StreamState {
     writer: Writer,
     /// Whether a Bind frame was accepted on this stream (one per stream).
     bound_here: bool,
+    /// The hotkey bound here, decoded once for the stream's per-request signatures.
+    bound_key: Option<VerifyingKey>,
     held: Vec<Held>,
     held_bytes: usize,
     /// Why the batch being received was refused, for its remaining members.
@@ -578,6 +580,7 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
         peer,
         writer: writer.clone(),
         bound_here: false,
+        bound_key: None,
         held: Vec::new(),
         held_bytes: 0,
         broken: None,
@@ -676,6 +679,7 @@ async fn on_bind<R: futures::io::AsyncRead + Unpin>(
         Ok(bound) => {
             shared.peers.get().entry(peer).or_default().bound = Some(bound);
             state.bound_here = true;
+            state.bound_key = bound.0.verifying_key().ok();
             let own = shared.own_binding().encode_to_vec();
             send(&state.writer, FrameKind::Bind, prefix.request_id, own, Bytes::new()).await
         }
@@ -797,7 +801,8 @@ async fn on_request<R: futures::io::AsyncRead + Unpin>(
                         .nonces
                         .check_fresh(head.nonce, unix_nanos())
                         .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
-                    head.verify(&body).map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
+                    head.verify_with(state.bound_key.as_ref(), &body)
+                        .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
                 }
                 authorize(shared, head, body, budget, handler)
             });

@@ -1,0 +1,221 @@
+//! sr25519 signing with the nonce commitment made ahead of time.
+//!
+//! An sr25519 signature is `(R, s)` with `R = r·G` for a secret one-time scalar `r`, and
+//! `s = k·x + r`, where `x` is the secret key and `k` hashes the context, the message, the public
+//! key and `R`. Computing `R` (a base-point multiplication and a point compression) is about four
+//! fifths of a signature's cost, and it does not depend on the message. A [`NoncePool`] keeps
+//! commitments `(r, R)` that a background thread computes while the signer is idle, so signing on
+//! the hot path is a transcript hash and one scalar multiply-add.
+//!
+//! Each `r` comes from the operating system's generator hedged with the key's secret nonce seed
+//! (as schnorrkel derives its own), is taken out of the pool by the one signature that uses it,
+//! and is zeroed when dropped. The signature is the one schnorrkel would make with that `r`, and
+//! any sr25519 verifier accepts it. When the pool is empty, signing falls back to schnorrkel's own
+//! (deterministic-and-random hedged) nonce, so a burst never waits for the thread.
+
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
+use curve25519_dalek::ristretto::CompressedRistretto;
+use curve25519_dalek::Scalar;
+use rand_core::RngCore;
+use schnorrkel::context::SigningTranscript;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use zeroize::Zeroizing;
+
+/// One precomputed nonce: the secret scalar and its public commitment.
+struct Commitment {
+    r: Zeroizing<Scalar>,
+    big_r: CompressedRistretto,
+}
+
+impl Commitment {
+    fn new(nonce_seed: &[u8; 32]) -> Self {
+        let mut rng = merlin::Transcript::new(b"neuronet presigned nonce")
+            .build_rng()
+            .rekey_with_witness_bytes(b"signing", nonce_seed)
+            .finalize(&mut rand_core::OsRng);
+        let mut wide = Zeroizing::new([0u8; 64]);
+        rng.fill_bytes(&mut wide[..]);
+        let r = Zeroizing::new(Scalar::from_bytes_mod_order_wide(&wide));
+        let big_r = (&*r * RISTRETTO_BASEPOINT_TABLE).compress();
+        Commitment { r, big_r }
+    }
+}
+
+struct Ready {
+    commitments: Vec<Commitment>,
+    /// Set by the first signature: a key that never signs costs no precomputation.
+    wanted: bool,
+    closed: bool,
+}
+
+struct Shared {
+    ready: Mutex<Ready>,
+    wake: Condvar,
+    capacity: usize,
+    nonce_seed: Zeroizing<[u8; 32]>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Ready> {
+        self.ready.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A pool of precomputed sr25519 nonce commitments for one key, refilled by its own thread.
+pub(crate) struct NoncePool {
+    shared: Arc<Shared>,
+    secret: Zeroizing<Scalar>,
+}
+
+/// Commitments computed per refill step, so that a drained pool gets its first ones early.
+const REFILL_STEP: usize = 8;
+
+impl NoncePool {
+    /// Starts a pool of `capacity` commitments for `pair`; its thread ends with the pool.
+    pub(crate) fn start(pair: &schnorrkel::Keypair, capacity: usize) -> std::io::Result<Self> {
+        let bytes = Zeroizing::new(pair.secret.to_bytes());
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&bytes[..32]);
+        let mut nonce_seed = Zeroizing::new([0u8; 32]);
+        nonce_seed.copy_from_slice(&bytes[32..]);
+        // schnorrkel keeps its secret scalar canonical, so this reduction changes nothing.
+        let secret = Zeroizing::new(Scalar::from_bytes_mod_order(*key));
+        let capacity = capacity.max(1);
+        let shared = Arc::new(Shared {
+            ready: Mutex::new(Ready { commitments: Vec::with_capacity(capacity), wanted: false, closed: false }),
+            wake: Condvar::new(),
+            capacity,
+            nonce_seed,
+        });
+        let worker = shared.clone();
+        std::thread::Builder::new().name("neuronet-presign".into()).spawn(move || refill(&worker))?;
+        Ok(NoncePool { shared, secret })
+    }
+
+    /// Signs `message` under `context` with a precomputed nonce, or returns `None` when the pool is
+    /// empty.
+    pub(crate) fn sign(&self, pair: &schnorrkel::Keypair, context: &[u8], message: &[u8]) -> Option<[u8; 64]> {
+        let commitment = self.take()?;
+        let mut t = schnorrkel::signing_context(context).bytes(message);
+        t.proto_name(b"Schnorr-sig");
+        t.commit_point(b"sign:pk", pair.public.as_compressed());
+        t.commit_point(b"sign:R", &commitment.big_r);
+        let k: Scalar = t.challenge_scalar(b"sign:c");
+        let s = Zeroizing::new(k * *self.secret + *commitment.r);
+        let mut signature = [0u8; 64];
+        signature[..32].copy_from_slice(commitment.big_r.as_bytes());
+        signature[32..].copy_from_slice(s.as_bytes());
+        // schnorrkel marks its signatures apart from ed25519's in the top bit of `s`.
+        signature[63] |= 0x80;
+        Some(signature)
+    }
+
+    fn take(&self) -> Option<Commitment> {
+        let mut ready = self.shared.lock();
+        let commitment = ready.commitments.pop();
+        ready.wanted = true;
+        if ready.commitments.len() <= self.shared.capacity / 2 {
+            self.shared.wake.notify_one();
+        }
+        commitment
+    }
+
+    /// Commitments ready now.
+    #[cfg(test)]
+    fn ready(&self) -> usize {
+        self.shared.lock().commitments.len()
+    }
+}
+
+impl Drop for NoncePool {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+/// The pool's thread: tops the pool up whenever it falls to half, until the pool is dropped. It
+/// runs at idle priority, so that it uses cores nothing else wants and never delays the requests
+/// whose signatures it prepares.
+fn refill(shared: &Shared) {
+    lower_priority();
+    let mut ready = shared.lock();
+    loop {
+        while !ready.closed && (!ready.wanted || ready.commitments.len() > shared.capacity / 2) {
+            ready = shared.wake.wait(ready).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        while !ready.closed && ready.commitments.len() < shared.capacity {
+            let step = REFILL_STEP.min(shared.capacity - ready.commitments.len());
+            drop(ready);
+            let fresh: Vec<Commitment> = (0..step).map(|_| Commitment::new(&shared.nonce_seed)).collect();
+            ready = shared.lock();
+            ready.commitments.extend(fresh);
+        }
+        if ready.closed {
+            return;
+        }
+    }
+}
+
+/// Moves the calling thread to the idle scheduling class where there is one (Linux), else to the
+/// lowest priority. Failure leaves the thread at normal priority, which is still correct.
+fn lower_priority() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use thread_priority::{NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy};
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        let _ = thread_priority::set_thread_priority_and_policy(
+            thread_priority::thread_native_id(),
+            ThreadPriority::Min,
+            idle,
+        );
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::time::{Duration, Instant};
+
+    fn wait_full(pool: &NoncePool, capacity: usize) {
+        let _ = pool.take();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pool.ready() < capacity {
+            assert!(Instant::now() < deadline, "the pool never filled");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn presigned_signatures_verify_under_schnorrkel_and_never_share_a_nonce() {
+        let pair = schnorrkel::Keypair::generate();
+        let pool = NoncePool::start(&pair, 16).unwrap();
+        wait_full(&pool, 16);
+        let mut commitments = HashSet::new();
+        for i in 0..64u32 {
+            let message = i.to_le_bytes();
+            let Some(bytes) = pool.sign(&pair, b"substrate", &message) else {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            };
+            let signature = schnorrkel::Signature::from_bytes(&bytes).expect("a well-formed signature");
+            pair.public.verify_simple(b"substrate", &message, &signature).expect("schnorrkel accepts it");
+            assert!(pair.public.verify_simple(b"substrate", b"another message", &signature).is_err());
+            assert!(commitments.insert(bytes[..32].to_vec()), "a nonce commitment was used twice");
+        }
+        assert!(commitments.len() >= 16, "only {} presigned signatures", commitments.len());
+    }
+
+    #[test]
+    fn a_drained_pool_refills() {
+        let pair = schnorrkel::Keypair::generate();
+        let pool = NoncePool::start(&pair, 4).unwrap();
+        wait_full(&pool, 4);
+        let drained = (0..4).filter(|_| pool.take().is_some()).count();
+        assert_eq!(drained, 4);
+        wait_full(&pool, 4);
+    }
+}
