@@ -662,7 +662,9 @@ impl Dendrite {
     ) -> Result<Arc<PoolStream>, (Status, String)> {
         let (mut reader, writer) = self.open_with_bind(peer_id, &expected).await?;
         let pool = self.start_writer(writer);
-        let this = self.clone();
+        // Weak: the reader task lives as long as the connection, which must not keep the
+        // dendrite (and with it the swarm and the connection) alive after its last handle drops.
+        let dendrite = Arc::downgrade(&self.inner);
         let max_body = self.inner.config.max_response_bytes;
         let stream = pool.clone();
         tokio::spawn(async move {
@@ -676,8 +678,8 @@ impl Dendrite {
                     let waiting = pool.close();
                     // The connection is gone before the callers hear of it, so that their next
                     // query dials afresh instead of finding it closing.
-                    if status == Status::Unauthorized {
-                        this.network(&expected).disconnect(peer_id).await;
+                    if let Some(inner) = dendrite.upgrade().filter(|_| status == Status::Unauthorized) {
+                        Dendrite { inner }.network(&expected).disconnect(peer_id).await;
                     }
                     for waiter in waiting {
                         deliver(waiter, Reply::Failed(status, message.clone()));

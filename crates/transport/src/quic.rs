@@ -576,6 +576,17 @@ impl Connection {
     }
 }
 
+impl Drop for Connection {
+    /// libp2p dropped the connection (closed by either side, or its swarm shut down): close the
+    /// QUIC connection now. quinn would otherwise keep it open while any stream handle lives, and
+    /// the tasks holding those handles wait on the connection: neither would ever end.
+    fn drop(&mut self) {
+        self.connection.close(0u32.into(), b"");
+    }
+}
+
+impl Connection {}
+
 impl StreamMuxer for Connection {
     type Substream = Stream;
     type Error = QuicError;

@@ -134,3 +134,21 @@ async fn peers_past_the_handshake_limit_prove_their_address_first() {
     let rounds = dendrites.iter().map(|d| assert_echo(d, &target, "after a retry"));
     futures::future::join_all(rounds).await;
 }
+
+/// A dendrite that is dropped closes its connections at once: it must not leave connections
+/// counting against the axon's per-IP limit until they time out (here, 40 of them would exceed
+/// the default limit of 32).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_dendrite_closes_its_connections() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let target = target(&axon);
+    for round in 0..40 {
+        let dendrite = dendrite("//Alice").await;
+        assert_echo(&dendrite, &target, &format!("round {round}")).await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while axon.metrics().connections.get() > 0 {
+        assert!(std::time::Instant::now() < deadline, "{} connections left open", axon.metrics().connections.get());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
