@@ -75,6 +75,34 @@ pub struct Measurement {
     setup_ms: f64,
 }
 
+/// One system under measurement.
+enum Rig {
+    Neuronet(neuro::Rig),
+    Btlightning(btl::Rig),
+}
+
+impl Rig {
+    async fn setup(&self) -> anyhow::Result<Duration> {
+        match self {
+            Rig::Neuronet(rig) => rig.setup().await,
+            Rig::Btlightning(rig) => rig.setup().await,
+        }
+    }
+
+    async fn measure(&self, payload: usize, plan: Plan) -> anyhow::Result<Measurement> {
+        match self {
+            Rig::Neuronet(rig) => rig.measure(payload, plan).await,
+            Rig::Btlightning(rig) => rig.measure(payload, plan).await,
+        }
+    }
+
+    async fn stop(&self) {
+        if let Rig::Btlightning(rig) = self {
+            rig.stop().await;
+        }
+    }
+}
+
 /// How many requests each figure uses.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
@@ -162,22 +190,43 @@ async fn main() -> anyhow::Result<()> {
     }
     let tuning =
         neuro::Tuning { streams: args.streams, sockets: args.sockets, presigned_nonces: args.presigned_nonces };
+    let modes: Vec<neuronet_transport::Auth> =
+        [neuronet_transport::Auth::PerRequest, neuronet_transport::Auth::Connection]
+            .into_iter()
+            .filter(|auth| {
+                let mode = match auth {
+                    neuronet_transport::Auth::PerRequest => AuthMode::PerRequest,
+                    neuronet_transport::Auth::Connection => AuthMode::Connection,
+                };
+                args.auth.is_none_or(|only| only == mode)
+            })
+            .collect();
     let mut results = Vec::new();
     for &payload in &payloads {
         let plan = Plan::for_payload(payload, args.quick);
         eprintln!("payload {payload} B: {plan:?}");
-        for auth in [neuronet_transport::Auth::PerRequest, neuronet_transport::Auth::Connection] {
-            let mode = match auth {
-                neuronet_transport::Auth::PerRequest => AuthMode::PerRequest,
-                neuronet_transport::Auth::Connection => AuthMode::Connection,
-            };
-            if args.auth.is_some_and(|only| only != mode) {
-                continue;
-            }
-            results.push(neuro::measure(payload, plan, auth, &network, &tuning).await?);
+        let mut rigs = Vec::new();
+        for &auth in &modes {
+            rigs.push(Rig::Neuronet(neuro::Rig::start(auth, &network, &tuning).await?));
         }
         if !args.no_btlightning {
-            results.push(btl::measure(payload, plan).await?);
+            rigs.push(Rig::Btlightning(btl::Rig::start().await?));
+        }
+        // Setups first, on fresh servers, and interleaved round by round, so that every system
+        // meets the same machine state (a busy or idle VM changes a 1 ms setup by a third).
+        let mut setups = vec![Vec::with_capacity(plan.setups); rigs.len()];
+        for _ in 0..plan.setups {
+            for (rig, samples) in rigs.iter().zip(&mut setups) {
+                samples.push(rig.setup().await?);
+            }
+        }
+        for (rig, samples) in rigs.iter().zip(setups) {
+            let mut measurement = rig.measure(payload, plan).await?;
+            measurement.setup_ms = median_ms(samples);
+            results.push(measurement);
+        }
+        for rig in &rigs {
+            rig.stop().await;
         }
     }
     print_table(&results);

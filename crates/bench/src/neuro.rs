@@ -1,9 +1,9 @@
 //! neuronet's side: an echo axon and a dendrite over loopback QUIC.
 
-use crate::{median_ms, percentiles, Measurement, Plan};
+use crate::{percentiles, Measurement, Plan};
 use bytes::Bytes;
 use neuronet_synapse::{synapse, CryptoType, Keypair, Status};
-use neuronet_transport::{Auth, Axon, AxonConfig, Dendrite, DendriteConfig, NetworkConfig, Target};
+use neuronet_transport::{Auth, Axon, AxonConfig, AxonHandle, Dendrite, DendriteConfig, NetworkConfig, Target};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,77 +47,90 @@ impl Tuning {
     }
 }
 
-pub async fn measure(
-    payload: usize,
-    plan: Plan,
+/// One neuronet echo axon and the dendrite settings used against it.
+pub struct Rig {
     auth: Auth,
-    network: &NetworkConfig,
-    tuning: &Tuning,
-) -> anyhow::Result<Measurement> {
-    let miner = Keypair::from_seed(&[1; 32], CryptoType::Sr25519);
-    // The benchmark is one peer at full speed: lift the per-peer rate limit out of the way.
-    let config = AxonConfig {
-        network: network.clone(),
-        rate_per_peer: 1_000_000,
-        rate_per_ip: 1_000_000,
-        ..AxonConfig::default()
-    };
-    let axon = Axon::new(miner, config)
-        .serve::<Echo, _, _>(|_ctx, request| async move { Ok(request) })
-        .start(["/ip4/127.0.0.1/udp/0/quic-v1".parse()?])
-        .await?;
-    let target = Target::Explicit { hotkey: axon.hotkey(), addr: axon.listen_addrs()[0].clone() };
-    let request = EchoMessage { payload: Bytes::from(vec![0x42u8; payload]) };
-    let dendrite_config = || tuning.apply(network, auth);
+    config: DendriteConfig,
+    target: Target,
+    _axon: AxonHandle,
+}
 
-    // Connection setup: a fresh dendrite each time; dial + binding + first answer.
-    let mut setups = Vec::new();
-    for _ in 0..plan.setups {
-        let validator = Keypair::from_seed(&[2; 32], CryptoType::Sr25519);
-        let dendrite = Dendrite::new(validator, dendrite_config()).await?;
-        let started = Instant::now();
-        let answer = dendrite.query::<Echo>(&target, EchoMessage { payload: Bytes::from_static(b"x") }, TIMEOUT).await;
-        anyhow::ensure!(answer.status == Status::Success, "setup query failed: {} {}", answer.status, answer.message);
-        setups.push(started.elapsed());
+impl Rig {
+    pub async fn start(auth: Auth, network: &NetworkConfig, tuning: &Tuning) -> anyhow::Result<Self> {
+        let miner = Keypair::from_seed(&[1; 32], CryptoType::Sr25519);
+        // The benchmark is one peer at full speed: lift the per-peer rate limit out of the way.
+        let config = AxonConfig {
+            network: network.clone(),
+            rate_per_peer: 1_000_000,
+            rate_per_ip: 1_000_000,
+            ..AxonConfig::default()
+        };
+        let axon = Axon::new(miner, config)
+            .serve::<Echo, _, _>(|_ctx, request| async move { Ok(request) })
+            .start(["/ip4/127.0.0.1/udp/0/quic-v1".parse()?])
+            .await?;
+        let target = Target::Explicit { hotkey: axon.hotkey(), addr: axon.listen_addrs()[0].clone() };
+        Ok(Rig { auth, config: tuning.apply(network, auth), target, _axon: axon })
     }
 
-    let validator = Keypair::from_seed(&[2; 32], CryptoType::Sr25519);
-    let dendrite = Dendrite::new(validator, dendrite_config()).await?;
-    // Warm up: connection, stream pool, caches.
-    for _ in 0..50 {
-        dendrite.query::<Echo>(&target, request.clone(), TIMEOUT).await;
-    }
-    let mut latencies = Vec::with_capacity(plan.sequential);
-    for _ in 0..plan.sequential {
-        let started = Instant::now();
-        let answer = dendrite.query::<Echo>(&target, request.clone(), TIMEOUT).await;
-        anyhow::ensure!(answer.is_success(), "query failed: {} {}", answer.status, answer.message);
-        latencies.push(started.elapsed());
-    }
-    let (p50_ms, p99_ms) = percentiles(latencies);
-
-    let dendrite = Arc::new(dendrite);
-    let elapsed = crate::throughput(plan.concurrent, move || {
-        let (dendrite, target, request) = (dendrite.clone(), target.clone(), request.clone());
-        async move {
-            let answer = dendrite.query::<Echo>(&target, request, TIMEOUT).await;
-            if !answer.is_success() {
-                eprintln!("request failed: {} {}", answer.status, answer.message);
-            }
-            answer.is_success()
+    pub fn system(&self) -> &'static str {
+        match self.auth {
+            Auth::PerRequest => "neuronet-per-request",
+            Auth::Connection => "neuronet-connection",
         }
-    })
-    .await?;
-    let system = match auth {
-        Auth::PerRequest => "neuronet-per-request",
-        Auth::Connection => "neuronet-connection",
-    };
-    Ok(Measurement {
-        system,
-        payload,
-        p50_ms,
-        p99_ms,
-        throughput_rps: plan.concurrent as f64 / elapsed,
-        setup_ms: median_ms(setups),
-    })
+    }
+
+    /// One connection setup: a fresh dendrite (made before the clock starts), then dial, binding
+    /// and first answer.
+    pub async fn setup(&self) -> anyhow::Result<Duration> {
+        let validator = Keypair::from_seed(&[2; 32], CryptoType::Sr25519);
+        let dendrite = Dendrite::new(validator, self.config.clone()).await?;
+        let started = Instant::now();
+        let answer =
+            dendrite.query::<Echo>(&self.target, EchoMessage { payload: Bytes::from_static(b"x") }, TIMEOUT).await;
+        let elapsed = started.elapsed();
+        anyhow::ensure!(answer.status == Status::Success, "setup query failed: {} {}", answer.status, answer.message);
+        Ok(elapsed)
+    }
+
+    /// Sequential latency and throughput over one connection (`setup_ms` left for the caller).
+    pub async fn measure(&self, payload: usize, plan: Plan) -> anyhow::Result<Measurement> {
+        let request = EchoMessage { payload: Bytes::from(vec![0x42u8; payload]) };
+        let validator = Keypair::from_seed(&[2; 32], CryptoType::Sr25519);
+        let dendrite = Dendrite::new(validator, self.config.clone()).await?;
+        let target = self.target.clone();
+        // Warm up: connection, stream pool, caches.
+        for _ in 0..50 {
+            dendrite.query::<Echo>(&target, request.clone(), TIMEOUT).await;
+        }
+        let mut latencies = Vec::with_capacity(plan.sequential);
+        for _ in 0..plan.sequential {
+            let started = Instant::now();
+            let answer = dendrite.query::<Echo>(&target, request.clone(), TIMEOUT).await;
+            anyhow::ensure!(answer.is_success(), "query failed: {} {}", answer.status, answer.message);
+            latencies.push(started.elapsed());
+        }
+        let (p50_ms, p99_ms) = percentiles(latencies);
+
+        let dendrite = Arc::new(dendrite);
+        let elapsed = crate::throughput(plan.concurrent, move || {
+            let (dendrite, target, request) = (dendrite.clone(), target.clone(), request.clone());
+            async move {
+                let answer = dendrite.query::<Echo>(&target, request, TIMEOUT).await;
+                if !answer.is_success() {
+                    eprintln!("request failed: {} {}", answer.status, answer.message);
+                }
+                answer.is_success()
+            }
+        })
+        .await?;
+        Ok(Measurement {
+            system: self.system(),
+            payload,
+            p50_ms,
+            p99_ms,
+            throughput_rps: plan.concurrent as f64 / elapsed,
+            setup_ms: f64::NAN,
+        })
+    }
 }
