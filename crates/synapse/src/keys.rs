@@ -319,8 +319,9 @@ impl Keypair {
 
     /// Keeps up to `capacity` sr25519 nonce commitments computed ahead of time by a background
     /// thread, so that [`Keypair::sign`] costs about a fifth as much while they last (see
-    /// [`crate::presign`]). The signatures are ordinary sr25519 signatures. No effect on ed25519
-    /// keys, or when the thread cannot be started.
+    /// [`crate::presign`]). The thread starts after the key's first few signatures, so a key that
+    /// signs rarely costs nothing. The signatures are ordinary sr25519 signatures. No effect on
+    /// ed25519 keys; without the thread (it could not start), signing works as without the pool.
     ///
     /// ```
     /// use neuronet_synapse::{CryptoType, Keypair};
@@ -331,7 +332,7 @@ impl Keypair {
     /// ```
     pub fn with_presigned_nonces(mut self, capacity: usize) -> Self {
         if let Secret::Sr25519(pair) = &self.secret {
-            self.nonces = NoncePool::start(pair, capacity).ok();
+            self.nonces = Some(NoncePool::new(pair, capacity));
         }
         self
     }

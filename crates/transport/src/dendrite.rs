@@ -47,8 +47,9 @@ pub struct DendriteConfig {
     pub network: NetworkConfig,
     /// Authentication mode. Default [`Auth::PerRequest`].
     pub auth: Auth,
-    /// Long-lived streams per connection. Default 2: more streams cost tasks and memory for
-    /// little gain on two cores (see the benchmark).
+    /// Long-lived streams per connection, at most. A connection starts with one and opens the
+    /// next when a request finds the streams busy. Default 2: more streams cost tasks and memory
+    /// for little gain on two cores (see the benchmark).
     pub streams_per_connection: usize,
     /// Largest response body accepted; larger ones are skipped and reported as 413. Default 64 MiB.
     pub max_response_bytes: u32,
@@ -230,9 +231,24 @@ struct Connection {
     peer_id: PeerId,
     streams: Mutex<Vec<Arc<PoolStream>>>,
     next: AtomicUsize,
+    /// Whether a further pool stream is being opened.
+    growing: AtomicBool,
 }
 
 impl Connection {
+    fn new(peer_id: PeerId, first: Arc<PoolStream>) -> Self {
+        Connection {
+            peer_id,
+            streams: Mutex::new(vec![first]),
+            next: AtomicUsize::new(0),
+            growing: AtomicBool::new(false),
+        }
+    }
+
+    fn stream_count(&self) -> usize {
+        self.streams.lock().map(|s| s.len()).unwrap_or(usize::MAX)
+    }
+
     /// A live stream, round robin.
     fn pick(&self) -> Option<Arc<PoolStream>> {
         let streams = self.streams.lock().ok()?;
@@ -482,6 +498,10 @@ impl Dendrite {
     ) -> Result<(Arc<PoolStream>, u64), (Status, String)> {
         let conn = self.connection(target).await?;
         let stream = conn.pick().ok_or((Status::Unavailable, "no live stream to the axon".to_owned()))?;
+        if stream.pending.lock().is_ok_and(|p| !p.is_empty()) {
+            // This request queues behind another: time for the connection's further streams.
+            self.grow(&conn, *target.hotkey());
+        }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let hotkey = target.hotkey();
         let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
@@ -595,36 +615,32 @@ impl Dendrite {
                 return Err(refusal);
             }
         };
-        let conn = Arc::new(Connection { peer_id, streams: Mutex::new(vec![first]), next: AtomicUsize::new(0) });
-        // Further pool streams open in the background, one after another (libp2p-stream keeps
-        // only one pending inbound stream per protocol).
-        let extra = self.inner.config.streams_per_connection.saturating_sub(1);
-        if extra > 0 {
-            let this = self.clone();
-            let conn = conn.clone();
-            tokio::spawn(async move {
-                for _ in 0..extra {
-                    if conn.pick().is_none() {
-                        // The connection failed or was dropped meanwhile: opening a stream now
-                        // would only make libp2p-stream dial on its own.
-                        break;
-                    }
-                    let open = tokio::time::timeout(
-                        this.inner.config.connect_timeout,
-                        this.open_stream(conn.peer_id, &hotkey),
-                    );
-                    match open.await.unwrap_or_else(|_| Err((Status::Timeout, "stream open timed out".to_owned()))) {
-                        Ok(stream) => {
-                            if let Ok(mut streams) = conn.streams.lock() {
-                                streams.push(stream);
-                            }
-                        }
-                        Err(_) => break,
-                    }
-                }
-            });
-        }
+        // Further pool streams open when requests start to queue (see `grow`), not now: a
+        // connection that carries one request at a time needs one stream, and opening another
+        // beside the first request (a Bind each way, two signature checks) delays its answer.
+        let conn = Arc::new(Connection::new(peer_id, first));
         Ok(conn)
+    }
+
+    /// Opens the connection's next pool stream in the background, up to
+    /// [`DendriteConfig::streams_per_connection`], one at a time (libp2p-stream keeps only one
+    /// pending inbound stream per protocol).
+    fn grow(&self, conn: &Arc<Connection>, hotkey: Hotkey) {
+        if conn.stream_count() >= self.inner.config.streams_per_connection || conn.growing.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let this = self.clone();
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            let open = tokio::time::timeout(this.inner.config.connect_timeout, this.open_stream(conn.peer_id, &hotkey));
+            if let Ok(Ok(stream)) = open.await {
+                if let Ok(mut streams) = conn.streams.lock() {
+                    streams.push(stream);
+                }
+            }
+            conn.growing.store(false, Ordering::Release);
+        });
     }
 
     /// Opens a stream and runs the binding exchange on it, retrying a stream the axon dropped

@@ -15,7 +15,7 @@ async fn over_the_rate_limit_is_429_and_the_limit_refills() {
     let axon = echo_axon("//Bob", AxonConfig { rate_per_peer: 5, ..AxonConfig::default() }).await;
     let dendrite = dendrite("//Alice").await;
     let target = target(&axon);
-    // One at a time: the burst of five covers the two pool streams' Bind frames (binding costs a
+    // One at a time: the burst of five covers the pool streams' Bind frames (binding costs a
     // signature check, so it counts against the rate too) and the first requests; the rest are
     // refused.
     let mut statuses = Vec::new();
