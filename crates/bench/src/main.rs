@@ -77,7 +77,7 @@ pub struct Measurement {
 
 /// One system under measurement.
 enum Rig {
-    Neuronet(neuro::Rig),
+    Neuronet(Box<neuro::Rig>),
     Btlightning(btl::Rig),
 }
 
@@ -207,7 +207,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("payload {payload} B: {plan:?}");
         let mut rigs = Vec::new();
         for &auth in &modes {
-            rigs.push(Rig::Neuronet(neuro::Rig::start(auth, &network, &tuning).await?));
+            rigs.push(Rig::Neuronet(Box::new(neuro::Rig::start(auth, &network, &tuning).await?)));
         }
         if !args.no_btlightning {
             rigs.push(Rig::Btlightning(btl::Rig::start().await?));
