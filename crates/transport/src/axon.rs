@@ -613,7 +613,12 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
                 break;
             }
             FrameKind::Bind => within(frame_deadline, on_bind(&shared, &mut state, &mut reader, prefix)).await,
-            FrameKind::Request => within(frame_deadline, on_request(&shared, &mut state, &mut reader, prefix)).await,
+            FrameKind::Request => {
+                // Pinned in place: the request's future is a few KB, and handing it to the
+                // deadline by value would copy it twice per request.
+                let request = std::pin::pin!(on_request(&shared, &mut state, &mut reader, prefix));
+                within(frame_deadline, request).await
+            }
             FrameKind::Cancel => {
                 // The dendrite stopped waiting: stop the handler too.
                 if let Some(task) = state.running().remove(&prefix.request_id) {
@@ -644,7 +649,7 @@ fn over_rate(shared: &Shared, peer: &PeerId, ip: Option<IpAddr>) -> bool {
     shared.peer_rate.check_key(peer).is_err() || ip.is_some_and(|ip| shared.ip_rate.check_key(&ip).is_err())
 }
 
-async fn on_bind<R: futures::io::AsyncRead + Unpin>(
+async fn on_bind<R: futures::io::AsyncBufRead + Unpin>(
     shared: &Shared,
     state: &mut StreamState,
     reader: &mut R,
@@ -713,7 +718,7 @@ async fn fail_held(shared: &Shared, state: &mut StreamState, status: Status, mes
     }
 }
 
-async fn on_request<R: futures::io::AsyncRead + Unpin>(
+async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
     shared: &Arc<Shared>,
     state: &mut StreamState,
     reader: &mut R,
@@ -1022,7 +1027,9 @@ async fn run(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitte
                 }
             }
             Handler::Streaming(handler) => {
-                stream_response(permit, &writer, id, handler, ctx, body, (started, timeout, send_deadline)).await
+                // Boxed: the streaming path's state would otherwise size every unary request's task.
+                Box::pin(stream_response(permit, &writer, id, handler, ctx, body, (started, timeout, send_deadline)))
+                    .await
             }
         };
         shared.metrics.record(&synapse, status.code(), started.elapsed().as_secs_f64());
