@@ -544,7 +544,8 @@ impl Dendrite {
         // still bounds it.
         let _slot =
             self.inner.dials.acquire().await.map_err(|_| (Status::Unavailable, "dendrite closed".to_owned()))?;
-        let connect = self.connect(hotkey, addr, peer, &slot);
+        // Boxed: dialing is the rare path, and its state would otherwise size every query's future.
+        let connect = Box::pin(self.connect(hotkey, addr, peer, &slot));
         let conn = tokio::time::timeout(self.inner.config.connect_timeout, connect)
             .await
             .map_err(|_| (Status::Timeout, format!("connecting to {hotkey} timed out")))??;
