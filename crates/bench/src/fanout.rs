@@ -120,7 +120,7 @@ pub async fn measure(count: usize, payload: usize, sockets: Option<usize>) -> an
     println!("  warm forward p50 / p99: {p50:.2} / {p99:.2} ms");
     println!("  dendrite CPU per peer request (sign, send, receive, decode): {cpu_per_request:.0} us");
     println!(
-        "  dendrite cost per peer: {per_peer_kib:.1} KiB resident, {per_peer_tasks:.1} tokio tasks (1 connection, {} streams; {sockets} sockets in all)",
+        "  dendrite cost per peer: {per_peer_kib:.1} KiB resident, {per_peer_tasks:.1} tokio tasks (1 connection, up to {} streams, a reader and a writer task each; {sockets} sockets in all)",
         DendriteConfig::default().streams_per_connection
     );
     drop(child.stdin.take());
