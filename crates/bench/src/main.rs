@@ -215,9 +215,12 @@ async fn main() -> anyhow::Result<()> {
         // Setups first, on fresh servers, and interleaved round by round, so that every system
         // meets the same machine state (a busy or idle VM changes a 1 ms setup by a third).
         let mut setups = vec![Vec::with_capacity(plan.setups); rigs.len()];
-        for _ in 0..plan.setups {
-            for (rig, samples) in rigs.iter().zip(&mut setups) {
-                samples.push(rig.setup().await?);
+        for round in 0..plan.setups {
+            // Each round starts with the next system: a setup pays for the teardown of the
+            // connections the previous ones just dropped, and no system should always go first.
+            for offset in 0..rigs.len() {
+                let index = (round + offset) % rigs.len();
+                setups[index].push(rigs[index].setup().await?);
             }
         }
         for (rig, samples) in rigs.iter().zip(setups) {
