@@ -227,6 +227,9 @@ impl PoolStream {
     }
 }
 
+/// How long a connection waits after a further stream failed to open before trying again.
+const GROW_BACKOFF: Duration = Duration::from_secs(1);
+
 struct Connection {
     peer_id: PeerId,
     streams: Mutex<Vec<Arc<PoolStream>>>,
@@ -634,11 +637,17 @@ impl Dendrite {
         let this = self.clone();
         let conn = conn.clone();
         tokio::spawn(async move {
-            let open = tokio::time::timeout(this.inner.config.connect_timeout, this.open_stream(conn.peer_id, &hotkey));
-            if let Ok(Ok(stream)) = open.await {
-                if let Ok(mut streams) = conn.streams.lock() {
-                    streams.push(stream);
+            let timeout = this.inner.config.connect_timeout;
+            let opened = tokio::time::timeout(timeout, this.open_stream(conn.peer_id, &hotkey)).await;
+            drop(this);
+            match opened {
+                Ok(Ok(stream)) => {
+                    if let Ok(mut streams) = conn.streams.lock() {
+                        streams.push(stream);
+                    }
                 }
+                // Busy requests must not make a refusing axon open streams in a loop.
+                _ => tokio::time::sleep(GROW_BACKOFF).await,
             }
             conn.growing.store(false, Ordering::Release);
         });
