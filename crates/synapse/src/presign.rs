@@ -12,6 +12,11 @@
 //! and is zeroed when dropped. The signature is the one schnorrkel would make with that `r`, and
 //! any sr25519 verifier accepts it. When the pool is empty, signing falls back to schnorrkel's own
 //! (deterministic-and-random hedged) nonce, so a burst never waits for the thread.
+//!
+//! Because `r` does not depend on the message, a commitment must never be used twice: a forked
+//! child process does not use the pool it inherited (it signs as schnorrkel does), and a process
+//! must not be resumed twice from one memory snapshot (a VM image restored twice) with a pool
+//! in it. Leave presigning off where that can happen.
 
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::CompressedRistretto;
@@ -19,7 +24,7 @@ use curve25519_dalek::Scalar;
 use rand_core::RngCore;
 use schnorrkel::context::SigningTranscript;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// One precomputed nonce: the secret scalar and its public commitment.
 struct Commitment {
@@ -53,6 +58,9 @@ struct Shared {
     wake: Condvar,
     capacity: usize,
     nonce_seed: Zeroizing<[u8; 32]>,
+    /// The process the commitments were made in. A forked child inherits the pool; the same `r`
+    /// used there and in the parent for two messages would give the secret key away.
+    pid: u32,
 }
 
 impl Shared {
@@ -68,9 +76,6 @@ pub(crate) struct NoncePool {
     secret: Zeroizing<Scalar>,
     thread: std::sync::Once,
 }
-
-/// Commitments computed per refill step, so that a drained pool gets its first ones early.
-const REFILL_STEP: usize = 8;
 
 /// Signatures a key makes before its pool starts filling. A key that signs a few times (a
 /// one-off query, a connection's setup) costs no background work: even at idle priority the
@@ -93,6 +98,7 @@ impl NoncePool {
             wake: Condvar::new(),
             capacity,
             nonce_seed,
+            pid: std::process::id(),
         });
         NoncePool { shared, secret, thread: std::sync::Once::new() }
     }
@@ -116,8 +122,18 @@ impl NoncePool {
     }
 
     fn take(&self) -> Option<Commitment> {
+        if std::process::id() != self.shared.pid {
+            // A forked child: the pool (and the thread) belong to the parent.
+            return None;
+        }
         let mut ready = self.shared.lock();
-        let commitment = ready.commitments.pop();
+        // Copied out and the slot wiped, so that no copy of `r` stays behind in the pool's buffer.
+        let commitment = ready.commitments.last_mut().map(|slot| {
+            let taken = Commitment { r: Zeroizing::new(*slot.r), big_r: slot.big_r };
+            slot.r.zeroize();
+            taken
+        });
+        ready.commitments.pop();
         ready.asked = (ready.asked + 1).min(WARM_SIGNATURES);
         let warm = ready.asked >= WARM_SIGNATURES;
         if warm && ready.commitments.len() <= self.shared.capacity / 2 {
@@ -159,11 +175,12 @@ fn refill(shared: &Shared) {
             ready = shared.wake.wait(ready).unwrap_or_else(|poisoned| poisoned.into_inner());
         }
         while !ready.closed && ready.commitments.len() < shared.capacity {
-            let step = REFILL_STEP.min(shared.capacity - ready.commitments.len());
             drop(ready);
-            let fresh: Vec<Commitment> = (0..step).map(|_| Commitment::new(&shared.nonce_seed)).collect();
+            let fresh = Commitment::new(&shared.nonce_seed);
             ready = shared.lock();
-            ready.commitments.extend(fresh);
+            if ready.commitments.len() < shared.capacity {
+                ready.commitments.push(fresh);
+            }
         }
         if ready.closed {
             return;

@@ -78,7 +78,8 @@ pub struct DendriteConfig {
     pub binding_ttl: Duration,
     /// sr25519 nonce commitments a background thread keeps ready for per-request signatures
     /// ([`Keypair::with_presigned_nonces`]): a signature then costs about 3 µs instead of 15 µs
-    /// on the request's path. 0 turns the thread off. Default 64.
+    /// on the request's path. 0 turns the thread off (do so where a process may be resumed
+    /// twice from one memory snapshot; see `neuronet_synapse::presign`). Default 64.
     pub presigned_nonces: usize,
 }
 
@@ -248,8 +249,26 @@ impl Connection {
         }
     }
 
-    fn stream_count(&self) -> usize {
-        self.streams.lock().map(|s| s.len()).unwrap_or(usize::MAX)
+    /// Streams still alive.
+    fn live_streams(&self) -> usize {
+        self.streams.lock().map(|s| s.iter().filter(|s| s.alive.load(Ordering::Acquire)).count()).unwrap_or(usize::MAX)
+    }
+
+    /// Adds a newly opened stream, dropping dead ones; false (and the stream closed) when the
+    /// connection has no live stream left, so nothing would ever pick it.
+    fn add_stream(&self, stream: Arc<PoolStream>) -> bool {
+        let Ok(mut streams) = self.streams.lock() else {
+            stream.fail_all(Status::Unavailable, "connection lost");
+            return false;
+        };
+        streams.retain(|s| s.alive.load(Ordering::Acquire));
+        if streams.is_empty() {
+            drop(streams);
+            stream.fail_all(Status::Unavailable, "connection lost");
+            return false;
+        }
+        streams.push(stream);
+        true
     }
 
     /// A live stream, round robin.
@@ -630,8 +649,14 @@ impl Dendrite {
     /// [`DendriteConfig::streams_per_connection`], one at a time (libp2p-stream keeps only one
     /// pending inbound stream per protocol).
     fn grow(&self, conn: &Arc<Connection>, hotkey: Hotkey) {
-        if conn.stream_count() >= self.inner.config.streams_per_connection || conn.growing.swap(true, Ordering::AcqRel)
-        {
+        let wanted = self.inner.config.streams_per_connection;
+        if conn.live_streams() >= wanted || conn.growing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Counted again now that this call owns the flag: a grow that just finished may have
+        // added the stream the first count missed.
+        if conn.live_streams() >= wanted {
+            conn.growing.store(false, Ordering::Release);
             return;
         }
         let this = self.clone();
@@ -641,10 +666,10 @@ impl Dendrite {
             let opened = tokio::time::timeout(timeout, this.open_stream(conn.peer_id, &hotkey)).await;
             drop(this);
             match opened {
+                // A stream opened while the connection died (libp2p may even have opened it on a
+                // newer connection) is closed rather than kept where nothing picks it.
                 Ok(Ok(stream)) => {
-                    if let Ok(mut streams) = conn.streams.lock() {
-                        streams.push(stream);
-                    }
+                    conn.add_stream(stream);
                 }
                 // Busy requests must not make a refusing axon open streams in a loop.
                 _ => tokio::time::sleep(GROW_BACKOFF).await,

@@ -585,8 +585,6 @@ impl Drop for Connection {
     }
 }
 
-impl Connection {}
-
 impl StreamMuxer for Connection {
     type Substream = Stream;
     type Error = QuicError;
