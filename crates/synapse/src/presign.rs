@@ -3,7 +3,7 @@
 //! An sr25519 signature is `(R, s)` with `R = r·G` for a secret one-time scalar `r`, and
 //! `s = k·x + r`, where `x` is the secret key and `k` hashes the context, the message, the public
 //! key and `R`. Computing `R` (a base-point multiplication and a point compression) is about four
-//! fifths of a signature's cost, and it does not depend on the message. A [`NoncePool`] keeps
+//! fifths of a signature's cost, and it does not depend on the message. A nonce pool keeps
 //! commitments `(r, R)` that a background thread computes while the signer is idle, so signing on
 //! the hot path is a transcript hash and one scalar multiply-add.
 //!
