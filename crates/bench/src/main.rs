@@ -267,4 +267,33 @@ fn print_table(results: &[Measurement]) {
         );
     }
     println!("ratios are neuronet / btlightning: x_rps and x_MB/s above 1 and x_p50, x_setup below 1 favour neuronet");
+    print_targets(results);
+}
+
+/// The overlay's targets, checked against this run's ratios (those whose rows were measured).
+fn print_targets(results: &[Measurement]) {
+    let find = |system: &str, payload: usize| results.iter().find(|m| m.system == system && m.payload == payload);
+    // (what, system, payload, ratio of, goal, at least)
+    type Pick = fn(&Measurement) -> f64;
+    let targets: [(&str, &str, usize, Pick, f64, bool); 7] = [
+        ("PerRequest 1 KiB throughput", "neuronet-per-request", 1024, |m| m.throughput_rps, 1.0, true),
+        ("PerRequest 1 KiB p50", "neuronet-per-request", 1024, |m| m.p50_ms, 1.0, false),
+        ("Connection 1 KiB throughput", "neuronet-connection", 1024, |m| m.throughput_rps, 3.0, true),
+        ("PerRequest 1 MiB bytes/s", "neuronet-per-request", 1_048_576, |m| m.throughput_rps, 1.3, true),
+        ("Connection 1 MiB bytes/s", "neuronet-connection", 1_048_576, |m| m.throughput_rps, 1.3, true),
+        ("PerRequest setup", "neuronet-per-request", 1024, |m| m.setup_ms, 1.2, false),
+        ("Connection setup", "neuronet-connection", 1024, |m| m.setup_ms, 1.2, false),
+    ];
+    let mut header = false;
+    for (what, system, payload, pick, goal, at_least) in targets {
+        let (Some(ours), Some(theirs)) = (find(system, payload), find("btlightning", payload)) else { continue };
+        if !header {
+            println!("targets (this run):");
+            header = true;
+        }
+        let ratio = pick(ours) / pick(theirs);
+        let met = if at_least { ratio >= goal } else { ratio <= goal };
+        let sign = if at_least { ">=" } else { "<=" };
+        println!("  {what:<28} {ratio:>5.2}x  (goal {sign} {goal:.1}x)  {}", if met { "met" } else { "NOT met" });
+    }
 }
