@@ -487,9 +487,18 @@ async fn send_by(
     header: Vec<u8>,
     body: Bytes,
 ) -> std::io::Result<()> {
-    tokio::time::timeout_at(deadline, send(writer, kind, id, header, body))
+    // With room in the queue (the usual case) no timer is needed.
+    let frame = match writer.try_send(OutFrame { kind, id, header, body }) {
+        Ok(()) => return Ok(()),
+        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+            return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed"))
+        }
+        Err(tokio::sync::mpsc::error::TrySendError::Full(frame)) => frame,
+    };
+    tokio::time::timeout_at(deadline, writer.send(frame))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "peer is not reading"))?
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed"))
 }
 
 async fn send_status_by(
