@@ -21,7 +21,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use libp2p::{Multiaddr, PeerId};
 use neuronet_synapse::binding::{sign_binding, verify_binding};
 use neuronet_synapse::envelope::{verify_batch, RequestHead, ResponseHead};
-use neuronet_synapse::frame::{FrameKind, FramePrefix};
+use neuronet_synapse::frame::{FrameKind, FramePrefix, PREFIX_LEN};
 use neuronet_synapse::nonce::{NonceError, NonceGuard, NonceGuardConfig};
 use neuronet_synapse::payload::unix_nanos;
 use neuronet_synapse::proto::{AuthMode, HotkeyBinding};
@@ -581,7 +581,7 @@ async fn within<T>(
 
 async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream) {
     let (reader, writer) = stream.split();
-    let mut reader = BufReader::with_capacity(16 * 1024, reader);
+    let mut reader = BufReader::with_capacity(shared.config.network.stream_read_buffer.max(PREFIX_LEN), reader);
     let (queue, frames) = tokio::sync::mpsc::channel(shared.config.write_queue.max(1));
     tokio::spawn(run_writer(writer, frames));
     let writer: Writer = queue;
@@ -1040,7 +1040,7 @@ async fn handle(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admi
                             &writer,
                             id,
                             Status::Timeout,
-                            format!("Request timeout after {} seconds", timeout.as_secs_f64()),
+                            crate::error::timeout_message(timeout),
                             started,
                         )
                         .await;
@@ -1120,7 +1120,7 @@ async fn stream_response(
                     send_deadline,
                     id,
                     Status::Timeout,
-                    format!("Request timeout after {} seconds", timeout.as_secs_f64()),
+                    crate::error::timeout_message(timeout),
                     started,
                 )
                 .await;

@@ -18,7 +18,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use neuronet_synapse::binding::{sign_binding, verify_binding};
 use neuronet_synapse::envelope::{sign_batch, RequestHead, ResponseHead};
-use neuronet_synapse::frame::{FrameKind, FramePrefix};
+use neuronet_synapse::frame::{FrameKind, FramePrefix, PREFIX_LEN};
 use neuronet_synapse::payload::unix_nanos;
 use neuronet_synapse::payload::MAX_BATCH;
 use neuronet_synapse::proto::{AuthMode, HotkeyBinding};
@@ -81,6 +81,9 @@ pub struct DendriteConfig {
     /// on the request's path. 0 turns the thread off (do so where a process may be resumed
     /// twice from one memory snapshot; see `neuronet_synapse::presign`). Default 64.
     pub presigned_nonces: usize,
+    /// How long a connection waits, after a further pool stream failed to open, before it tries
+    /// again (busy requests must not make a refusing axon open streams in a loop). Default 1 s.
+    pub stream_open_backoff: Duration,
 }
 
 impl Default for DendriteConfig {
@@ -99,6 +102,7 @@ impl Default for DendriteConfig {
             sockets: 1,
             binding_ttl: Duration::from_secs(24 * 3600),
             presigned_nonces: 64,
+            stream_open_backoff: Duration::from_secs(1),
         }
     }
 }
@@ -227,9 +231,6 @@ impl PoolStream {
         self.queue.lock().ok().and_then(|q| q.as_ref().map(|q| q.send(item).is_ok())).unwrap_or(false)
     }
 }
-
-/// How long a connection waits after a further stream failed to open before trying again.
-const GROW_BACKOFF: Duration = Duration::from_secs(1);
 
 struct Connection {
     peer_id: PeerId,
@@ -405,12 +406,7 @@ impl Dendrite {
         let sent =
             tokio::time::timeout_at(deadline, self.send(target, S::NAME, body, timeout, Pending::Unary(tx))).await;
         let response = match sent {
-            Err(_) => Response::failure(
-                hotkey,
-                Status::Timeout,
-                format!("Request timeout after {} seconds", timeout.as_secs_f64()),
-                started,
-            ),
+            Err(_) => Response::failure(hotkey, Status::Timeout, crate::error::timeout_message(timeout), started),
             Ok(Err((status, message))) => Response::failure(hotkey, status, message, started),
             Ok(Ok((stream, id))) => match tokio::time::timeout_at(deadline, rx).await {
                 Ok(Ok(Reply::Done(head, bytes))) => decode_response::<S>(hotkey, head, bytes, started),
@@ -422,12 +418,7 @@ impl Dendrite {
                 Err(_) => {
                     stream.take(id);
                     cancel(&stream, id).await;
-                    Response::failure(
-                        hotkey,
-                        Status::Timeout,
-                        format!("Request timeout after {} seconds", timeout.as_secs_f64()),
-                        started,
-                    )
+                    Response::failure(hotkey, Status::Timeout, crate::error::timeout_message(timeout), started)
                 }
             },
         };
@@ -468,9 +459,7 @@ impl Dendrite {
             _marker: std::marker::PhantomData,
         };
         match tokio::time::timeout_at(deadline, self.send(target, S::NAME, body, timeout, Pending::Stream(tx))).await {
-            Err(_) => {
-                stream.finish(Status::Timeout, format!("Request timeout after {} seconds", timeout.as_secs_f64()))
-            }
+            Err(_) => stream.finish(Status::Timeout, crate::error::timeout_message(timeout)),
             Ok(Err((status, message))) => stream.finish(status, message),
             Ok(Ok(request)) => {
                 stream.rx = Some(rx);
@@ -663,6 +652,7 @@ impl Dendrite {
         let conn = conn.clone();
         tokio::spawn(async move {
             let timeout = this.inner.config.connect_timeout;
+            let backoff = this.inner.config.stream_open_backoff;
             let opened = tokio::time::timeout(timeout, this.open_stream(conn.peer_id, &hotkey)).await;
             drop(this);
             match opened {
@@ -671,8 +661,7 @@ impl Dendrite {
                 Ok(Ok(stream)) => {
                     conn.add_stream(stream);
                 }
-                // Busy requests must not make a refusing axon open streams in a loop.
-                _ => tokio::time::sleep(GROW_BACKOFF).await,
+                _ => tokio::time::sleep(backoff).await,
             }
             conn.growing.store(false, Ordering::Release);
         });
@@ -753,7 +742,8 @@ impl Dendrite {
         write_frame(&mut writer, FrameKind::Bind, 0, &binding, &[])
             .await
             .map_err(|e| (Status::Unavailable, format!("binding exchange with {expected}: {e}")))?;
-        Ok((BufReader::with_capacity(16 * 1024, reader), writer))
+        let capacity = self.inner.config.network.stream_read_buffer.max(PREFIX_LEN);
+        Ok((BufReader::with_capacity(capacity, reader), writer))
     }
 
     /// A pool stream over a bound stream: reader and writer tasks.

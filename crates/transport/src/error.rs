@@ -29,3 +29,8 @@ pub enum Error {
     #[error(transparent)]
     Protocol(#[from] neuronet_synapse::Error),
 }
+
+/// The message of a 408, worded as bittensor 10.5's axon and dendrite word it.
+pub(crate) fn timeout_message(timeout: std::time::Duration) -> String {
+    format!("Request timeout after {} seconds", timeout.as_secs_f64())
+}
