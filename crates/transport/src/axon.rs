@@ -30,6 +30,7 @@ use prost::Message;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
@@ -90,6 +91,12 @@ pub struct AxonConfig {
     /// up on a peer that does not read (freeing the handler slot and the body's memory).
     /// Default 1 s.
     pub write_grace: Duration,
+    /// How long a handler's first poll may take on the stream's reader task. An admitted request
+    /// is first polled there, so an answer that is ready at once costs no task; one that waits is
+    /// moved to a task of its own. A synapse whose first poll ever takes longer than this is
+    /// spawned straight away from then on, so a handler that computes before its first `.await`
+    /// holds up its stream for a few requests at most. Zero spawns every request. Default 100 us.
+    pub inline_poll: Duration,
     /// Timeout when a request names none. Default 12 s (Bittensor's dendrite default).
     pub default_timeout: Duration,
     /// Longest timeout a caller may ask for. Default 120 s.
@@ -118,6 +125,7 @@ impl Default for AxonConfig {
             queue_capacity: 1024,
             write_queue: 256,
             write_grace: Duration::from_secs(1),
+            inline_poll: Duration::from_micros(100),
             bind_timeout: Duration::from_secs(5),
             frame_timeout: Duration::from_secs(10),
             default_timeout: Duration::from_secs(12),
@@ -175,6 +183,49 @@ type StreamFn = Arc<dyn Fn(RequestContext, Bytes) -> Result<StreamItems, Handler
 enum Handler {
     Unary(UnaryFn),
     Streaming(StreamFn),
+}
+
+/// A synapse's handler and its inline-poll flag.
+#[derive(Clone)]
+struct Route {
+    handler: Handler,
+    inline: Arc<InlineFlag>,
+}
+
+/// Whether a synapse's requests are first polled on the stream's reader task: not any more once
+/// [`INLINE_STRIKES`] such polls in a row overran [`AxonConfig::inline_poll`]. (In a row: a
+/// single overrun may be the machine, not the handler.)
+struct InlineFlag {
+    synapse: String,
+    overruns: AtomicU32,
+}
+
+/// First polls in a row over [`AxonConfig::inline_poll`] after which a synapse's requests are
+/// always spawned.
+const INLINE_STRIKES: u32 = 3;
+
+impl InlineFlag {
+    fn allowed(&self) -> bool {
+        self.overruns.load(Ordering::Relaxed) < INLINE_STRIKES
+    }
+
+    /// Records one inline first poll.
+    fn record(&self, took: Duration, limit: Duration) {
+        if took <= limit {
+            if self.overruns.load(Ordering::Relaxed) != 0 {
+                self.overruns.store(0, Ordering::Relaxed);
+            }
+            return;
+        }
+        if self.overruns.fetch_add(1, Ordering::Relaxed) + 1 == INLINE_STRIKES {
+            tracing::info!(
+                synapse = %self.synapse,
+                ?took,
+                ?limit,
+                "handler computes before its first await: its requests get a task of their own from now on"
+            );
+        }
+    }
 }
 
 /// Decides whether an authenticated caller is refused: `Err(reason)` gives 403.
@@ -318,7 +369,14 @@ impl Axon {
             ip_rate: RateLimiter::keyed(rate(self.config.rate_per_ip)),
             config: self.config,
             directory: self.directory,
-            handlers: self.handlers,
+            handlers: self
+                .handlers
+                .into_iter()
+                .map(|(name, handler)| {
+                    let inline = Arc::new(InlineFlag { synapse: name.clone(), overruns: AtomicU32::new(0) });
+                    (name, Route { handler, inline })
+                })
+                .collect(),
             names,
             blacklist: self.blacklist,
             priority: self.priority,
@@ -425,7 +483,7 @@ struct Shared {
     binding: Mutex<HotkeyBinding>,
     config: AxonConfig,
     directory: Directory,
-    handlers: HashMap<String, Handler>,
+    handlers: HashMap<String, Route>,
     names: Vec<String>,
     blacklist: Option<BlacklistFn>,
     priority: Option<PriorityFn>,
@@ -527,6 +585,8 @@ struct Admitted {
     body: Bytes,
     budget: Budget,
     handler: Handler,
+    /// The synapse's flag: may its first poll run on the stream's reader task?
+    inline: Arc<InlineFlag>,
     caller: Hotkey,
     facts: Option<PeerFacts>,
 }
@@ -538,7 +598,7 @@ struct Held {
     head: RequestHead,
     body: Bytes,
     budget: Budget,
-    checked: Result<Handler, Refusal>,
+    checked: Result<Route, Refusal>,
 }
 
 /// Handlers running for one stream, by request id, so that a Cancel frame or the end of the
@@ -809,7 +869,7 @@ async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
     // 4. Signature (alone, or once for a whole batch), then nonce and blacklist.
     match batch {
         None => {
-            let verdict = checked.and_then(|handler| {
+            let verdict = checked.and_then(|route| {
                 if head.auth == AuthMode::PerRequest {
                     shared
                         .nonces
@@ -818,7 +878,7 @@ async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
                     head.verify_with(state.bound_key.as_ref(), &body)
                         .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
                 }
-                authorize(shared, head, body, budget, handler)
+                authorize(shared, head, body, budget, route)
             });
             dispatch(shared, state, id, verdict, started).await;
         }
@@ -859,7 +919,7 @@ async fn settle_batch(shared: &Arc<Shared>, state: &StreamState, held: Vec<Held>
         let verdict = match (&verified, checked) {
             (_, Err(refusal)) => Err(refusal),
             (Err(reason), Ok(_)) => Err(refusal_of(&head, Status::Unauthorized, reason.clone())),
-            (Ok(()), Ok(handler)) => authorize(shared, head, body, budget, handler),
+            (Ok(()), Ok(route)) => authorize(shared, head, body, budget, route),
         };
         dispatch(shared, state, id, verdict, started).await;
     }
@@ -878,16 +938,35 @@ async fn dispatch(
             refuse(shared, &state.writer, id, refusal, started).await;
         }
         Ok(admitted) => {
+            let inline = admitted.inline.clone();
             let work =
                 run(shared.clone(), state.peer, state.writer.clone(), id, admitted, started, state.running.clone());
-            // Hold the map's lock across the spawn so that the task cannot finish (and remove
-            // itself) before its handle is recorded.
-            let mut map = state.running();
-            let task = tokio::spawn(work);
-            map.insert(id, task.abort_handle());
+            let limit = shared.config.inline_poll;
+            if limit.is_zero() || !inline.allowed() {
+                track(state, id, work);
+                return;
+            }
+            // First poll here: an answer ready at once (a cheap handler, a refusal) then costs
+            // no task, and no wake-up of another worker thread to steal one.
+            let mut work = Box::pin(work);
+            let polled = Instant::now();
+            let done = futures::poll!(work.as_mut()).is_ready();
+            inline.record(polled.elapsed(), limit);
+            if !done {
+                track(state, id, work);
+            }
         }
         Err(refusal) => refuse(shared, &state.writer, id, refusal, started).await,
     }
+}
+
+/// Runs an admitted request's future as a task, recorded so that a Cancel frame can stop it.
+fn track(state: &StreamState, id: u64, work: impl std::future::Future<Output = ()> + Send + 'static) {
+    // Hold the map's lock across the spawn so that the task cannot finish (and remove itself)
+    // before its handle is recorded.
+    let mut map = state.running();
+    let task = tokio::spawn(work);
+    map.insert(id, task.abort_handle());
 }
 
 type Refusal = (Status, String, String);
@@ -897,12 +976,12 @@ fn refusal_of(head: &RequestHead, status: Status, message: String) -> Refusal {
 }
 
 /// The checks that need no cryptography: receiver, route, binding, accepted mode, sender.
-fn precheck(shared: &Shared, state: &PeerState, head: &RequestHead) -> Result<Handler, Refusal> {
+fn precheck(shared: &Shared, state: &PeerState, head: &RequestHead) -> Result<Route, Refusal> {
     if head.receiver != *shared.hotkey.public() {
         let message = format!("request is for another receiver, this axon is {}", shared.hotkey);
         return Err(refusal_of(head, Status::Forbidden, message));
     }
-    let handler = shared.handlers.get(&head.synapse).cloned().ok_or_else(|| {
+    let route = shared.handlers.get(&head.synapse).cloned().ok_or_else(|| {
         let message = format!("Synapse name '{}' not found. Available synapses {:?}", head.synapse, shared.names);
         refusal_of(head, Status::NotFound, message)
     })?;
@@ -920,7 +999,7 @@ fn precheck(shared: &Shared, state: &PeerState, head: &RequestHead) -> Result<Ha
         let message = format!("sender {} is not the connection's hotkey {bound}", head.sender);
         return Err(refusal_of(head, Status::Unauthorized, message));
     }
-    Ok(handler)
+    Ok(route)
 }
 
 /// After the signature: the replay check, then the blacklist on the authenticated hotkey.
@@ -929,7 +1008,7 @@ fn authorize(
     head: RequestHead,
     body: Bytes,
     budget: Budget,
-    handler: Handler,
+    route: Route,
 ) -> Result<Admitted, Refusal> {
     if head.auth == AuthMode::PerRequest {
         shared.nonces.check(head.sender.public(), head.nonce, unix_nanos()).map_err(|e| match e {
@@ -940,7 +1019,7 @@ fn authorize(
     let facts = shared.directory.facts(head.sender.public());
     blacklisted(shared, &head.sender, facts.as_ref())
         .map_err(|reason| refusal_of(&head, Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
-    Ok(Admitted { caller: head.sender, head, body, budget, handler, facts })
+    Ok(Admitted { caller: head.sender, head, body, budget, handler: route.handler, inline: route.inline, facts })
 }
 
 fn blacklisted(shared: &Shared, hotkey: &Hotkey, facts: Option<&PeerFacts>) -> Result<(), String> {
@@ -978,7 +1057,7 @@ async fn run(
 
 async fn handle(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitted: Admitted, started: Instant) {
     // The body's share of the memory budget is returned when the request is done.
-    let Admitted { head, body, budget: _budget, handler, caller, facts } = admitted;
+    let Admitted { head, body, budget: _budget, handler, caller, facts, inline: _ } = admitted;
     let span = tracing::debug_span!("request", synapse = %head.synapse, caller = %caller, %peer, id);
     async move {
         let synapse = head.synapse.clone();

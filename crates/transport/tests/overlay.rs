@@ -175,6 +175,61 @@ async fn slow_handler_is_408_within_the_timeout() {
     assert_echo(&dendrite, &target, "after timeout").await;
 }
 
+/// A handler that computes before its first await is first run on the stream's reader task
+/// (the axon polls every request there once) only until it has overrun `inline_poll` a few
+/// times in a row; from then on its requests run side by side again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn a_handler_that_blocks_before_awaiting_gets_tasks_of_its_own() {
+    use std::sync::{Arc, Condvar, Mutex};
+    // "compute": 2 ms of work before answering. "pair": waits (blocking, as a computation
+    // would) for a second "pair" request to be in the handler at the same time.
+    let arrivals = Arc::new((Mutex::new(0u32), Condvar::new()));
+    let axon = Axon::new(key("//Bob"), AxonConfig::default())
+        .serve::<TextGeneration, _, _>(move |_ctx, req: proto::TextGenerationRequest| {
+            let arrivals = arrivals.clone();
+            async move {
+                let text = match req.prompt.as_str() {
+                    "pair" => {
+                        let (count, arrived) = &*arrivals;
+                        let mut count = count.lock().unwrap();
+                        *count += 1;
+                        arrived.notify_all();
+                        let (count, _) =
+                            arrived.wait_timeout_while(count, Duration::from_secs(5), |count| *count < 2).unwrap();
+                        if *count >= 2 {
+                            "paired"
+                        } else {
+                            "alone"
+                        }
+                    }
+                    _ => {
+                        std::thread::sleep(Duration::from_millis(2));
+                        "computed"
+                    }
+                };
+                Ok(proto::TextGenerationResponse { text: text.into(), ..Default::default() })
+            }
+        })
+        .start([loopback4()])
+        .await
+        .unwrap();
+    // One stream, so that both "pair" requests reach the same reader task.
+    let dendrite = dendrite_with("//Alice", DendriteConfig::default().with_streams_per_connection(1)).await;
+    let target = target(&axon);
+    for _ in 0..3 {
+        let answer = dendrite.query::<TextGeneration>(&target, prompt("compute"), T).await;
+        assert_eq!(answer.body.map(|b| b.text), Some("computed".into()), "{}", answer.message);
+    }
+    let (a, b) = futures::join!(
+        dendrite.query::<TextGeneration>(&target, prompt("pair"), T),
+        dendrite.query::<TextGeneration>(&target, prompt("pair"), T)
+    );
+    for answer in [a, b] {
+        assert_eq!(answer.status, Status::Success, "{}", answer.message);
+        assert_eq!(answer.body.unwrap().text, "paired", "the two requests did not run side by side");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_is_503() {
     let config = AxonConfig { max_concurrency: 1, queue_capacity: 1, ..AxonConfig::default() };
