@@ -1,7 +1,6 @@
 //! btlightning 0.2.15's side, measured exactly like neuronet: its server with an echo handler,
 //! its client over loopback QUIC.
 
-use crate::{percentiles, Measurement, Plan};
 use btlightning::{
     LightningClient, LightningServer, LightningServerConfig, QuicAxonInfo, QuicRequest, Sr25519Signer, SynapseHandler,
 };
@@ -76,8 +75,8 @@ impl Rig {
         Ok(elapsed)
     }
 
-    /// Sequential latency and throughput over one connection (`setup_ms` left for the caller).
-    pub async fn measure(&self, payload: usize, plan: Plan) -> anyhow::Result<Measurement> {
+    /// A connected, warmed-up client sending `payload`-byte echoes.
+    pub async fn session(&self, payload: usize) -> anyhow::Result<Session> {
         let axon = self.axon.clone();
         let mut connected = client(VALIDATOR_SEED).await?;
         connect(&mut connected, &axon).await?;
@@ -88,31 +87,45 @@ impl Rig {
         for _ in 0..50 {
             let _ = client.query_axon(axon.clone(), request.clone()).await;
         }
-        let mut latencies = Vec::with_capacity(plan.sequential);
-        for _ in 0..plan.sequential {
-            let started = Instant::now();
-            let answer = client.query_axon(axon.clone(), request.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            anyhow::ensure!(answer.success, "btlightning query failed");
-            latencies.push(started.elapsed());
-        }
-        let (p50_ms, p99_ms) = percentiles(latencies);
-
-        let elapsed = crate::throughput(plan.concurrent, move || {
-            let (client, axon, request) = (client.clone(), axon.clone(), request.clone());
-            async move { client.query_axon(axon, request).await.map(|r| r.success).unwrap_or(false) }
-        })
-        .await?;
-        Ok(Measurement {
-            system: "btlightning",
-            payload,
-            p50_ms,
-            p99_ms,
-            throughput_rps: plan.concurrent as f64 / elapsed,
-            setup_ms: f64::NAN,
-        })
+        Ok(Session { client, axon, request })
     }
 
     pub async fn stop(&self) {
         let _ = self.server.stop().await;
+    }
+}
+
+/// One connection carrying the echo requests.
+pub struct Session {
+    client: Arc<LightningClient>,
+    axon: QuicAxonInfo,
+    request: QuicRequest,
+}
+
+impl Session {
+    /// `count` requests one after another: their latencies.
+    pub async fn sequential(&self, count: usize) -> anyhow::Result<Vec<Duration>> {
+        let mut latencies = Vec::with_capacity(count);
+        for _ in 0..count {
+            let started = Instant::now();
+            let answer = self
+                .client
+                .query_axon(self.axon.clone(), self.request.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            anyhow::ensure!(answer.success, "btlightning query failed");
+            latencies.push(started.elapsed());
+        }
+        Ok(latencies)
+    }
+
+    /// `count` requests, [`IN_FLIGHT`](crate::IN_FLIGHT) at a time: the seconds they took.
+    pub async fn concurrent(&self, count: usize) -> anyhow::Result<f64> {
+        let (client, axon, request) = (self.client.clone(), self.axon.clone(), self.request.clone());
+        crate::throughput(count, move || {
+            let (client, axon, request) = (client.clone(), axon.clone(), request.clone());
+            async move { client.query_axon(axon, request).await.map(|r| r.success).unwrap_or(false) }
+        })
+        .await
     }
 }

@@ -1,7 +1,9 @@
 //! neuronet-bench: echo over loopback, neuronet (per-request and connection auth) against
 //! btlightning 0.2.15, measured the same way in one run: sequential p50/p99 latency, throughput
 //! with 32 requests in flight over one connection, and connection setup (dial + binding + first
-//! answer). Prints a table with neuronet/btlightning ratios; `--json FILE` writes the results.
+//! answer). Every figure is taken in rounds in which the systems take turns, each round started
+//! by the next system, so that all of them meet the same machine state. Prints a table with
+//! neuronet/btlightning ratios; `--json FILE` writes the results.
 
 mod btl;
 mod fanout;
@@ -89,11 +91,18 @@ impl Rig {
         }
     }
 
-    async fn measure(&self, payload: usize, plan: Plan) -> anyhow::Result<Measurement> {
+    fn system(&self) -> &'static str {
         match self {
-            Rig::Neuronet(rig) => rig.measure(payload, plan).await,
-            Rig::Btlightning(rig) => rig.measure(payload, plan).await,
+            Rig::Neuronet(rig) => rig.system(),
+            Rig::Btlightning(_) => "btlightning",
         }
+    }
+
+    async fn session(&self, payload: usize) -> anyhow::Result<Session> {
+        Ok(match self {
+            Rig::Neuronet(rig) => Session::Neuronet(rig.session(payload).await?),
+            Rig::Btlightning(rig) => Session::Btlightning(rig.session(payload).await?),
+        })
     }
 
     async fn stop(&self) {
@@ -103,24 +112,58 @@ impl Rig {
     }
 }
 
-/// How many requests each figure uses.
+/// One connected system's requests.
+enum Session {
+    Neuronet(neuro::Session),
+    Btlightning(btl::Session),
+}
+
+impl Session {
+    async fn sequential(&self, count: usize) -> anyhow::Result<Vec<Duration>> {
+        match self {
+            Session::Neuronet(session) => session.sequential(count).await,
+            Session::Btlightning(session) => session.sequential(count).await,
+        }
+    }
+
+    async fn concurrent(&self, count: usize) -> anyhow::Result<f64> {
+        match self {
+            Session::Neuronet(session) => session.concurrent(count).await,
+            Session::Btlightning(session) => session.concurrent(count).await,
+        }
+    }
+}
+
+/// How many requests each figure uses, and in how many rounds the systems take turns.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
     sequential: usize,
     concurrent: usize,
     setups: usize,
+    rounds: usize,
 }
 
 impl Plan {
     fn for_payload(payload: usize, quick: bool) -> Self {
         let large = payload >= 100 * 1024;
         match (quick, large) {
-            (false, false) => Plan { sequential: 2000, concurrent: 20_000, setups: 20 },
-            (false, true) => Plan { sequential: 300, concurrent: 1000, setups: 20 },
-            (true, false) => Plan { sequential: 500, concurrent: 5000, setups: 10 },
-            (true, true) => Plan { sequential: 100, concurrent: 300, setups: 10 },
+            (false, false) => Plan { sequential: 4000, concurrent: 40_000, setups: 20, rounds: 20 },
+            (false, true) => Plan { sequential: 300, concurrent: 1000, setups: 20, rounds: 5 },
+            (true, false) => Plan { sequential: 1000, concurrent: 10_000, setups: 10, rounds: 10 },
+            (true, true) => Plan { sequential: 100, concurrent: 300, setups: 10, rounds: 2 },
         }
     }
+
+    /// Round `round`'s share of `total`.
+    fn share(&self, total: usize, round: usize) -> usize {
+        total / self.rounds + usize::from(round < total % self.rounds)
+    }
+}
+
+/// The order in which the systems take turns: `(system, round)`, every system once per round,
+/// each round starting with the next system.
+fn turns(systems: usize, rounds: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..rounds).flat_map(move |round| (0..systems).map(move |offset| ((round + offset) % systems, round)))
 }
 
 /// Sorted latencies in ms -> (p50, p99).
@@ -212,21 +255,39 @@ async fn main() -> anyhow::Result<()> {
         if !args.no_btlightning {
             rigs.push(Rig::Btlightning(btl::Rig::start().await?));
         }
-        // Setups first, on fresh servers, and interleaved round by round, so that every system
-        // meets the same machine state (a busy or idle VM changes a 1 ms setup by a third).
-        let mut setups = vec![Vec::with_capacity(plan.setups); rigs.len()];
-        for round in 0..plan.setups {
-            // Each round starts with the next system: a setup pays for the teardown of the
-            // connections the previous ones just dropped, and no system should always go first.
-            for offset in 0..rigs.len() {
-                let index = (round + offset) % rigs.len();
-                setups[index].push(rigs[index].setup().await?);
-            }
+        // Every figure is taken in rounds in which the systems take turns, each round starting
+        // with the next system: this VM's speed drifts by tens of percent over seconds, and a
+        // system measured in one stretch would meet a different machine than the others.
+        // Setups come first, on fresh servers (a setup also pays for the teardown of the
+        // connections the previous ones just dropped).
+        let systems = rigs.len();
+        let mut setups = vec![Vec::with_capacity(plan.setups); systems];
+        for (index, _) in turns(systems, plan.setups) {
+            setups[index].push(rigs[index].setup().await?);
         }
-        for (rig, samples) in rigs.iter().zip(setups) {
-            let mut measurement = rig.measure(payload, plan).await?;
-            measurement.setup_ms = median_ms(samples);
-            results.push(measurement);
+        let mut sessions = Vec::with_capacity(systems);
+        for rig in &rigs {
+            sessions.push(rig.session(payload).await?);
+        }
+        let mut latencies = vec![Vec::with_capacity(plan.sequential); systems];
+        for (index, round) in turns(systems, plan.rounds) {
+            latencies[index].extend(sessions[index].sequential(plan.share(plan.sequential, round)).await?);
+        }
+        let mut seconds = vec![0.0; systems];
+        for (index, round) in turns(systems, plan.rounds) {
+            seconds[index] += sessions[index].concurrent(plan.share(plan.concurrent, round)).await?;
+        }
+        drop(sessions);
+        for (index, rig) in rigs.iter().enumerate() {
+            let (p50_ms, p99_ms) = percentiles(std::mem::take(&mut latencies[index]));
+            results.push(Measurement {
+                system: rig.system(),
+                payload,
+                p50_ms,
+                p99_ms,
+                throughput_rps: plan.concurrent as f64 / seconds[index],
+                setup_ms: median_ms(std::mem::take(&mut setups[index])),
+            });
         }
         for rig in &rigs {
             rig.stop().await;

@@ -1,6 +1,5 @@
 //! neuronet's side: an echo axon and a dendrite over loopback QUIC.
 
-use crate::{percentiles, Measurement, Plan};
 use bytes::Bytes;
 use neuronet_synapse::{synapse, CryptoType, Keypair, Status};
 use neuronet_transport::{Auth, Axon, AxonConfig, AxonHandle, Dendrite, DendriteConfig, NetworkConfig, Target};
@@ -93,27 +92,43 @@ impl Rig {
         Ok(elapsed)
     }
 
-    /// Sequential latency and throughput over one connection (`setup_ms` left for the caller).
-    pub async fn measure(&self, payload: usize, plan: Plan) -> anyhow::Result<Measurement> {
+    /// A connected, warmed-up dendrite sending `payload`-byte echoes.
+    pub async fn session(&self, payload: usize) -> anyhow::Result<Session> {
         let request = EchoMessage { payload: Bytes::from(vec![0x42u8; payload]) };
         let validator = Keypair::from_seed(&[2; 32], CryptoType::Sr25519);
         let dendrite = Dendrite::new(validator, self.config.clone()).await?;
-        let target = self.target.clone();
         // Warm up: connection, stream pool, caches.
         for _ in 0..50 {
-            dendrite.query::<Echo>(&target, request.clone(), TIMEOUT).await;
+            dendrite.query::<Echo>(&self.target, request.clone(), TIMEOUT).await;
         }
-        let mut latencies = Vec::with_capacity(plan.sequential);
-        for _ in 0..plan.sequential {
+        Ok(Session { dendrite: Arc::new(dendrite), target: self.target.clone(), request })
+    }
+}
+
+/// One connection carrying the echo requests.
+pub struct Session {
+    dendrite: Arc<Dendrite>,
+    target: Target,
+    request: EchoMessage,
+}
+
+impl Session {
+    /// `count` requests one after another: their latencies.
+    pub async fn sequential(&self, count: usize) -> anyhow::Result<Vec<Duration>> {
+        let mut latencies = Vec::with_capacity(count);
+        for _ in 0..count {
             let started = Instant::now();
-            let answer = dendrite.query::<Echo>(&target, request.clone(), TIMEOUT).await;
+            let answer = self.dendrite.query::<Echo>(&self.target, self.request.clone(), TIMEOUT).await;
             anyhow::ensure!(answer.is_success(), "query failed: {} {}", answer.status, answer.message);
             latencies.push(started.elapsed());
         }
-        let (p50_ms, p99_ms) = percentiles(latencies);
+        Ok(latencies)
+    }
 
-        let dendrite = Arc::new(dendrite);
-        let elapsed = crate::throughput(plan.concurrent, move || {
+    /// `count` requests, [`IN_FLIGHT`](crate::IN_FLIGHT) at a time: the seconds they took.
+    pub async fn concurrent(&self, count: usize) -> anyhow::Result<f64> {
+        let (dendrite, target, request) = (self.dendrite.clone(), self.target.clone(), self.request.clone());
+        crate::throughput(count, move || {
             let (dendrite, target, request) = (dendrite.clone(), target.clone(), request.clone());
             async move {
                 let answer = dendrite.query::<Echo>(&target, request, TIMEOUT).await;
@@ -123,14 +138,6 @@ impl Rig {
                 answer.is_success()
             }
         })
-        .await?;
-        Ok(Measurement {
-            system: self.system(),
-            payload,
-            p50_ms,
-            p99_ms,
-            throughput_rps: plan.concurrent as f64 / elapsed,
-            setup_ms: f64::NAN,
-        })
+        .await
     }
 }
