@@ -91,11 +91,13 @@ pub struct AxonConfig {
     /// up on a peer that does not read (freeing the handler slot and the body's memory).
     /// Default 1 s.
     pub write_grace: Duration,
-    /// How long a handler's first poll may take on the stream's reader task. An admitted request
-    /// is first polled there, so an answer that is ready at once costs no task; one that waits is
-    /// moved to a task of its own. A synapse whose first poll ever takes longer than this is
-    /// spawned straight away from then on, so a handler that computes before its first `.await`
-    /// holds up its stream for a few requests at most. Zero spawns every request. Default 100 us.
+    /// How long a unary handler's first poll may take on the stream's reader task. An admitted
+    /// unary request is first polled there, so an answer that is ready at once costs no task; one
+    /// that waits is moved to a task of its own. A synapse whose first polls overrun this three
+    /// times in quick succession, or more often than one poll in seventeen, is spawned
+    /// straight away for the rest of the axon's life, so a handler that computes before its first
+    /// `.await` holds up its stream for a few requests at most. Zero spawns every request.
+    /// Default 100 us.
     pub inline_poll: Duration,
     /// Timeout when a request names none. Default 12 s (Bittensor's dendrite default).
     pub default_timeout: Duration,
@@ -192,32 +194,44 @@ struct Route {
     inline: Arc<InlineFlag>,
 }
 
-/// Whether a synapse's requests are first polled on the stream's reader task: not any more once
-/// [`INLINE_STRIKES`] such polls in a row overran [`AxonConfig::inline_poll`]. (In a row: a
-/// single overrun may be the machine, not the handler.)
+/// Whether a synapse's requests are first polled on the stream's reader task. A first poll over
+/// [`AxonConfig::inline_poll`] adds [`OVERRUN_WEIGHT`] to a score that every poll within it
+/// lowers by one; at [`OVERRUN_LIMIT`] the synapse is spawned for good. Occasional overruns (the
+/// machine pausing the thread, not the handler) decay; a handler that computes before its first
+/// await reaches the limit after three overruns close together, or when its first polls overrun
+/// more often than one in seventeen.
 struct InlineFlag {
     synapse: String,
-    overruns: AtomicU32,
+    score: AtomicU32,
 }
 
-/// First polls in a row over [`AxonConfig::inline_poll`] after which a synapse's requests are
-/// always spawned.
-const INLINE_STRIKES: u32 = 3;
+/// What one overrun adds to an [`InlineFlag`]'s score.
+const OVERRUN_WEIGHT: u32 = 16;
+/// The score at which a synapse's requests are always spawned.
+const OVERRUN_LIMIT: u32 = 3 * OVERRUN_WEIGHT;
 
 impl InlineFlag {
     fn allowed(&self) -> bool {
-        self.overruns.load(Ordering::Relaxed) < INLINE_STRIKES
+        self.score.load(Ordering::Relaxed) < OVERRUN_LIMIT
     }
 
-    /// Records one inline first poll.
+    /// Records one inline first poll. Once at the limit the score never moves again, so a poll
+    /// that started earlier and ends within the limit cannot turn inlining back on.
     fn record(&self, took: Duration, limit: Duration) {
+        let score = &self.score;
         if took <= limit {
-            if self.overruns.load(Ordering::Relaxed) != 0 {
-                self.overruns.store(0, Ordering::Relaxed);
+            // Most polls: a load only, no write to the shared line while the score is zero.
+            if score.load(Ordering::Relaxed) != 0 {
+                let _ = score.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                    (s < OVERRUN_LIMIT).then(|| s.saturating_sub(1))
+                });
             }
             return;
         }
-        if self.overruns.fetch_add(1, Ordering::Relaxed) + 1 == INLINE_STRIKES {
+        let raised = score.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+            (s < OVERRUN_LIMIT).then(|| (s + OVERRUN_WEIGHT).min(OVERRUN_LIMIT))
+        });
+        if raised.is_ok_and(|before| before + OVERRUN_WEIGHT >= OVERRUN_LIMIT) {
             tracing::info!(
                 synapse = %self.synapse,
                 ?took,
@@ -373,7 +387,7 @@ impl Axon {
                 .handlers
                 .into_iter()
                 .map(|(name, handler)| {
-                    let inline = Arc::new(InlineFlag { synapse: name.clone(), overruns: AtomicU32::new(0) });
+                    let inline = Arc::new(InlineFlag { synapse: name.clone(), score: AtomicU32::new(0) });
                     (name, Route { handler, inline })
                 })
                 .collect(),
@@ -939,10 +953,12 @@ async fn dispatch(
         }
         Ok(admitted) => {
             let inline = admitted.inline.clone();
+            // Streaming answers are spawned: one may have many chunks ready at once.
+            let unary = matches!(admitted.handler, Handler::Unary(_));
             let work =
                 run(shared.clone(), state.peer, state.writer.clone(), id, admitted, started, state.running.clone());
             let limit = shared.config.inline_poll;
-            if limit.is_zero() || !inline.allowed() {
+            if !unary || limit.is_zero() || !inline.allowed() {
                 track(state, id, work);
                 return;
             }
@@ -950,10 +966,23 @@ async fn dispatch(
             // no task, and no wake-up of another worker thread to steal one.
             let mut work = Box::pin(work);
             let polled = Instant::now();
-            let done = futures::poll!(work.as_mut()).is_ready();
+            // Handlers' panics are caught inside; this guards the stream's reader against any
+            // other, so that it still cleans up (held batches, running handlers) when it ends.
+            let poll = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    std::future::Future::poll(work.as_mut(), cx)
+                })))
+            })
+            .await;
             inline.record(polled.elapsed(), limit);
-            if !done {
-                track(state, id, work);
+            match poll {
+                Ok(std::task::Poll::Ready(())) => {}
+                Ok(std::task::Poll::Pending) => track(state, id, work),
+                Err(_panic) => {
+                    tracing::warn!(synapse = %inline.synapse, "request panicked outside its handler");
+                    let refusal = (Status::InternalError, "Internal Server Error".to_owned(), inline.synapse.clone());
+                    refuse(shared, &state.writer, id, refusal, started).await;
+                }
             }
         }
         Err(refusal) => refuse(shared, &state.writer, id, refusal, started).await,
@@ -1062,7 +1091,15 @@ async fn handle(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admi
     async move {
         let synapse = head.synapse.clone();
         let priority = match &shared.priority {
-            Some(priority) => priority(&caller, facts.as_ref()),
+            // A panicking priority function must not take the request (or, polled on the
+            // stream's reader, the stream) with it: such a request gets the lowest priority.
+            Some(priority) => {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| priority(&caller, facts.as_ref())))
+                    .unwrap_or_else(|_| {
+                        tracing::warn!("priority function panicked");
+                        f64::MIN
+                    })
+            }
             None => facts.as_ref().map(|f| f.stake as f64).unwrap_or(0.0),
         };
         shared.metrics.queued.set(shared.gate.queued() as i64);
@@ -1204,6 +1241,60 @@ async fn stream_response(
                 )
                 .await;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag() -> InlineFlag {
+        InlineFlag { synapse: "Echo".into(), score: AtomicU32::new(0) }
+    }
+
+    const LIMIT: Duration = Duration::from_micros(100);
+    const FAST: Duration = Duration::from_micros(5);
+    const SLOW: Duration = Duration::from_millis(2);
+
+    #[test]
+    fn three_overruns_close_together_stop_inlining_for_good() {
+        let flag = flag();
+        for _ in 0..2 {
+            flag.record(SLOW, LIMIT);
+            assert!(flag.allowed());
+        }
+        flag.record(SLOW, LIMIT);
+        assert!(!flag.allowed());
+        // A poll that started before and ends within the limit does not turn it back on.
+        for _ in 0..1000 {
+            flag.record(FAST, LIMIT);
+        }
+        assert!(!flag.allowed());
+    }
+
+    #[test]
+    fn rare_overruns_decay() {
+        let flag = flag();
+        // One overrun in seventeen polls, for a long time: the machine, not the handler.
+        for _ in 0..1000 {
+            flag.record(SLOW, LIMIT);
+            for _ in 0..16 {
+                flag.record(FAST, LIMIT);
+            }
+        }
+        assert!(flag.allowed());
+    }
+
+    #[test]
+    fn frequent_overruns_stop_inlining() {
+        let flag = flag();
+        // One overrun in eight polls: a handler that sometimes computes before it awaits.
+        let mut polls = 0;
+        while flag.allowed() {
+            flag.record(if polls % 8 == 0 { SLOW } else { FAST }, LIMIT);
+            polls += 1;
+            assert!(polls < 1000, "never stopped inlining");
         }
     }
 }

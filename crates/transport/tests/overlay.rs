@@ -231,6 +231,20 @@ async fn a_handler_that_blocks_before_awaiting_gets_tasks_of_its_own() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_priority_function_costs_the_request_its_priority_only() {
+    let axon = with_echo(Axon::new(key("//Bob"), AxonConfig::default()))
+        .with_priority(|_hotkey, _facts| panic!("priority function asked to panic"))
+        .start([loopback4()])
+        .await
+        .unwrap();
+    let dendrite = dendrite_with("//Alice", DendriteConfig::default().with_streams_per_connection(1)).await;
+    let target = target(&axon);
+    for text in ["first", "second", "third"] {
+        assert_echo(&dendrite, &target, text).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_is_503() {
     let config = AxonConfig { max_concurrency: 1, queue_capacity: 1, ..AxonConfig::default() };
     let axon = echo_axon("//Bob", config).await;
