@@ -657,7 +657,7 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
     let (reader, writer) = stream.split();
     let mut reader = BufReader::with_capacity(shared.config.network.stream_read_buffer.max(PREFIX_LEN), reader);
     let (queue, frames) = tokio::sync::mpsc::channel(shared.config.write_queue.max(1));
-    tokio::spawn(run_writer(writer, frames));
+    tokio::spawn(run_writer(writer, frames, shared.config.network.write_stall));
     let writer: Writer = queue;
     let mut state = StreamState {
         peer,
@@ -671,6 +671,17 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
     };
     let opened = tokio::time::Instant::now();
     loop {
+        // Backpressure: while this stream's answers are not being taken (its writer's queue is
+        // full), read none of its requests. The writer gives the stream up when the peer takes
+        // nothing for `write_stall`, which ends the wait here too.
+        if state.writer.capacity() == 0 && state.writer.reserve().await.is_err() {
+            tracing::debug!(%peer, "closing stream: the peer does not read its answers");
+            break;
+        }
+        if state.writer.is_closed() {
+            tracing::debug!(%peer, "closing stream: its writer stopped");
+            break;
+        }
         // A stream must bind in time, and a signature batch must not wait for its next member
         // forever: both would pin memory for a peer that sends nothing.
         let deadline = if !state.bound_here {
@@ -680,7 +691,17 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
         } else {
             None
         };
-        let prefix = match within(deadline, read_prefix(&mut reader)).await {
+        // Waiting for the next frame ends early when the writer stops (the peer took none of
+        // our bytes for `write_stall`): nothing could answer the frame anyway.
+        let next = tokio::select! {
+            biased;
+            next = within(deadline, read_prefix(&mut reader)) => next,
+            () = state.writer.closed() => {
+                tracing::debug!(%peer, "closing stream: its writer stopped");
+                break;
+            }
+        };
+        let prefix = match next {
             Ok(Some(prefix)) => prefix,
             Ok(None) => break,
             Err(error) => {

@@ -203,6 +203,9 @@ struct PoolStream {
     queue: Mutex<Option<mpsc::UnboundedSender<Outgoing>>>,
     pending: Mutex<HashMap<u64, Pending>>,
     alive: AtomicBool,
+    /// The task reading the answers, stopped when the writer gives the stream up (it may be
+    /// waiting for an answer that can no longer come, from an axon that keeps the stream open).
+    reader: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl PoolStream {
@@ -220,6 +223,12 @@ impl PoolStream {
             queue.take();
         }
         self.pending.lock().map(|mut p| p.drain().map(|(_, v)| v).collect()).unwrap_or_default()
+    }
+
+    fn set_reader(&self, task: &tokio::task::JoinHandle<()>) {
+        if let Ok(mut reader) = self.reader.lock() {
+            *reader = Some(task.abort_handle());
+        }
     }
 
     fn take(&self, id: u64) -> Option<Pending> {
@@ -707,7 +716,7 @@ impl Dendrite {
         let dendrite = Arc::downgrade(&self.inner);
         let max_body = self.inner.config.max_response_bytes;
         let stream = pool.clone();
-        tokio::spawn(async move {
+        let reader_task = tokio::spawn(async move {
             let pool = stream;
             match read_binding_answer(&mut reader, peer_id, &expected).await {
                 Ok(()) => read_responses(pool, reader, max_body).await,
@@ -727,6 +736,7 @@ impl Dendrite {
                 }
             }
         });
+        pool.set_reader(&reader_task);
         Ok(pool)
     }
 
@@ -749,7 +759,8 @@ impl Dendrite {
     /// A pool stream over a bound stream: reader and writer tasks.
     fn start_stream(&self, (reader, writer): StreamHalves) -> Arc<PoolStream> {
         let pool = self.start_writer(writer);
-        tokio::spawn(read_responses(pool.clone(), reader, self.inner.config.max_response_bytes));
+        let reader_task = tokio::spawn(read_responses(pool.clone(), reader, self.inner.config.max_response_bytes));
+        pool.set_reader(&reader_task);
         pool
     }
 
@@ -760,10 +771,12 @@ impl Dendrite {
             queue: Mutex::new(Some(queue)),
             pending: Mutex::new(HashMap::new()),
             alive: AtomicBool::new(true),
+            reader: Mutex::new(None),
         });
         let signer = (self.inner.config.auth == Auth::PerRequest).then(|| self.inner.keypair.clone());
         let limits = BatchLimits { body: self.inner.config.batch_body_limit, total: self.inner.config.batch_bytes };
-        tokio::spawn(write_requests(pool.clone(), writer, outgoing, signer, limits));
+        let stall = self.inner.config.network.write_stall;
+        tokio::spawn(write_requests(pool.clone(), writer, outgoing, signer, limits, stall));
         pool
     }
 }
@@ -831,6 +844,7 @@ async fn write_requests(
     mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     signer: Option<Arc<Keypair>>,
     limits: BatchLimits,
+    stall: Duration,
 ) {
     let mut queued = Vec::new();
     let mut buffer = Vec::new();
@@ -856,8 +870,11 @@ async fn write_requests(
             }
             Outgoing::Cancel(id) => OutFrame { kind: FrameKind::Cancel, id, header: Vec::new(), body: Bytes::new() },
         });
-        if let Err(error) = write_frames(&mut writer, frames, &mut buffer).await {
+        if let Err(error) = write_frames(&mut writer, frames, &mut buffer, stall).await {
             pool.fail_all(Status::Unavailable, &format!("sending failed: {error}"));
+            if let Some(reader) = pool.reader.lock().ok().and_then(|mut r| r.take()) {
+                reader.abort();
+            }
             return;
         }
     }

@@ -5,6 +5,7 @@ use bytes::{Bytes, BytesMut};
 use futures::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use neuronet_synapse::frame::{encode_head, FrameError, FrameKind, FramePrefix, PREFIX_LEN};
 use std::io;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Reads the next frame prefix; `Ok(None)` on a clean end of stream.
@@ -78,40 +79,65 @@ pub(crate) struct OutFrame {
 /// written as they are, never copied.
 const GATHER_LIMIT: usize = 64 * 1024;
 
-/// Writes `frames` with as few writes as possible and one flush.
+/// Writes `frames` with as few writes as possible and one flush. Fails with `TimedOut` when the
+/// peer takes none of the bytes for `stall`: QUIC flow control is closed because it is not
+/// reading, and waiting longer would only pin what is queued for it.
 pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
     writer: &mut W,
     frames: impl IntoIterator<Item = OutFrame>,
     buffer: &mut Vec<u8>,
+    stall: Duration,
 ) -> io::Result<()> {
     buffer.clear();
     for frame in frames {
         let head = encode_head(frame.kind, frame.id, &frame.header, frame.body.len());
         if frame.body.len() > GATHER_LIMIT {
             if !buffer.is_empty() {
-                writer.write_all(buffer).await?;
+                write_all_within(writer, buffer, stall).await?;
                 buffer.clear();
             }
-            writer.write_all(&head).await?;
-            writer.write_all(&frame.body).await?;
+            write_all_within(writer, &head, stall).await?;
+            write_all_within(writer, &frame.body, stall).await?;
         } else {
             buffer.extend_from_slice(&head);
             buffer.extend_from_slice(&frame.body);
         }
     }
     if !buffer.is_empty() {
-        writer.write_all(buffer).await?;
+        write_all_within(writer, buffer, stall).await?;
         buffer.clear();
     }
-    writer.flush().await
+    tokio::time::timeout(stall, writer.flush()).await.map_err(|_| stalled(stall))?
+}
+
+/// Writes all of `bytes`, failing when the peer takes none of them for `stall` (a slow peer
+/// that takes some now and then is fine).
+async fn write_all_within<W: AsyncWrite + Unpin>(writer: &mut W, mut bytes: &[u8], stall: Duration) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let n = tokio::time::timeout(stall, writer.write(bytes)).await.map_err(|_| stalled(stall))??;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[n..];
+    }
+    Ok(())
+}
+
+fn stalled(stall: Duration) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("the peer took no data for {stall:?}: it is not reading"))
 }
 
 /// Most frames taken from the queue for one write.
 const DRAIN: usize = 64;
 
 /// A stream's writer task: drains whatever is queued, writes it in one go, repeats until the
-/// queue closes or the stream fails.
-pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(mut writer: W, mut queue: mpsc::Receiver<OutFrame>) {
+/// queue closes or the stream fails or stalls for `stall` (then what is queued is dropped, and
+/// the queue's senders see it closed).
+pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut queue: mpsc::Receiver<OutFrame>,
+    stall: Duration,
+) {
     let mut frames = Vec::with_capacity(DRAIN);
     let mut buffer = Vec::new();
     while let Some(first) = queue.recv().await {
@@ -122,7 +148,8 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(mut writer: W, mut queue: 
                 Err(_) => break,
             }
         }
-        if write_frames(&mut writer, frames.drain(..), &mut buffer).await.is_err() {
+        if let Err(error) = write_frames(&mut writer, frames.drain(..), &mut buffer, stall).await {
+            tracing::debug!(%error, "stream writer stopped");
             return;
         }
     }

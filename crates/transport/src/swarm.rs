@@ -66,6 +66,12 @@ pub struct NetworkConfig {
     /// from it, and refused bodies are skipped through it. Default 16 KiB (a validator holds one
     /// per stream to every miner; 64 KiB cost 34 KiB more per peer for no throughput).
     pub stream_read_buffer: usize,
+    /// How long a stream's writer waits for a peer that takes none of its bytes (QUIC flow
+    /// control stays closed: it is not reading) before it gives the stream up and drops what
+    /// was queued for it. A peer that takes some now and then is waited for. An axon also stops
+    /// reading a stream's requests while that stream's answers are not being taken, so such a
+    /// peer costs no more than its queue. Default 10 s.
+    pub write_stall: Duration,
 }
 
 impl Default for NetworkConfig {
@@ -84,6 +90,7 @@ impl Default for NetworkConfig {
             udp_buffer: 4 * 1024 * 1024,
             max_pending_handshakes: 256,
             stream_read_buffer: 16 * 1024,
+            write_stall: Duration::from_secs(10),
         }
     }
 }

@@ -11,10 +11,10 @@ use neuronet_synapse::envelope::RequestHead;
 use neuronet_synapse::frame::FrameKind;
 use neuronet_synapse::payload::{unix_nanos, Nonce};
 use neuronet_synapse::{proto, Signature, Status, Synapse};
-use neuronet_transport::{AxonConfig, Multiaddr};
+use neuronet_transport::{AxonConfig, Dendrite, DendriteConfig, Multiaddr, Target};
 use prost::Message;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn body(text: &str) -> Vec<u8> {
     prompt(text).encode_to_vec()
@@ -347,4 +347,82 @@ async fn concurrent_stream_opens_are_all_bound() {
         "{} of 96 concurrently opened streams got no Bind answer: {failures:?}",
         failures.len()
     );
+}
+
+/// A caller that sends requests but reads none of the answers: once the axon's answers for its
+/// stream back up, the axon reads no more of its requests, and after `write_stall` without
+/// progress gives the stream up (instead of holding its answers, and reading and handling more
+/// requests, for as long as the peer stays connected). Everyone else is served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_reads_no_answers_loses_its_stream() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let stall = Duration::from_millis(300);
+    let mut config = AxonConfig { write_queue: 2, ..AxonConfig::default() };
+    config.network.write_stall = stall;
+    let handled = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = handled.clone();
+    let axon = neuronet_transport::Axon::new(key("//Bob"), config)
+        .serve::<TextGeneration, _, _>(move |_ctx, req: proto::TextGenerationRequest| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async move { Ok(proto::TextGenerationResponse { text: echo_of(&req.prompt), ..Default::default() }) }
+        })
+        .start([loopback4()])
+        .await
+        .unwrap();
+    let alice = key("//Alice");
+    // A 16 KiB receive window: two answers fill it.
+    let client = RawClient::connect_with_window(&axon.listen_addrs()[0], Some(16 * 1024)).await;
+    let mut stream = client.open_bound(&alice).await;
+    let b = body(&"x".repeat(8 * 1024));
+    let sent = 40;
+    for id in 1..=sent {
+        let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
+        let header = head.encode();
+        let write = stream.write_frame(FrameKind::Request, id, &header, &b);
+        if !matches!(tokio::time::timeout(Duration::from_secs(2), write).await, Ok(Ok(()))) {
+            // The axon closed the stream.
+            break;
+        }
+    }
+    tokio::time::sleep(stall * 3).await;
+    // What the axon wrote before it gave up may still arrive; then the stream ends.
+    assert!(
+        stream.closed_within(Duration::from_secs(5)).await,
+        "the axon kept the stream of a caller that reads nothing"
+    );
+    // Two answers fill the window and two the queue: the axon stopped reading soon after.
+    let handled = handled.load(Ordering::Relaxed);
+    assert!(handled <= 20, "the axon handled {handled} of {sent} requests whose answers nobody read");
+    let other = dendrite("//Charlie").await;
+    let answer = other.query::<TextGeneration>(&target(&axon), prompt("still serving"), Duration::from_secs(5)).await;
+    assert_eq!(answer.body.map(|b| b.text), Some(echo_of("still serving")), "{}", answer.message);
+}
+
+/// An axon that binds and then reads nothing: the dendrite's request cannot leave, and instead
+/// of waiting for its timeout (and queueing every later request behind it) the query fails with
+/// 503 once the axon has taken nothing for `write_stall`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_axon_that_reads_no_requests_fails_them_with_503() {
+    let silent = SilentAxon::start(key("//Bob"), 16 * 1024).await;
+    let mut config = DendriteConfig::default();
+    config.network.write_stall = Duration::from_millis(300);
+    let dendrite = Dendrite::new(key("//Alice"), config).await.unwrap();
+    let target = Target::Explicit { hotkey: silent.hotkey, addr: silent.addr.clone() };
+    let request = prompt(&"x".repeat(200 * 1024));
+    let started = Instant::now();
+    let answer = dendrite.query::<TextGeneration>(&target, request.clone(), Duration::from_secs(10)).await;
+    assert_eq!(answer.status, Status::Unavailable, "{}", answer.message);
+    assert!(answer.message.contains("not reading"), "{}", answer.message);
+    assert!(started.elapsed() < Duration::from_secs(5), "503 took {:?}", started.elapsed());
+    // Each later query opens a new stream, stalls and fails alike, and leaves no task behind
+    // (the given-up stream's reader is stopped too).
+    let runtime = tokio::runtime::Handle::current().metrics();
+    let before = runtime.num_alive_tasks();
+    for _ in 0..4 {
+        let answer = dendrite.query::<TextGeneration>(&target, request.clone(), Duration::from_secs(10)).await;
+        assert_eq!(answer.status, Status::Unavailable, "{}", answer.message);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let after = runtime.num_alive_tasks();
+    assert!(after < before + 4, "tasks went from {before} to {after} over four given-up streams");
 }

@@ -139,6 +139,11 @@ impl Drop for RawClient {
 impl RawClient {
     /// Dials `addr` (which must end in `/p2p/<PeerId>`) and waits for the connection.
     pub async fn connect(addr: &Multiaddr) -> RawClient {
+        Self::connect_with_window(addr, None).await
+    }
+
+    /// Connects with this per-stream receive window (bytes), so that a test can fill it.
+    pub async fn connect_with_window(addr: &Multiaddr, stream_window: Option<u32>) -> RawClient {
         let axon_peer_id = addr
             .iter()
             .find_map(|p| match p {
@@ -148,7 +153,12 @@ impl RawClient {
             .expect("address with /p2p/");
         let mut swarm = libp2p::SwarmBuilder::with_new_identity()
             .with_tokio()
-            .with_quic()
+            .with_quic_config(|mut config| {
+                if let Some(window) = stream_window {
+                    config.max_stream_data = window;
+                }
+                config
+            })
             .with_behaviour(|_| libp2p_stream::Behaviour::new())
             .expect("behaviour")
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
@@ -310,4 +320,67 @@ pub fn signed_head(sender: &Keypair, receiver: &neuronet_synapse::Hotkey, synaps
     let mut head = RequestHead::new(synapse, sender.hotkey(), *receiver.public(), 5_000);
     head.sign(sender, body);
     head
+}
+
+/// A stock libp2p node posing as an axon that answers every stream's Bind frame with its
+/// hotkey's binding and then reads nothing more, holding the streams open: what a dendrite
+/// meets at a miner that stopped reading.
+pub struct SilentAxon {
+    pub addr: Multiaddr,
+    pub hotkey: neuronet_synapse::Hotkey,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentAxon {
+    /// Starts one on IPv4 loopback holding `keypair`'s hotkey, with this per-stream receive
+    /// window (bytes).
+    pub async fn start(keypair: Keypair, stream_window: u32) -> SilentAxon {
+        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_quic_config(|mut config| {
+                config.max_stream_data = stream_window;
+                config
+            })
+            .with_behaviour(|_| libp2p_stream::Behaviour::new())
+            .expect("behaviour")
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        let peer_id = *swarm.local_peer_id();
+        let mut incoming = swarm.behaviour().new_control().accept(SYNAPSE_PROTOCOL).expect("accepts streams");
+        swarm.listen_on(loopback4()).expect("listens");
+        let addr = loop {
+            if let libp2p::swarm::SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+                break address.with(libp2p::multiaddr::Protocol::P2p(peer_id));
+            }
+        };
+        let hotkey = keypair.hotkey();
+        // One task in all (streams are held in it, not in a task each), so that tests can count
+        // the dendrite's tasks.
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = swarm.select_next_some() => {}
+                    Some((_, stream)) = incoming.next() => {
+                        let mut stream = RawStream { stream, local_peer_id: peer_id };
+                        let bind = tokio::time::timeout(Duration::from_secs(5), stream.read_frame()).await;
+                        if let Ok(Ok(Some(_))) = bind {
+                            let expires_at = unix_nanos() / 1_000_000_000 + 3600;
+                            let binding = sign_binding(&keypair, &peer_id.to_bytes(), expires_at);
+                            let _ = stream.write_frame(FrameKind::Bind, 0, &binding.encode_to_vec(), &[]).await;
+                        }
+                        // Read nothing more, and keep the stream open.
+                        held.push(stream);
+                    }
+                }
+            }
+        });
+        SilentAxon { addr, hotkey, task }
+    }
+}
+
+impl Drop for SilentAxon {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
