@@ -640,6 +640,15 @@ impl StreamState {
     }
 }
 
+/// Waits for room in a stream's answer queue; an error when the writer has stopped.
+async fn reserve(writer: &Writer) -> std::io::Result<()> {
+    writer
+        .reserve()
+        .await
+        .map(drop)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer stopped"))
+}
+
 /// Reads with a deadline; a deadline that passes is an error that closes the stream.
 async fn within<T>(
     deadline: Option<tokio::time::Instant>,
@@ -671,13 +680,6 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
     };
     let opened = tokio::time::Instant::now();
     loop {
-        // Backpressure: while this stream's answers are not being taken (its writer's queue is
-        // full), read none of its requests. The writer gives the stream up when the peer takes
-        // nothing for `write_stall`, which ends the wait here too.
-        if state.writer.capacity() == 0 && state.writer.reserve().await.is_err() {
-            tracing::debug!(%peer, "closing stream: the peer does not read its answers");
-            break;
-        }
         if state.writer.is_closed() {
             tracing::debug!(%peer, "closing stream: its writer stopped");
             break;
@@ -691,6 +693,13 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
         } else {
             None
         };
+        // Backpressure: while this stream's answers are not being taken (its writer's queue is
+        // full), read none of its requests. The writer gives the stream up when the peer takes
+        // nothing for `write_stall`, which ends the wait here too (as does the deadline).
+        if state.writer.capacity() == 0 && !matches!(within(deadline, reserve(&state.writer)).await, Ok(())) {
+            tracing::debug!(%peer, "closing stream: the peer does not read its answers");
+            break;
+        }
         // Waiting for the next frame ends early when the writer stops (the peer took none of
         // our bytes for `write_stall`): nothing could answer the frame anyway.
         let next = tokio::select! {

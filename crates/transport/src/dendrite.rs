@@ -8,7 +8,7 @@
 //! expected hotkey is dropped and its queries end with 401.
 
 use crate::directory::Directory;
-use crate::io::{read_bytes, read_prefix, skip, write_frame, write_frames, OutFrame};
+use crate::io::{read_bytes, read_prefix, skip, write_frame, write_frames, Counted, OutFrame, Stall};
 use crate::metrics::Metrics;
 use crate::swarm::{Network, NetworkConfig, SYNAPSE_PROTOCOL};
 use crate::Error;
@@ -710,7 +710,7 @@ impl Dendrite {
         slot: Slot,
     ) -> Result<Arc<PoolStream>, (Status, String)> {
         let (mut reader, writer) = self.open_with_bind(peer_id, &expected).await?;
-        let pool = self.start_writer(writer);
+        let pool = self.start_writer(writer, reader.get_ref().received());
         // Weak: the reader task lives as long as the connection, which must not keep the
         // dendrite (and with it the swarm and the connection) alive after its last handle drops.
         let dendrite = Arc::downgrade(&self.inner);
@@ -721,6 +721,10 @@ impl Dendrite {
             match read_binding_answer(&mut reader, peer_id, &expected).await {
                 Ok(()) => read_responses(pool, reader, max_body).await,
                 Err((status, message)) => {
+                    // This task must deliver the refusal: the writer may not stop it now.
+                    if let Ok(mut reader) = pool.reader.lock() {
+                        reader.take();
+                    }
                     if let Ok(mut proven) = slot.proven.lock() {
                         *proven = None;
                     }
@@ -753,19 +757,19 @@ impl Dendrite {
             .await
             .map_err(|e| (Status::Unavailable, format!("binding exchange with {expected}: {e}")))?;
         let capacity = self.inner.config.network.stream_read_buffer.max(PREFIX_LEN);
-        Ok((BufReader::with_capacity(capacity, reader), writer))
+        Ok((BufReader::with_capacity(capacity, Counted::new(reader)), writer))
     }
 
     /// A pool stream over a bound stream: reader and writer tasks.
     fn start_stream(&self, (reader, writer): StreamHalves) -> Arc<PoolStream> {
-        let pool = self.start_writer(writer);
+        let pool = self.start_writer(writer, reader.get_ref().received());
         let reader_task = tokio::spawn(read_responses(pool.clone(), reader, self.inner.config.max_response_bytes));
         pool.set_reader(&reader_task);
         pool
     }
 
-    /// A pool stream and its writer task; the caller reads the answers.
-    fn start_writer(&self, writer: WriteHalf<libp2p::Stream>) -> Arc<PoolStream> {
+    /// A pool stream and its writer task; the caller reads the answers (counted in `received`).
+    fn start_writer(&self, writer: WriteHalf<libp2p::Stream>, received: Arc<AtomicU64>) -> Arc<PoolStream> {
         let (queue, outgoing) = mpsc::unbounded_channel();
         let pool = Arc::new(PoolStream {
             queue: Mutex::new(Some(queue)),
@@ -776,17 +780,20 @@ impl Dendrite {
         let signer = (self.inner.config.auth == Auth::PerRequest).then(|| self.inner.keypair.clone());
         let limits = BatchLimits { body: self.inner.config.batch_body_limit, total: self.inner.config.batch_bytes };
         let stall = self.inner.config.network.write_stall;
-        tokio::spawn(write_requests(pool.clone(), writer, outgoing, signer, limits, stall));
+        tokio::spawn(write_requests(pool.clone(), writer, outgoing, signer, limits, (stall, received)));
         pool
     }
 }
 
-type StreamHalves = (BufReader<ReadHalf<libp2p::Stream>>, WriteHalf<libp2p::Stream>);
+/// A stream's read half, buffered, counting what it reads (answers arriving tell the stream's
+/// writer that a peer slow to take requests is alive).
+type StreamReader = BufReader<Counted<ReadHalf<libp2p::Stream>>>;
+type StreamHalves = (StreamReader, WriteHalf<libp2p::Stream>);
 
 /// Reads the axon's answer to a Bind frame: its own binding, which must prove `expected` for
 /// `peer_id`, or a refusal.
 async fn read_binding_answer(
-    reader: &mut BufReader<ReadHalf<libp2p::Stream>>,
+    reader: &mut StreamReader,
     peer_id: PeerId,
     expected: &Hotkey,
 ) -> Result<(), (Status, String)> {
@@ -844,7 +851,7 @@ async fn write_requests(
     mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     signer: Option<Arc<Keypair>>,
     limits: BatchLimits,
-    stall: Duration,
+    (stall, received): (Duration, Arc<AtomicU64>),
 ) {
     let mut queued = Vec::new();
     let mut buffer = Vec::new();
@@ -870,7 +877,15 @@ async fn write_requests(
             }
             Outgoing::Cancel(id) => OutFrame { kind: FrameKind::Cancel, id, header: Vec::new(), body: Bytes::new() },
         });
-        if let Err(error) = write_frames(&mut writer, frames, &mut buffer, stall).await {
+        // Answers arriving while the axon takes no requests: it is slow (it reads no requests
+        // while its answers back up), not gone.
+        let mut seen = received.load(Ordering::Relaxed);
+        let mut alive = || {
+            let now = received.load(Ordering::Relaxed);
+            std::mem::replace(&mut seen, now) != now
+        };
+        let mut stall = Stall { timeout: stall, alive: &mut alive };
+        if let Err(error) = write_frames(&mut writer, frames, &mut buffer, &mut stall).await {
             pool.fail_all(Status::Unavailable, &format!("sending failed: {error}"));
             if let Some(reader) = pool.reader.lock().ok().and_then(|mut r| r.take()) {
                 reader.abort();
@@ -908,7 +923,7 @@ fn sign_queued(signer: &Keypair, queued: &mut [Outgoing], limits: BatchLimits) {
     sign_run(signer, &mut run);
 }
 
-async fn read_responses(pool: Arc<PoolStream>, mut reader: BufReader<ReadHalf<libp2p::Stream>>, max_body: u32) {
+async fn read_responses(pool: Arc<PoolStream>, mut reader: StreamReader, max_body: u32) {
     let outcome = read_loop(&pool, &mut reader, max_body).await;
     let message = match outcome {
         Ok(()) => "axon closed the stream".to_owned(),
@@ -917,11 +932,7 @@ async fn read_responses(pool: Arc<PoolStream>, mut reader: BufReader<ReadHalf<li
     pool.fail_all(Status::Unavailable, &message);
 }
 
-async fn read_loop(
-    pool: &PoolStream,
-    reader: &mut BufReader<ReadHalf<libp2p::Stream>>,
-    max_body: u32,
-) -> std::io::Result<()> {
+async fn read_loop(pool: &PoolStream, reader: &mut StreamReader, max_body: u32) -> std::io::Result<()> {
     while let Some(FramePrefix { kind, request_id, header_len, body_len }) = read_prefix(reader).await? {
         if body_len > max_body {
             skip(reader, u64::from(header_len) + u64::from(body_len)).await?;

@@ -79,14 +79,38 @@ pub(crate) struct OutFrame {
 /// written as they are, never copied.
 const GATHER_LIMIT: usize = 64 * 1024;
 
-/// Writes `frames` with as few writes as possible and one flush. Fails with `TimedOut` when the
-/// peer takes none of the bytes for `stall`: QUIC flow control is closed because it is not
-/// reading, and waiting longer would only pin what is queued for it.
+/// When a stream's writer gives up on its peer: after `timeout` in which the peer took none of
+/// its bytes (QUIC flow control stayed closed: it is not reading) and `alive` saw no other sign
+/// of life (a dendrite counts answers arriving: an axon that is merely slow to take requests
+/// while its answers drain is waited for). Waiting longer would only pin what is queued.
+pub(crate) struct Stall<'a> {
+    pub(crate) timeout: Duration,
+    pub(crate) alive: &'a mut (dyn FnMut() -> bool + Send),
+}
+
+impl Stall<'_> {
+    /// Runs `io` until it completes or the peer has stalled.
+    async fn bound<T>(&mut self, io: impl std::future::Future<Output = io::Result<T>>) -> io::Result<T> {
+        let mut io = std::pin::pin!(io);
+        loop {
+            match tokio::time::timeout(self.timeout, io.as_mut()).await {
+                Ok(done) => return done,
+                Err(_) if (self.alive)() => continue,
+                Err(_) => {
+                    let message = format!("the peer took no data for {:?}: it is not reading", self.timeout);
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, message));
+                }
+            }
+        }
+    }
+}
+
+/// Writes `frames` with as few writes as possible and one flush; fails when the peer stalls.
 pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
     writer: &mut W,
     frames: impl IntoIterator<Item = OutFrame>,
     buffer: &mut Vec<u8>,
-    stall: Duration,
+    stall: &mut Stall<'_>,
 ) -> io::Result<()> {
     buffer.clear();
     for frame in frames {
@@ -107,14 +131,18 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
         write_all_within(writer, buffer, stall).await?;
         buffer.clear();
     }
-    tokio::time::timeout(stall, writer.flush()).await.map_err(|_| stalled(stall))?
+    stall.bound(writer.flush()).await
 }
 
-/// Writes all of `bytes`, failing when the peer takes none of them for `stall` (a slow peer
-/// that takes some now and then is fine).
-async fn write_all_within<W: AsyncWrite + Unpin>(writer: &mut W, mut bytes: &[u8], stall: Duration) -> io::Result<()> {
+/// Writes all of `bytes`, failing when the peer stalls (a slow peer that takes some now and
+/// then is fine: the clock restarts with every byte taken).
+async fn write_all_within<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    mut bytes: &[u8],
+    stall: &mut Stall<'_>,
+) -> io::Result<()> {
     while !bytes.is_empty() {
-        let n = tokio::time::timeout(stall, writer.write(bytes)).await.map_err(|_| stalled(stall))??;
+        let n = stall.bound(writer.write(bytes)).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -123,8 +151,36 @@ async fn write_all_within<W: AsyncWrite + Unpin>(writer: &mut W, mut bytes: &[u8
     Ok(())
 }
 
-fn stalled(stall: Duration) -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, format!("the peer took no data for {stall:?}: it is not reading"))
+/// A stream's read half that counts the bytes it delivers, for [`Stall::alive`].
+pub(crate) struct Counted<R> {
+    inner: R,
+    received: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R> Counted<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Counted { inner, received: Default::default() }
+    }
+
+    /// The running count of bytes read.
+    pub(crate) fn received(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.received.clone()
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &polled {
+            this.received.fetch_add(*n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        polled
+    }
 }
 
 /// Most frames taken from the queue for one write.
@@ -148,7 +204,9 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
                 Err(_) => break,
             }
         }
-        if let Err(error) = write_frames(&mut writer, frames.drain(..), &mut buffer, stall).await {
+        // An axon's peer shows life only by taking its answers.
+        let mut stall = Stall { timeout: stall, alive: &mut || false };
+        if let Err(error) = write_frames(&mut writer, frames.drain(..), &mut buffer, &mut stall).await {
             tracing::debug!(%error, "stream writer stopped");
             return;
         }

@@ -68,9 +68,10 @@ pub struct NetworkConfig {
     pub stream_read_buffer: usize,
     /// How long a stream's writer waits for a peer that takes none of its bytes (QUIC flow
     /// control stays closed: it is not reading) before it gives the stream up and drops what
-    /// was queued for it. A peer that takes some now and then is waited for. An axon also stops
-    /// reading a stream's requests while that stream's answers are not being taken, so such a
-    /// peer costs no more than its queue. Default 10 s.
+    /// was queued for it. A peer that takes some now and then is waited for, and so is an axon
+    /// whose answers keep arriving at the dendrite. An axon also stops reading a stream's
+    /// requests while that stream's answers are not being taken, so such a peer costs no more
+    /// than its queue. Default 10 s.
     pub write_stall: Duration,
 }
 
