@@ -47,6 +47,8 @@ fn rss_bytes() -> u64 {
 
 /// Warm forwards measured.
 const ROUNDS: usize = 50;
+/// Idle time before each warm forward.
+const PAUSE: Duration = Duration::from_millis(20);
 
 /// CPU time (user + system) this process has used, all threads.
 fn cpu_time() -> Duration {
@@ -61,7 +63,7 @@ fn cpu_time() -> Duration {
 }
 
 /// Parent mode: one dendrite forwards to `count` axons; prints the cost per peer.
-pub async fn measure(count: usize, payload: usize, sockets: Option<usize>) -> anyhow::Result<()> {
+pub async fn measure(count: usize, payload: usize, tuning: crate::neuro::Tuning) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .args(["--serve-echo-axons", &count.to_string()])
@@ -84,7 +86,11 @@ pub async fn measure(count: usize, payload: usize, sockets: Option<usize>) -> an
 
     let validator = Keypair::from_seed(&[2; 32], CryptoType::Sr25519);
     let defaults = DendriteConfig::default();
-    let config = DendriteConfig { sockets: sockets.unwrap_or(defaults.sockets), ..defaults };
+    let config = DendriteConfig {
+        sockets: tuning.sockets.unwrap_or(defaults.sockets),
+        presigned_nonces: tuning.presigned_nonces.unwrap_or(defaults.presigned_nonces),
+        ..defaults
+    };
     let sockets = config.sockets;
     let dendrite = Dendrite::new(validator, config).await?;
     let metrics = tokio::runtime::Handle::current().metrics();
@@ -106,6 +112,8 @@ pub async fn measure(count: usize, payload: usize, sockets: Option<usize>) -> an
     let mut rounds = Vec::new();
     let cpu_before = cpu_time();
     for _ in 0..ROUNDS {
+        // A validator forwards every few seconds, not back to back: the machine is idle between.
+        tokio::time::sleep(PAUSE).await;
         let started = Instant::now();
         let answers = dendrite.forward::<Echo>(&targets, request.clone(), timeout).await;
         rounds.push(started.elapsed());

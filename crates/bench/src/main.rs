@@ -220,7 +220,8 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(0);
     }
     if let Some(count) = args.fanout {
-        fanout::measure(count, 1024, args.sockets).await?;
+        let tuning = neuro::Tuning { streams: None, sockets: args.sockets, presigned_nonces: args.presigned_nonces };
+        fanout::measure(count, 1024, tuning).await?;
         std::process::exit(0);
     }
     let payloads = args.payloads.clone().unwrap_or(PAYLOADS.to_vec());

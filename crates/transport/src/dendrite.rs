@@ -79,7 +79,9 @@ pub struct DendriteConfig {
     /// sr25519 nonce commitments a background thread keeps ready for per-request signatures
     /// ([`Keypair::with_presigned_nonces`]): a signature then costs about 3 µs instead of 15 µs
     /// on the request's path. 0 turns the thread off (do so where a process may be resumed
-    /// twice from one memory snapshot; see `neuronet_synapse::presign`). Default 64.
+    /// twice from one memory snapshot; see `neuronet_synapse::presign`). Default 256: a
+    /// forward to a whole subnet (256 miners) signs every request with a ready nonce when the
+    /// validator was idle before it (about 20 KB per keypair).
     pub presigned_nonces: usize,
     /// How long a connection waits, after a further pool stream failed to open, before it tries
     /// again (busy requests must not make a refusing axon open streams in a loop). Default 1 s.
@@ -101,7 +103,7 @@ impl Default for DendriteConfig {
             batch_bytes: 256 * 1024,
             sockets: 1,
             binding_ttl: Duration::from_secs(24 * 3600),
-            presigned_nonces: 64,
+            presigned_nonces: 256,
             stream_open_backoff: Duration::from_secs(1),
         }
     }
