@@ -66,8 +66,11 @@ pub struct AxonConfig {
     pub accepted_auth: AcceptedAuth,
     /// Largest request body in bytes; larger ones get 413 without being buffered. Default 8 MiB.
     pub max_request_bytes: u32,
-    /// Request body bytes held at once over all connections (read, queued or being handled);
-    /// a request that would exceed it gets 503 without being buffered. Default 256 MiB.
+    /// Body bytes held at once over all connections: requests from when they are read until
+    /// their handler is done, answers from when they are ready until they are written. A request
+    /// that would exceed it gets 503 without being buffered; an answer waits for its share until
+    /// the request's deadline (so answers piling up for a peer that does not read are bounded
+    /// too). Default 256 MiB.
     pub max_inflight_bytes: usize,
     /// Requests per second one peer may send (burst the same). Default 20,000.
     pub rate_per_peer: u32,
@@ -375,9 +378,7 @@ impl Axon {
             keypair: self.keypair,
             local_peer_id: network.local_peer_id(),
             gate: Gate::new(self.config.max_concurrency, self.config.queue_capacity),
-            body_budget: Arc::new(tokio::sync::Semaphore::new(
-                self.config.max_inflight_bytes.min(tokio::sync::Semaphore::MAX_PERMITS),
-            )),
+            memory: Memory::new(self.config.max_inflight_bytes),
             nonces: NonceGuard::new(self.config.nonce.clone()),
             peer_rate: RateLimiter::keyed(rate(self.config.rate_per_peer)),
             ip_rate: RateLimiter::keyed(rate(self.config.rate_per_ip)),
@@ -502,7 +503,7 @@ struct Shared {
     blacklist: Option<BlacklistFn>,
     priority: Option<PriorityFn>,
     gate: Gate,
-    body_budget: Arc<tokio::sync::Semaphore>,
+    memory: Memory,
     nonces: NonceGuard,
     peer_rate: DefaultKeyedRateLimiter<PeerId>,
     ip_rate: DefaultKeyedRateLimiter<IpAddr>,
@@ -546,21 +547,28 @@ type Writer = tokio::sync::mpsc::Sender<OutFrame>;
 
 async fn send(writer: &Writer, kind: FrameKind, id: u64, header: Vec<u8>, body: Bytes) -> std::io::Result<()> {
     writer
-        .send(OutFrame { kind, id, header, body })
+        .send(OutFrame { kind, id, header, body, budget: None })
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed"))
 }
 
+/// Queues an answer's frame by `deadline`; its body holds a share of `memory` until written, so
+/// that answers waiting for a peer that reads slowly (or not at all) count against
+/// `max_inflight_bytes` like the requests they answer.
 async fn send_by(
     deadline: tokio::time::Instant,
-    writer: &Writer,
+    (writer, memory): (&Writer, &Memory),
     kind: FrameKind,
     id: u64,
     header: Vec<u8>,
     body: Bytes,
 ) -> std::io::Result<()> {
+    let budget = match body.len() {
+        0 => None,
+        len => Some(memory.take_by(len, deadline).await?),
+    };
     // With room in the queue (the usual case) no timer is needed.
-    let frame = match writer.try_send(OutFrame { kind, id, header, body }) {
+    let frame = match writer.try_send(OutFrame { kind, id, header, body, budget }) {
         Ok(()) => return Ok(()),
         Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
             return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed"))
@@ -590,8 +598,44 @@ async fn send_status(writer: &Writer, id: u64, status: Status, message: impl Int
     let _ = send(writer, FrameKind::Response, id, head.encode(), Bytes::new()).await;
 }
 
-/// A request body's share of `max_inflight_bytes`, returned when dropped.
+/// A request or answer body's share of `max_inflight_bytes`, returned when dropped.
 type Budget = tokio::sync::OwnedSemaphorePermit;
+
+/// The axon's memory budget, `max_inflight_bytes`: request bodies from when they are read until
+/// their handler is done, answer bodies from when they are ready until they are written.
+#[derive(Clone)]
+struct Memory {
+    bytes: Arc<tokio::sync::Semaphore>,
+    /// The whole budget: a larger body takes all of it.
+    total: u32,
+}
+
+impl Memory {
+    fn new(total: usize) -> Self {
+        let total = total.clamp(1, tokio::sync::Semaphore::MAX_PERMITS).min(u32::MAX as usize);
+        Memory { bytes: Arc::new(tokio::sync::Semaphore::new(total)), total: total as u32 }
+    }
+
+    fn share(&self, len: usize) -> u32 {
+        u32::try_from(len).unwrap_or(u32::MAX).min(self.total)
+    }
+
+    /// A share for `len` bytes now, if the budget has it.
+    fn try_take(&self, len: usize) -> Option<Budget> {
+        self.bytes.clone().try_acquire_many_owned(self.share(len)).ok()
+    }
+
+    /// A share for `len` bytes, waiting for one by `deadline`.
+    async fn take_by(&self, len: usize, deadline: tokio::time::Instant) -> std::io::Result<Budget> {
+        if let Some(budget) = self.try_take(len) {
+            return Ok(budget);
+        }
+        tokio::time::timeout_at(deadline, self.bytes.clone().acquire_many_owned(self.share(len)))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "axon is at capacity (answer memory)"))?
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "axon closed"))
+    }
+}
 
 /// A request that passed every check before the queue.
 struct Admitted {
@@ -898,7 +942,8 @@ async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
         refuse(shared, &state.writer, id, refusal_of(&head, Status::PayloadTooLarge, message), started).await;
         return Ok(());
     }
-    let Ok(budget) = shared.body_budget.clone().try_acquire_many_owned(prefix.body_len) else {
+    // A body over the whole budget is never admitted (unlike an answer, which may take all of it).
+    let Ok(budget) = shared.memory.bytes.clone().try_acquire_many_owned(prefix.body_len) else {
         skip(reader, body_len).await?;
         let message = "axon is at capacity (request memory)";
         fail_held(shared, state, Status::Unavailable, message).await;
@@ -1115,8 +1160,9 @@ async fn run(
 }
 
 async fn handle(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitted: Admitted, started: Instant) {
-    // The body's share of the memory budget is returned when the request is done.
-    let Admitted { head, body, budget: _budget, handler, caller, facts, inline: _ } = admitted;
+    // The body's share of the memory budget is returned when its handler is done (a streaming
+    // handler's, when the stream ends).
+    let Admitted { head, body, budget, handler, caller, facts, inline: _ } = admitted;
     let span = tracing::debug_span!("request", synapse = %head.synapse, caller = %caller, %peer, id);
     async move {
         let synapse = head.synapse.clone();
@@ -1162,13 +1208,15 @@ async fn handle(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admi
                 )
                 .await;
                 // The handler is done: its slot goes to the next request before the answer is
-                // written.
+                // written, and the request's memory to the answer.
                 drop(permit);
+                drop(budget);
                 match outcome {
                     Ok(Ok(Ok(response))) => {
                         let mut head = ResponseHead::new(Status::Success);
                         head.process_time_us = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
-                        let _ = send_by(send_deadline, &writer, FrameKind::Response, id, head.encode(), response).await;
+                        let out = (&writer, &shared.memory);
+                        let _ = send_by(send_deadline, out, FrameKind::Response, id, head.encode(), response).await;
                         Status::Success
                     }
                     Ok(Ok(Err(error))) => {
@@ -1196,8 +1244,8 @@ async fn handle(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admi
             }
             Handler::Streaming(handler) => {
                 // Boxed: the streaming path's state would otherwise size every unary request's task.
-                Box::pin(stream_response(permit, &writer, id, handler, ctx, body, (started, timeout, send_deadline)))
-                    .await
+                let out = (&writer, &shared.memory);
+                Box::pin(stream_response(permit, out, id, handler, ctx, body, (started, timeout, send_deadline))).await
             }
         };
         shared.metrics.record(&synapse, status.code(), started.elapsed().as_secs_f64());
@@ -1226,7 +1274,7 @@ async fn end_stream(
 /// since the handler runs as long as the stream does.
 async fn stream_response(
     _permit: crate::gate::Permit,
-    writer: &Writer,
+    (writer, memory): (&Writer, &Memory),
     id: u64,
     handler: StreamFn,
     ctx: RequestContext,
@@ -1247,7 +1295,7 @@ async fn stream_response(
     loop {
         match tokio::time::timeout_at(deadline, items.next()).await {
             Ok(Some(Ok(Ok(chunk)))) => {
-                if send_by(send_deadline, writer, FrameKind::Chunk, id, Vec::new(), chunk).await.is_err() {
+                if send_by(send_deadline, (writer, memory), FrameKind::Chunk, id, Vec::new(), chunk).await.is_err() {
                     return Status::Unavailable;
                 }
             }

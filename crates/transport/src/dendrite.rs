@@ -875,9 +875,11 @@ async fn write_requests(
         }
         let frames = queued.drain(..).map(|item| match item {
             Outgoing::Request { id, head, body } => {
-                OutFrame { kind: FrameKind::Request, id, header: head.encode(), body }
+                OutFrame { kind: FrameKind::Request, id, header: head.encode(), body, budget: None }
             }
-            Outgoing::Cancel(id) => OutFrame { kind: FrameKind::Cancel, id, header: Vec::new(), body: Bytes::new() },
+            Outgoing::Cancel(id) => {
+                OutFrame { kind: FrameKind::Cancel, id, header: Vec::new(), body: Bytes::new(), budget: None }
+            }
         });
         // Answers arriving while the axon takes no requests: it is slow (it reads no requests
         // while its answers back up), not gone.

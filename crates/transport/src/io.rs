@@ -73,6 +73,9 @@ pub(crate) struct OutFrame {
     pub(crate) id: u64,
     pub(crate) header: Vec<u8>,
     pub(crate) body: Bytes,
+    /// The share of a memory budget the body holds until it has been written (an axon's answers
+    /// count against `max_inflight_bytes`).
+    pub(crate) budget: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Bodies up to this size are gathered with their neighbours into one write; larger ones are
@@ -113,7 +116,10 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
     stall: &mut Stall<'_>,
 ) -> io::Result<()> {
     buffer.clear();
-    for frame in frames {
+    // Budget shares go back once their bytes are written, not when they are buffered.
+    let mut written = Vec::new();
+    for mut frame in frames {
+        written.extend(frame.budget.take());
         let head = encode_head(frame.kind, frame.id, &frame.header, frame.body.len());
         if frame.body.len() > GATHER_LIMIT {
             if !buffer.is_empty() {

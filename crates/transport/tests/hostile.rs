@@ -398,6 +398,41 @@ async fn a_caller_that_reads_no_answers_loses_its_stream() {
     assert_eq!(answer.body.map(|b| b.text), Some(echo_of("still serving")), "{}", answer.message);
 }
 
+/// Answers waiting for a caller that reads none of them hold a share of `max_inflight_bytes`
+/// until written, like requests do: with a small budget and a queue long enough never to stop
+/// the stream's reader, the axon handles a few requests and refuses the rest with 503, instead
+/// of turning all of them into answers that pile up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_nobody_reads_count_against_the_memory_budget() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let config = AxonConfig { write_queue: 1024, max_inflight_bytes: 64 * 1024, ..AxonConfig::default() };
+    let handled = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = handled.clone();
+    let axon = neuronet_transport::Axon::new(key("//Bob"), config)
+        .serve::<TextGeneration, _, _>(move |_ctx, req: proto::TextGenerationRequest| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async move { Ok(proto::TextGenerationResponse { text: echo_of(&req.prompt), ..Default::default() }) }
+        })
+        .start([loopback4()])
+        .await
+        .unwrap();
+    let alice = key("//Alice");
+    let client = RawClient::connect_with_window(&axon.listen_addrs()[0], Some(16 * 1024)).await;
+    let mut stream = client.open_bound(&alice).await;
+    let b = body(&"x".repeat(8 * 1024));
+    let sent = 40;
+    for id in 1..=sent {
+        let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
+        let header = head.encode();
+        let write = stream.write_frame(FrameKind::Request, id, &header, &b);
+        assert!(matches!(tokio::time::timeout(Duration::from_secs(2), write).await, Ok(Ok(()))), "request {id}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // 64 KiB holds about seven 8 KiB answers, and the window two more.
+    let handled = handled.load(Ordering::Relaxed);
+    assert!(handled <= 20, "the axon handled {handled} of {sent} requests whose answers nobody read");
+}
+
 /// An axon that binds and then reads nothing: the dendrite's request cannot leave, and instead
 /// of waiting for its timeout (and queueing every later request behind it) the query fails with
 /// 503 once the axon has taken nothing for `write_stall`.
