@@ -8,7 +8,7 @@
 use crate::directory::{Directory, PeerFacts};
 use crate::gate::Gate;
 use crate::inbound::InboundStream;
-use crate::io::{read_bytes, read_prefix, run_writer, skip, OutFrame};
+use crate::io::{read_bytes, read_prefix, run_writer, skip, AnswerHold, OutFrame};
 use crate::metrics::Metrics;
 use crate::swarm::{Network, NetworkConfig, PeerEvents};
 use crate::Error;
@@ -68,9 +68,9 @@ pub struct AxonConfig {
     pub max_request_bytes: u32,
     /// Body bytes held at once over all connections: requests from when they are read until
     /// their handler is done, answers from when they are ready until they are written. A request
-    /// that would exceed it gets 503 without being buffered; an answer waits for its share until
-    /// the request's deadline (so answers piling up for a peer that does not read are bounded
-    /// too). Default 256 MiB.
+    /// that would exceed it gets 503 without being buffered; an answer waits for its share (its
+    /// size, at most a quarter of the budget) until the request's deadline, so answers piling up
+    /// for a peer that does not read are bounded too. Default 256 MiB.
     pub max_inflight_bytes: usize,
     /// Requests per second one peer may send (burst the same). Default 20,000.
     pub rate_per_peer: u32,
@@ -547,7 +547,7 @@ type Writer = tokio::sync::mpsc::Sender<OutFrame>;
 
 async fn send(writer: &Writer, kind: FrameKind, id: u64, header: Vec<u8>, body: Bytes) -> std::io::Result<()> {
     writer
-        .send(OutFrame { kind, id, header, body, budget: None })
+        .send(OutFrame { kind, id, header, body, held: None })
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed"))
 }
@@ -563,12 +563,15 @@ async fn send_by(
     header: Vec<u8>,
     body: Bytes,
 ) -> std::io::Result<()> {
-    let budget = match body.len() {
+    if writer.is_closed() {
+        return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed"));
+    }
+    let held = match body.len() {
         0 => None,
-        len => Some(memory.take_by(len, deadline).await?),
+        len => Some(AnswerHold { share: memory.take_by(len, deadline).await?, until: deadline }),
     };
     // With room in the queue (the usual case) no timer is needed.
-    let frame = match writer.try_send(OutFrame { kind, id, header, body, budget }) {
+    let frame = match writer.try_send(OutFrame { kind, id, header, body, held }) {
         Ok(()) => return Ok(()),
         Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
             return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed"))
@@ -602,22 +605,26 @@ async fn send_status(writer: &Writer, id: u64, status: Status, message: impl Int
 type Budget = tokio::sync::OwnedSemaphorePermit;
 
 /// The axon's memory budget, `max_inflight_bytes`: request bodies from when they are read until
-/// their handler is done, answer bodies from when they are ready until they are written.
+/// their handler is done (a streaming handler's, until it has its request), answer bodies from
+/// when they are ready until they are written.
 #[derive(Clone)]
 struct Memory {
     bytes: Arc<tokio::sync::Semaphore>,
-    /// The whole budget: a larger body takes all of it.
+    /// The whole budget.
     total: u32,
 }
 
 impl Memory {
     fn new(total: usize) -> Self {
-        let total = total.clamp(1, tokio::sync::Semaphore::MAX_PERMITS).min(u32::MAX as usize);
+        let total = total.min(tokio::sync::Semaphore::MAX_PERMITS).min(u32::MAX as usize);
         Memory { bytes: Arc::new(tokio::sync::Semaphore::new(total)), total: total as u32 }
     }
 
+    /// An answer's share: its size, up to a quarter of the budget, so that one large answer
+    /// waiting for its share (the semaphore serves waiters in order) holds up others only until
+    /// a quarter of the budget is free.
     fn share(&self, len: usize) -> u32 {
-        u32::try_from(len).unwrap_or(u32::MAX).min(self.total)
+        u32::try_from(len).unwrap_or(u32::MAX).min(self.total / 4)
     }
 
     /// A share for `len` bytes now, if the budget has it.
@@ -1245,7 +1252,8 @@ async fn handle(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admi
             Handler::Streaming(handler) => {
                 // Boxed: the streaming path's state would otherwise size every unary request's task.
                 let out = (&writer, &shared.memory);
-                Box::pin(stream_response(permit, out, id, handler, ctx, body, (started, timeout, send_deadline))).await
+                let holds = (permit, budget);
+                Box::pin(stream_response(holds, out, id, handler, ctx, body, (started, timeout, send_deadline))).await
             }
         };
         shared.metrics.record(&synapse, status.code(), started.elapsed().as_secs_f64());
@@ -1273,7 +1281,7 @@ async fn end_stream(
 /// Runs a streaming handler, writing its chunks; holds the handler slot (`_permit`) throughout,
 /// since the handler runs as long as the stream does.
 async fn stream_response(
-    _permit: crate::gate::Permit,
+    (_permit, request_share): (crate::gate::Permit, Budget),
     (writer, memory): (&Writer, &Memory),
     id: u64,
     handler: StreamFn,
@@ -1282,7 +1290,10 @@ async fn stream_response(
     (started, timeout, send_deadline): (Instant, Duration, tokio::time::Instant),
 ) -> Status {
     let deadline = tokio::time::Instant::from(started + timeout);
-    let items = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, body))) {
+    let items = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, body)));
+    // The handler has its request: the body's share goes to the chunks.
+    drop(request_share);
+    let items = match items {
         Ok(Ok(items)) => items,
         Ok(Err(error)) => {
             return end_stream(writer, send_deadline, id, error.status, error.message, started).await;

@@ -875,10 +875,10 @@ async fn write_requests(
         }
         let frames = queued.drain(..).map(|item| match item {
             Outgoing::Request { id, head, body } => {
-                OutFrame { kind: FrameKind::Request, id, header: head.encode(), body, budget: None }
+                OutFrame { kind: FrameKind::Request, id, header: head.encode(), body, held: None }
             }
             Outgoing::Cancel(id) => {
-                OutFrame { kind: FrameKind::Cancel, id, header: Vec::new(), body: Bytes::new(), budget: None }
+                OutFrame { kind: FrameKind::Cancel, id, header: Vec::new(), body: Bytes::new(), held: None }
             }
         });
         // Answers arriving while the axon takes no requests: it is slow (it reads no requests

@@ -73,9 +73,16 @@ pub(crate) struct OutFrame {
     pub(crate) id: u64,
     pub(crate) header: Vec<u8>,
     pub(crate) body: Bytes,
-    /// The share of a memory budget the body holds until it has been written (an axon's answers
-    /// count against `max_inflight_bytes`).
-    pub(crate) budget: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// What an answer holds until it is written: see [`AnswerHold`].
+    pub(crate) held: Option<AnswerHold>,
+}
+
+/// What an axon's answer holds until it has been written: its body's share of the memory budget
+/// (`max_inflight_bytes`), and the moment its caller stops waiting for it, past which writing it
+/// helps no one.
+pub(crate) struct AnswerHold {
+    pub(crate) share: tokio::sync::OwnedSemaphorePermit,
+    pub(crate) until: tokio::time::Instant,
 }
 
 /// Bodies up to this size are gathered with their neighbours into one write; larger ones are
@@ -119,7 +126,7 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
     // Budget shares go back once their bytes are written, not when they are buffered.
     let mut written = Vec::new();
     for mut frame in frames {
-        written.extend(frame.budget.take());
+        written.extend(frame.held.take().map(|held| held.share));
         let head = encode_head(frame.kind, frame.id, &frame.header, frame.body.len());
         if frame.body.len() > GATHER_LIMIT {
             if !buffer.is_empty() {
@@ -194,7 +201,9 @@ const DRAIN: usize = 64;
 
 /// A stream's writer task: drains whatever is queued, writes it in one go, repeats until the
 /// queue closes or the stream fails or stalls for `stall` (then what is queued is dropped, and
-/// the queue's senders see it closed).
+/// the queue's senders see it closed). Answers whose callers stopped waiting are dropped unwritten,
+/// and a batch of answers that cannot be written before the last of their callers stops waiting
+/// (a peer that reads, but too slowly for them) ends the stream too.
 pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
     mut writer: W,
     mut queue: mpsc::Receiver<OutFrame>,
@@ -210,9 +219,25 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
                 Err(_) => break,
             }
         }
+        let now = tokio::time::Instant::now();
+        frames.retain(|frame| frame.held.as_ref().is_none_or(|held| held.until > now));
+        if frames.is_empty() {
+            continue;
+        }
+        let until = match frames.iter().all(|frame| frame.held.is_some()) {
+            true => frames.iter().filter_map(|frame| frame.held.as_ref().map(|held| held.until)).max(),
+            false => None,
+        };
         // An axon's peer shows life only by taking its answers.
         let mut stall = Stall { timeout: stall, alive: &mut || false };
-        if let Err(error) = write_frames(&mut writer, frames.drain(..), &mut buffer, &mut stall).await {
+        let write = write_frames(&mut writer, frames.drain(..), &mut buffer, &mut stall);
+        let written = match until {
+            Some(until) => tokio::time::timeout_at(until, write).await.unwrap_or_else(|_| {
+                Err(io::Error::new(io::ErrorKind::TimedOut, "answers not taken before their callers stopped waiting"))
+            }),
+            None => write.await,
+        };
+        if let Err(error) = written {
             tracing::debug!(%error, "stream writer stopped");
             return;
         }

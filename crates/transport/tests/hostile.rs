@@ -433,6 +433,31 @@ async fn answers_nobody_reads_count_against_the_memory_budget() {
     assert!(handled <= 20, "the axon handled {handled} of {sent} requests whose answers nobody read");
 }
 
+/// A caller that reads, but too slowly for its answers to arrive before it stops waiting for
+/// them (here: not at all, with a stall allowance far longer than the requests' deadlines):
+/// the axon drops the answers nobody waits for and gives the stream up once its callers'
+/// deadlines have passed, instead of keeping it while the caller takes a byte now and then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_past_their_callers_deadline_are_not_kept() {
+    let mut config = AxonConfig { write_grace: Duration::from_millis(200), ..AxonConfig::default() };
+    config.network.write_stall = Duration::from_secs(60);
+    let axon = echo_axon("//Bob", config).await;
+    let alice = key("//Alice");
+    let client = RawClient::connect_with_window(&axon.listen_addrs()[0], Some(16 * 1024)).await;
+    let mut stream = client.open_bound(&alice).await;
+    let b = body(&"x".repeat(8 * 1024));
+    for id in 1..=10u64 {
+        let mut head = RequestHead::new(TextGeneration::NAME, alice.hotkey(), *axon.hotkey().public(), 300);
+        head.sign(&alice, &b);
+        stream.write_frame(FrameKind::Request, id, &head.encode(), &b).await.expect("request written");
+    }
+    // Deadlines are 300 ms + 200 ms of grace away; the stall allowance is a minute. Read
+    // nothing until well past them, then what was written before arrives, and the stream ends.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(stream.closed_within(Duration::from_secs(5)).await, "the stream outlived its callers' deadlines");
+    assert_echo(&dendrite("//Charlie").await, &target(&axon), "still serving").await;
+}
+
 /// An axon that binds and then reads nothing: the dendrite's request cannot leave, and instead
 /// of waiting for its timeout (and queueing every later request behind it) the query fails with
 /// 503 once the axon has taken nothing for `write_stall`.
