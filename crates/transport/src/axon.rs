@@ -8,7 +8,7 @@
 use crate::directory::{Directory, PeerFacts};
 use crate::gate::Gate;
 use crate::inbound::InboundStream;
-use crate::io::{read_bytes, read_prefix, run_writer, skip, AnswerHold, OutFrame};
+use crate::io::{read_bytes, read_prefix, run_writer, skip, AnswerHold, OutFrame, Share};
 use crate::metrics::Metrics;
 use crate::swarm::{Network, NetworkConfig, PeerEvents};
 use crate::Error;
@@ -72,6 +72,10 @@ pub struct AxonConfig {
     /// size, at most a quarter of the budget) until the request's deadline, so answers piling up
     /// for a peer that does not read are bounded too. Default 256 MiB.
     pub max_inflight_bytes: usize,
+    /// The part of `max_inflight_bytes` the peers of one IP address (IPv6: one /64) may hold,
+    /// so that one address that sends much and reads slowly cannot take the whole budget from
+    /// the others. Each request counts at least 1 KiB. Default 64 MiB.
+    pub max_inflight_bytes_per_ip: usize,
     /// Requests per second one peer may send (burst the same). Default 20,000.
     pub rate_per_peer: u32,
     /// Requests per second from one IP address (burst the same). Default 50,000.
@@ -123,6 +127,7 @@ impl Default for AxonConfig {
             accepted_auth: AcceptedAuth::Both,
             max_request_bytes: 8 * 1024 * 1024,
             max_inflight_bytes: 256 * 1024 * 1024,
+            max_inflight_bytes_per_ip: 64 * 1024 * 1024,
             rate_per_peer: 20_000,
             rate_per_ip: 50_000,
             nonce: NonceGuardConfig::default(),
@@ -361,7 +366,12 @@ impl Axon {
 
     /// Starts the swarm, listens on `addrs` and serves until the handle is dropped.
     pub async fn start(self, addrs: impl IntoIterator<Item = Multiaddr>) -> Result<AxonHandle, Error> {
-        let peers = Arc::new(PeerTable { peers: Mutex::default(), connected: self.metrics.connections.clone() });
+        let peers = Arc::new(PeerTable {
+            peers: Mutex::default(),
+            connected: self.metrics.connections.clone(),
+            ip_budgets: Mutex::default(),
+            ip_budget: self.config.max_inflight_bytes_per_ip,
+        });
         let (network, incoming) =
             Network::start(&self.config.network, Some(peers.clone() as Arc<dyn PeerEvents>), true)?;
         let incoming = incoming.ok_or_else(|| Error::Swarm("no inbound stream queue".into()))?;
@@ -378,7 +388,7 @@ impl Axon {
             keypair: self.keypair,
             local_peer_id: network.local_peer_id(),
             gate: Gate::new(self.config.max_concurrency, self.config.queue_capacity),
-            memory: Memory::new(self.config.max_inflight_bytes),
+            memory: Memory::new(self.config.max_inflight_bytes, self.config.max_inflight_bytes_per_ip),
             nonces: NonceGuard::new(self.config.nonce.clone()),
             peer_rate: RateLimiter::keyed(rate(self.config.rate_per_peer)),
             ip_rate: RateLimiter::keyed(rate(self.config.rate_per_ip)),
@@ -457,6 +467,10 @@ struct PeerTable {
     peers: Mutex<HashMap<PeerId, PeerState>>,
     /// Connected peers, for the metrics.
     connected: prometheus_client::metrics::gauge::Gauge,
+    /// Each address's share of the memory budget, alive while one of its peers is connected.
+    ip_budgets: Mutex<HashMap<IpAddr, std::sync::Weak<tokio::sync::Semaphore>>>,
+    /// `max_inflight_bytes_per_ip`.
+    ip_budget: usize,
 }
 
 #[derive(Default, Clone)]
@@ -465,6 +479,8 @@ struct PeerState {
     /// raced the connection's close, and the periodic cleanup drops it.
     connected: bool,
     ip: Option<IpAddr>,
+    /// Its address's share of the memory budget (`max_inflight_bytes_per_ip`).
+    ip_budget: Option<Arc<tokio::sync::Semaphore>>,
     bound: Option<(Hotkey, u64)>,
 }
 
@@ -472,16 +488,33 @@ impl PeerTable {
     fn get(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, PeerState>> {
         self.peers.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The memory budget shared by the peers of `ip`'s address (IPv6: its /64).
+    fn ip_budget(&self, ip: IpAddr) -> Arc<tokio::sync::Semaphore> {
+        let key = crate::inbound::ip_key(ip);
+        let mut budgets = self.ip_budgets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(budget) = budgets.get(&key).and_then(std::sync::Weak::upgrade) {
+            return budget;
+        }
+        // A new address: forget those whose peers are all gone.
+        budgets.retain(|_, budget| budget.strong_count() > 0);
+        let size = self.ip_budget.min(tokio::sync::Semaphore::MAX_PERMITS).min(u32::MAX as usize);
+        let budget = Arc::new(tokio::sync::Semaphore::new(size));
+        budgets.insert(key, Arc::downgrade(&budget));
+        budget
+    }
 }
 
 impl PeerEvents for PeerTable {
     fn connected(&self, peer: PeerId, ip: Option<IpAddr>) {
+        let ip_budget = ip.map(|ip| self.ip_budget(ip));
         let mut peers = self.get();
         let state = peers.entry(peer).or_default();
         if !state.connected {
             self.connected.inc();
         }
         state.ip = ip;
+        state.ip_budget = ip_budget;
         state.connected = true;
     }
     fn disconnected(&self, peer: PeerId) {
@@ -545,6 +578,10 @@ async fn accept_loop(shared: Arc<Shared>, mut incoming: tokio::sync::mpsc::Recei
 /// a fast streaming handler waits for the network instead of piling up chunks.
 type Writer = tokio::sync::mpsc::Sender<OutFrame>;
 
+/// Where a request's answers go: its stream's writer, and the memory budgets they count against
+/// (the axon's, and the caller's address's when known).
+type Out<'a> = (&'a Writer, &'a Memory, Option<&'a Arc<tokio::sync::Semaphore>>);
+
 async fn send(writer: &Writer, kind: FrameKind, id: u64, header: Vec<u8>, body: Bytes) -> std::io::Result<()> {
     writer
         .send(OutFrame { kind, id, header, body, held: None })
@@ -557,7 +594,7 @@ async fn send(writer: &Writer, kind: FrameKind, id: u64, header: Vec<u8>, body: 
 /// `max_inflight_bytes` like the requests they answer.
 async fn send_by(
     deadline: tokio::time::Instant,
-    (writer, memory): (&Writer, &Memory),
+    (writer, memory, ip): Out<'_>,
     kind: FrameKind,
     id: u64,
     header: Vec<u8>,
@@ -568,7 +605,7 @@ async fn send_by(
     }
     let held = match body.len() {
         0 => None,
-        len => Some(AnswerHold { share: memory.take_by(len, deadline).await?, until: deadline }),
+        len => Some(AnswerHold { share: memory.take_answer_by(len, ip, deadline).await?, until: deadline }),
     };
     // With room in the queue (the usual case) no timer is needed.
     let frame = match writer.try_send(OutFrame { kind, id, header, body, held }) {
@@ -601,47 +638,77 @@ async fn send_status(writer: &Writer, id: u64, status: Status, message: impl Int
     let _ = send(writer, FrameKind::Response, id, head.encode(), Bytes::new()).await;
 }
 
-/// A request or answer body's share of `max_inflight_bytes`, returned when dropped.
-type Budget = tokio::sync::OwnedSemaphorePermit;
+/// A request or answer body's share of the memory budget, returned when dropped.
+type Budget = Share;
 
-/// The axon's memory budget, `max_inflight_bytes`: request bodies from when they are read until
-/// their handler is done (a streaming handler's, until it has its request), answer bodies from
-/// when they are ready until they are written.
+/// What a request counts against the memory budget at least: a flood of empty requests must not
+/// pass for free while their answers pile up.
+const MIN_REQUEST_SHARE: u32 = 1024;
+
+/// The axon's memory budget, `max_inflight_bytes`, and per address `max_inflight_bytes_per_ip`:
+/// request bodies from when they are read until their handler is done (a streaming handler's,
+/// until it has its request), answer bodies from when they are ready until they are written.
 #[derive(Clone)]
 struct Memory {
     bytes: Arc<tokio::sync::Semaphore>,
     /// The whole budget.
     total: u32,
+    /// One address's budget.
+    per_ip: u32,
 }
 
 impl Memory {
-    fn new(total: usize) -> Self {
-        let total = total.min(tokio::sync::Semaphore::MAX_PERMITS).min(u32::MAX as usize);
-        Memory { bytes: Arc::new(tokio::sync::Semaphore::new(total)), total: total as u32 }
+    fn new(total: usize, per_ip: usize) -> Self {
+        let fit = |n: usize| n.min(tokio::sync::Semaphore::MAX_PERMITS).min(u32::MAX as usize) as u32;
+        let total = fit(total);
+        Memory { bytes: Arc::new(tokio::sync::Semaphore::new(total as usize)), total, per_ip: fit(per_ip) }
     }
 
-    /// An answer's share: its size, up to a quarter of the budget, so that one large answer
-    /// waiting for its share (the semaphore serves waiters in order) holds up others only until
-    /// a quarter of the budget is free.
-    fn share(&self, len: usize) -> u32 {
-        u32::try_from(len).unwrap_or(u32::MAX).min(self.total / 4)
+    /// A request's share, now or never: its size (at least [`MIN_REQUEST_SHARE`], at most the
+    /// budget; a body over the whole budget is never admitted).
+    fn try_take_request(&self, len: u32, ip: Option<&Arc<tokio::sync::Semaphore>>) -> Option<Budget> {
+        let share = |budget: u32| (len <= budget).then(|| len.max(MIN_REQUEST_SHARE).min(budget));
+        let ip = match ip {
+            Some(ip) => Some(ip.clone().try_acquire_many_owned(share(self.per_ip)?).ok()?),
+            None => None,
+        };
+        let axon = self.bytes.clone().try_acquire_many_owned(share(self.total)?).ok()?;
+        Some(Share { _axon: axon, _ip: ip })
     }
 
-    /// A share for `len` bytes now, if the budget has it.
-    fn try_take(&self, len: usize) -> Option<Budget> {
-        self.bytes.clone().try_acquire_many_owned(self.share(len)).ok()
+    /// An answer's share, waiting for one by `deadline`: its size, up to a quarter of each
+    /// budget, so that one large answer waiting for its share (a semaphore serves waiters in
+    /// order) holds up others only until a quarter of the budget is free. The address's share
+    /// comes first, so that an address over its own budget waits without holding the axon's.
+    async fn take_answer_by(
+        &self,
+        len: usize,
+        ip: Option<&Arc<tokio::sync::Semaphore>>,
+        deadline: tokio::time::Instant,
+    ) -> std::io::Result<Budget> {
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        let ip = match ip {
+            Some(ip) => Some(take_by(ip, len.min(self.per_ip / 4), deadline).await?),
+            None => None,
+        };
+        let axon = take_by(&self.bytes, len.min(self.total / 4), deadline).await?;
+        Ok(Share { _axon: axon, _ip: ip })
     }
+}
 
-    /// A share for `len` bytes, waiting for one by `deadline`.
-    async fn take_by(&self, len: usize, deadline: tokio::time::Instant) -> std::io::Result<Budget> {
-        if let Some(budget) = self.try_take(len) {
-            return Ok(budget);
-        }
-        tokio::time::timeout_at(deadline, self.bytes.clone().acquire_many_owned(self.share(len)))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "axon is at capacity (answer memory)"))?
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "axon closed"))
+/// `n` permits of `budget`, waiting for them by `deadline`.
+async fn take_by(
+    budget: &Arc<tokio::sync::Semaphore>,
+    n: u32,
+    deadline: tokio::time::Instant,
+) -> std::io::Result<tokio::sync::OwnedSemaphorePermit> {
+    if let Ok(permit) = budget.clone().try_acquire_many_owned(n) {
+        return Ok(permit);
     }
+    tokio::time::timeout_at(deadline, budget.clone().acquire_many_owned(n))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "axon is at capacity (answer memory)"))?
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "axon closed"))
 }
 
 /// A request that passed every check before the queue.
@@ -652,6 +719,8 @@ struct Admitted {
     handler: Handler,
     /// The synapse's flag: may its first poll run on the stream's reader task?
     inline: Arc<InlineFlag>,
+    /// The caller's address's memory budget (set when dispatched).
+    ip_budget: Option<Arc<tokio::sync::Semaphore>>,
     caller: Hotkey,
     facts: Option<PeerFacts>,
 }
@@ -683,6 +752,8 @@ struct StreamState {
     /// Why the batch being received was refused, for its remaining members.
     broken: Option<(Status, String)>,
     running: Running,
+    /// The caller's address's memory budget, once known.
+    ip_budget: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl StreamState {
@@ -728,6 +799,7 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
         held_bytes: 0,
         broken: None,
         running: Running::default(),
+        ip_budget: None,
     };
     let opened = tokio::time::Instant::now();
     loop {
@@ -894,6 +966,9 @@ async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
     let body_len = u64::from(prefix.body_len);
     let rest = u64::from(prefix.header_len) + body_len;
     let peer_state = shared.peers.get().get(&peer).cloned().unwrap_or_default();
+    if state.ip_budget.is_none() {
+        state.ip_budget.clone_from(&peer_state.ip_budget);
+    }
 
     // 1. Limits that cost nothing: rate, binding, size. Refused bodies are skipped, never buffered.
     let early = if over_rate(shared, &peer, peer_state.ip) {
@@ -949,8 +1024,7 @@ async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
         refuse(shared, &state.writer, id, refusal_of(&head, Status::PayloadTooLarge, message), started).await;
         return Ok(());
     }
-    // A body over the whole budget is never admitted (unlike an answer, which may take all of it).
-    let Ok(budget) = shared.memory.bytes.clone().try_acquire_many_owned(prefix.body_len) else {
+    let Some(budget) = shared.memory.try_take_request(prefix.body_len, peer_state.ip_budget.as_ref()) else {
         skip(reader, body_len).await?;
         let message = "axon is at capacity (request memory)";
         fail_held(shared, state, Status::Unavailable, message).await;
@@ -1033,7 +1107,8 @@ async fn dispatch(
             let refusal = (Status::BadRequest, format!("request id {id} is already in flight"), "-".to_owned());
             refuse(shared, &state.writer, id, refusal, started).await;
         }
-        Ok(admitted) => {
+        Ok(mut admitted) => {
+            admitted.ip_budget = state.ip_budget.clone();
             let inline = admitted.inline.clone();
             // Streaming answers are spawned: one may have many chunks ready at once.
             let unary = matches!(admitted.handler, Handler::Unary(_));
@@ -1130,7 +1205,16 @@ fn authorize(
     let facts = shared.directory.facts(head.sender.public());
     blacklisted(shared, &head.sender, facts.as_ref())
         .map_err(|reason| refusal_of(&head, Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
-    Ok(Admitted { caller: head.sender, head, body, budget, handler: route.handler, inline: route.inline, facts })
+    Ok(Admitted {
+        caller: head.sender,
+        head,
+        body,
+        budget,
+        handler: route.handler,
+        inline: route.inline,
+        ip_budget: None,
+        facts,
+    })
 }
 
 fn blacklisted(shared: &Shared, hotkey: &Hotkey, facts: Option<&PeerFacts>) -> Result<(), String> {
@@ -1169,7 +1253,7 @@ async fn run(
 async fn handle(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admitted: Admitted, started: Instant) {
     // The body's share of the memory budget is returned when its handler is done (a streaming
     // handler's, when the stream ends).
-    let Admitted { head, body, budget, handler, caller, facts, inline: _ } = admitted;
+    let Admitted { head, body, budget, handler, caller, facts, inline: _, ip_budget } = admitted;
     let span = tracing::debug_span!("request", synapse = %head.synapse, caller = %caller, %peer, id);
     async move {
         let synapse = head.synapse.clone();
@@ -1222,7 +1306,7 @@ async fn handle(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admi
                     Ok(Ok(Ok(response))) => {
                         let mut head = ResponseHead::new(Status::Success);
                         head.process_time_us = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
-                        let out = (&writer, &shared.memory);
+                        let out = (&writer, &shared.memory, ip_budget.as_ref());
                         let _ = send_by(send_deadline, out, FrameKind::Response, id, head.encode(), response).await;
                         Status::Success
                     }
@@ -1251,7 +1335,7 @@ async fn handle(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admi
             }
             Handler::Streaming(handler) => {
                 // Boxed: the streaming path's state would otherwise size every unary request's task.
-                let out = (&writer, &shared.memory);
+                let out = (&writer, &shared.memory, ip_budget.as_ref());
                 let holds = (permit, budget);
                 Box::pin(stream_response(holds, out, id, handler, ctx, body, (started, timeout, send_deadline))).await
             }
@@ -1282,7 +1366,7 @@ async fn end_stream(
 /// since the handler runs as long as the stream does.
 async fn stream_response(
     (_permit, request_share): (crate::gate::Permit, Budget),
-    (writer, memory): (&Writer, &Memory),
+    (writer, memory, ip): Out<'_>,
     id: u64,
     handler: StreamFn,
     ctx: RequestContext,
@@ -1306,7 +1390,8 @@ async fn stream_response(
     loop {
         match tokio::time::timeout_at(deadline, items.next()).await {
             Ok(Some(Ok(Ok(chunk)))) => {
-                if send_by(send_deadline, (writer, memory), FrameKind::Chunk, id, Vec::new(), chunk).await.is_err() {
+                if send_by(send_deadline, (writer, memory, ip), FrameKind::Chunk, id, Vec::new(), chunk).await.is_err()
+                {
                     return Status::Unavailable;
                 }
             }

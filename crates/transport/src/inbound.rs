@@ -58,7 +58,7 @@ pub(crate) struct ConnectionLimits {
 
 /// The key an address is limited under: the address for IPv4, its /64 for IPv6 (one host
 /// usually holds a whole /64).
-fn ip_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn ip_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => {

@@ -81,8 +81,15 @@ pub(crate) struct OutFrame {
 /// (`max_inflight_bytes`), and the moment its caller stops waiting for it, past which writing it
 /// helps no one.
 pub(crate) struct AnswerHold {
-    pub(crate) share: tokio::sync::OwnedSemaphorePermit,
+    pub(crate) share: Share,
     pub(crate) until: tokio::time::Instant,
+}
+
+/// A body's share of an axon's memory budget: of the axon-wide budget and, for a peer whose
+/// address is known, of its IP address's. Both go back when it is dropped.
+pub(crate) struct Share {
+    pub(crate) _axon: tokio::sync::OwnedSemaphorePermit,
+    pub(crate) _ip: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Bodies up to this size are gathered with their neighbours into one write; larger ones are

@@ -433,6 +433,42 @@ async fn answers_nobody_reads_count_against_the_memory_budget() {
     assert!(handled <= 20, "the axon handled {handled} of {sent} requests whose answers nobody read");
 }
 
+/// One address that sends much and reads nothing holds at most its own part of the memory
+/// budget (`max_inflight_bytes_per_ip`): a caller from another address is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_the_whole_memory_budget() {
+    let config = AxonConfig {
+        write_queue: 1024,
+        max_inflight_bytes: 256 * 1024,
+        max_inflight_bytes_per_ip: 64 * 1024,
+        ..AxonConfig::default()
+    };
+    let axon =
+        with_echo(neuronet_transport::Axon::new(key("//Bob"), config)).start([loopback4(), loopback6()]).await.unwrap();
+    let (v4, v6) = (axon.listen_addrs()[0].clone(), axon.listen_addrs()[1].clone());
+    assert!(v6.to_string().starts_with("/ip6/::1/"), "{v6}");
+    // From 127.0.0.1: 60 requests with 8 KiB answers (480 KiB, more than the whole budget),
+    // none of which is read.
+    let alice = key("//Alice");
+    let client = RawClient::connect_with_window(&v4, Some(16 * 1024)).await;
+    let mut stream = client.open_bound(&alice).await;
+    let b = body(&"x".repeat(8 * 1024));
+    for id in 1..=60u64 {
+        let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
+        let header = head.encode();
+        let write = stream.write_frame(FrameKind::Request, id, &header, &b);
+        assert!(matches!(tokio::time::timeout(Duration::from_secs(2), write).await, Ok(Ok(()))), "request {id}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // From ::1, an 8 KiB request is served.
+    let other = dendrite("//Charlie").await;
+    let target = Target::Explicit { hotkey: axon.hotkey(), addr: v6 };
+    let text = "y".repeat(8 * 1024);
+    let answer = other.query::<TextGeneration>(&target, prompt(&text), Duration::from_secs(5)).await;
+    assert_eq!(answer.status, Status::Success, "{}", answer.message);
+    assert_eq!(answer.body.unwrap().text, echo_of(&text));
+}
+
 /// A caller that reads, but too slowly for its answers to arrive before it stops waiting for
 /// them (here: not at all, with a stall allowance far longer than the requests' deadlines):
 /// the axon drops the answers nobody waits for and gives the stream up once its callers'
