@@ -74,7 +74,8 @@ pub struct AxonConfig {
     pub max_inflight_bytes: usize,
     /// The part of `max_inflight_bytes` the peers of one IP address (IPv6: one /64) may hold,
     /// so that one address that sends much and reads slowly cannot take the whole budget from
-    /// the others. Each request counts at least 1 KiB. Default 64 MiB.
+    /// the others. Each request counts at least 1 KiB; keep it above `max_request_bytes`, or
+    /// larger bodies are refused (503). 0 = no limit per address. Default 64 MiB.
     pub max_inflight_bytes_per_ip: usize,
     /// Requests per second one peer may send (burst the same). Default 20,000.
     pub rate_per_peer: u32,
@@ -507,7 +508,7 @@ impl PeerTable {
 
 impl PeerEvents for PeerTable {
     fn connected(&self, peer: PeerId, ip: Option<IpAddr>) {
-        let ip_budget = ip.map(|ip| self.ip_budget(ip));
+        let ip_budget = ip.filter(|_| self.ip_budget > 0).map(|ip| self.ip_budget(ip));
         let mut peers = self.get();
         let state = peers.entry(peer).or_default();
         if !state.connected {
@@ -966,6 +967,7 @@ async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
     let body_len = u64::from(prefix.body_len);
     let rest = u64::from(prefix.header_len) + body_len;
     let peer_state = shared.peers.get().get(&peer).cloned().unwrap_or_default();
+    // The address whose budget this stream's requests and answers count against.
     if state.ip_budget.is_none() {
         state.ip_budget.clone_from(&peer_state.ip_budget);
     }
@@ -1024,7 +1026,7 @@ async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
         refuse(shared, &state.writer, id, refusal_of(&head, Status::PayloadTooLarge, message), started).await;
         return Ok(());
     }
-    let Some(budget) = shared.memory.try_take_request(prefix.body_len, peer_state.ip_budget.as_ref()) else {
+    let Some(budget) = shared.memory.try_take_request(prefix.body_len, state.ip_budget.as_ref()) else {
         skip(reader, body_len).await?;
         let message = "axon is at capacity (request memory)";
         fail_held(shared, state, Status::Unavailable, message).await;

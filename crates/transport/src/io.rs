@@ -209,8 +209,8 @@ const DRAIN: usize = 64;
 /// A stream's writer task: drains whatever is queued, writes it in one go, repeats until the
 /// queue closes or the stream fails or stalls for `stall` (then what is queued is dropped, and
 /// the queue's senders see it closed). Answers whose callers stopped waiting are dropped unwritten,
-/// and a batch of answers that cannot be written before the last of their callers stops waiting
-/// (a peer that reads, but too slowly for them) ends the stream too.
+/// and a batch holding answers that cannot be written before the last of their callers stops
+/// waiting (a peer that reads, but too slowly for them) ends the stream too.
 pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
     mut writer: W,
     mut queue: mpsc::Receiver<OutFrame>,
@@ -231,10 +231,8 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
         if frames.is_empty() {
             continue;
         }
-        let until = match frames.iter().all(|frame| frame.held.is_some()) {
-            true => frames.iter().filter_map(|frame| frame.held.as_ref().map(|held| held.until)).max(),
-            false => None,
-        };
+        // (Status frames hold nothing and carry no deadline; they ride with the answers.)
+        let until = frames.iter().filter_map(|frame| frame.held.as_ref().map(|held| held.until)).max();
         // An axon's peer shows life only by taking its answers.
         let mut stall = Stall { timeout: stall, alive: &mut || false };
         let write = write_frames(&mut writer, frames.drain(..), &mut buffer, &mut stall);
