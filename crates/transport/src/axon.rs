@@ -595,31 +595,60 @@ async fn send(writer: &Writer, kind: FrameKind, id: u64, header: Vec<u8>, body: 
 /// `max_inflight_bytes` like the requests they answer.
 async fn send_by(
     deadline: tokio::time::Instant,
-    (writer, memory, ip): Out<'_>,
+    out: Out<'_>,
     kind: FrameKind,
     id: u64,
     header: Vec<u8>,
     body: Bytes,
 ) -> std::io::Result<()> {
-    if writer.is_closed() {
-        return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed"));
+    let frame = OutFrame { kind, id, header, body, held: None };
+    match try_send_answer(out, frame, deadline) {
+        Ok(()) => Ok(()),
+        Err(Some(frame)) => send_waiting(out, frame, deadline).await,
+        Err(None) => Err(writer_closed()),
     }
-    let held = match body.len() {
-        0 => None,
-        len => Some(AnswerHold { share: memory.take_answer_by(len, ip, deadline).await?, until: deadline }),
-    };
-    // With room in the queue (the usual case) no timer is needed.
-    let frame = match writer.try_send(OutFrame { kind, id, header, body, held }) {
-        Ok(()) => return Ok(()),
-        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
-            return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed"))
+}
+
+/// Queues an answer's frame if its share of memory and room in the queue are there now (no
+/// timer needed, the usual case); otherwise hands it back (`None`: the writer has stopped).
+fn try_send_answer(
+    (writer, memory, ip): Out<'_>,
+    mut frame: OutFrame,
+    deadline: tokio::time::Instant,
+) -> Result<(), Option<OutFrame>> {
+    if writer.is_closed() {
+        return Err(None);
+    }
+    if !frame.body.is_empty() {
+        match memory.try_take_answer(frame.body.len(), ip) {
+            Some(share) => frame.held = Some(AnswerHold { share, until: deadline }),
+            None => return Err(Some(frame)),
         }
-        Err(tokio::sync::mpsc::error::TrySendError::Full(frame)) => frame,
-    };
+    }
+    writer.try_send(frame).map_err(|error| match error {
+        tokio::sync::mpsc::error::TrySendError::Full(frame) => Some(frame),
+        tokio::sync::mpsc::error::TrySendError::Closed(_) => None,
+    })
+}
+
+/// Queues an answer's frame by `deadline`, waiting for its share of memory and for room.
+async fn send_waiting(
+    (writer, memory, ip): Out<'_>,
+    mut frame: OutFrame,
+    deadline: tokio::time::Instant,
+) -> std::io::Result<()> {
+    if frame.held.is_none() && !frame.body.is_empty() {
+        let share = memory.take_answer_by(frame.body.len(), ip, deadline).await?;
+        frame.held = Some(AnswerHold { share, until: deadline });
+    }
     tokio::time::timeout_at(deadline, writer.send(frame))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "peer is not reading"))?
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed"))
+        .map_err(|_| writer_closed())
+}
+
+fn writer_closed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed")
 }
 
 async fn send_status_by(
@@ -687,13 +716,30 @@ impl Memory {
         ip: Option<&Arc<tokio::sync::Semaphore>>,
         deadline: tokio::time::Instant,
     ) -> std::io::Result<Budget> {
-        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        let (for_ip, for_axon) = self.answer_shares(len);
         let ip = match ip {
-            Some(ip) => Some(take_by(ip, len.min(self.per_ip / 4), deadline).await?),
+            Some(ip) => Some(take_by(ip, for_ip, deadline).await?),
             None => None,
         };
-        let axon = take_by(&self.bytes, len.min(self.total / 4), deadline).await?;
+        let axon = take_by(&self.bytes, for_axon, deadline).await?;
         Ok(Share { _axon: axon, _ip: ip })
+    }
+
+    /// An answer's share if both budgets have it now.
+    fn try_take_answer(&self, len: usize, ip: Option<&Arc<tokio::sync::Semaphore>>) -> Option<Budget> {
+        let (for_ip, for_axon) = self.answer_shares(len);
+        let ip = match ip {
+            Some(ip) => Some(ip.clone().try_acquire_many_owned(for_ip).ok()?),
+            None => None,
+        };
+        let axon = self.bytes.clone().try_acquire_many_owned(for_axon).ok()?;
+        Some(Share { _axon: axon, _ip: ip })
+    }
+
+    /// What an answer of `len` bytes takes of its address's budget and of the axon's.
+    fn answer_shares(&self, len: usize) -> (u32, u32) {
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        (len.min(self.per_ip / 4), len.min(self.total / 4))
     }
 }
 
@@ -1338,7 +1384,7 @@ async fn handle(shared: Arc<Shared>, peer: PeerId, writer: Writer, id: u64, admi
             Handler::Streaming(handler) => {
                 // Boxed: the streaming path's state would otherwise size every unary request's task.
                 let out = (&writer, &shared.memory, ip_budget.as_ref());
-                let holds = (permit, budget);
+                let holds = (permit, &shared.gate, priority, budget);
                 Box::pin(stream_response(holds, out, id, handler, ctx, body, (started, timeout, send_deadline))).await
             }
         };
@@ -1367,7 +1413,7 @@ async fn end_stream(
 /// Runs a streaming handler, writing its chunks; holds the handler slot (`_permit`) throughout,
 /// since the handler runs as long as the stream does.
 async fn stream_response(
-    (_permit, request_share): (crate::gate::Permit, Budget),
+    (permit, gate, priority, request_share): (crate::gate::Permit, &Gate, f64, Budget),
     (writer, memory, ip): Out<'_>,
     id: u64,
     handler: StreamFn,
@@ -1389,12 +1435,32 @@ async fn stream_response(
         }
     };
     let mut items = std::panic::AssertUnwindSafe(items).catch_unwind().boxed();
+    let mut slot = Some(permit);
     loop {
         match tokio::time::timeout_at(deadline, items.next()).await {
             Ok(Some(Ok(Ok(chunk)))) => {
-                if send_by(send_deadline, (writer, memory, ip), FrameKind::Chunk, id, Vec::new(), chunk).await.is_err()
-                {
-                    return Status::Unavailable;
+                let frame = OutFrame { kind: FrameKind::Chunk, id, header: Vec::new(), body: chunk, held: None };
+                match try_send_answer((writer, memory, ip), frame, send_deadline) {
+                    Ok(()) => {}
+                    Err(None) => return Status::Unavailable,
+                    Err(Some(frame)) => {
+                        // The caller is not taking its chunks (or memory is short): wait without
+                        // the handler's slot, so that other requests can run in it meanwhile.
+                        drop(slot.take());
+                        if send_waiting((writer, memory, ip), frame, send_deadline).await.is_err() {
+                            return Status::Unavailable;
+                        }
+                        match gate.admit(priority).await {
+                            Ok(permit) => {
+                                slot.replace(permit);
+                            }
+                            Err(_) => {
+                                let message = "axon is at capacity: priority queue is full";
+                                return end_stream(writer, send_deadline, id, Status::Unavailable, message, started)
+                                    .await;
+                            }
+                        }
+                    }
                 }
             }
             Ok(Some(Ok(Err(error)))) => {

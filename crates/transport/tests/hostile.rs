@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use neuronet_synapse::builtin::TextGeneration;
+use neuronet_synapse::builtin::{TextGeneration, TextGenerationStream};
 use neuronet_synapse::envelope::RequestHead;
 use neuronet_synapse::frame::FrameKind;
 use neuronet_synapse::payload::{unix_nanos, Nonce};
@@ -431,6 +431,25 @@ async fn answers_nobody_reads_count_against_the_memory_budget() {
     // 64 KiB holds about seven 8 KiB answers, and the window two more.
     let handled = handled.load(Ordering::Relaxed);
     assert!(handled <= 20, "the axon handled {handled} of {sent} requests whose answers nobody read");
+}
+
+/// A streaming answer whose chunks nobody takes gives its handler slot up while it waits: with
+/// one slot in all, another caller is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_nobody_reads_does_not_keep_its_handler_slot() {
+    let config = AxonConfig { max_concurrency: 1, write_queue: 2, ..AxonConfig::default() };
+    let axon = echo_axon("//Bob", config).await;
+    let alice = key("//Alice");
+    let client = RawClient::connect_with_window(&axon.listen_addrs()[0], Some(16 * 1024)).await;
+    let mut stream = client.open_bound(&alice).await;
+    // 20,000 one-word chunks, more than the window and the queue hold; none is read.
+    let b = body(&"w ".repeat(20_000));
+    let head = signed_head(&alice, &axon.hotkey(), TextGenerationStream::NAME, &b);
+    stream.write_frame(FrameKind::Request, 1, &head.encode(), &b).await.expect("request written");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let other = dendrite("//Charlie").await;
+    let answer = other.query::<TextGeneration>(&target(&axon), prompt("served"), Duration::from_secs(3)).await;
+    assert_eq!(answer.status, Status::Success, "{}", answer.message);
 }
 
 /// One address that sends much and reads nothing holds at most its own part of the memory
