@@ -325,6 +325,12 @@ impl Axon {
     }
 
     /// Serves unary synapse `S` with `handler`.
+    ///
+    /// A request's future is first polled on its stream's reader task, so that an answer ready
+    /// at once costs no task ([`AxonConfig::inline_poll`]). Heavy computation belongs in
+    /// `tokio::task::spawn_blocking` (or a thread of its own) either way: a handler that
+    /// computes before its first `.await` holds up a worker thread, and here, until the axon
+    /// notices, its stream's other requests too.
     pub fn serve<S, F, Fut>(mut self, handler: F) -> Self
     where
         S: Synapse,
