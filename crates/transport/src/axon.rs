@@ -1001,9 +1001,11 @@ async fn fail_held(shared: &Shared, state: &mut StreamState, status: Status, mes
     if !state.held.is_empty() {
         state.broken = Some((status, message.to_owned()));
     }
-    for held in std::mem::take(&mut state.held) {
-        let refusal = (status, message.to_owned(), held.head.synapse.clone());
-        refuse(shared, &state.writer, held.id, refusal, held.started).await;
+    for Held { id, started, head, body, budget, checked } in std::mem::take(&mut state.held) {
+        // The body and its share of memory go before the refusal may wait for room.
+        drop((body, budget, checked));
+        let refusal = (status, message.to_owned(), head.synapse);
+        refuse(shared, &state.writer, id, refusal, started).await;
     }
 }
 
