@@ -10,10 +10,12 @@ use neuronet_synapse::builtin::{TextGeneration, TextGenerationStream};
 use neuronet_synapse::envelope::RequestHead;
 use neuronet_synapse::frame::FrameKind;
 use neuronet_synapse::payload::{unix_nanos, Nonce};
-use neuronet_synapse::{proto, Signature, Status, Synapse};
-use neuronet_transport::{AxonConfig, Dendrite, DendriteConfig, Multiaddr, Target};
+use neuronet_synapse::{proto, Keypair, Signature, Status, Synapse};
+use neuronet_transport::{AxonConfig, AxonHandle, Dendrite, DendriteConfig, Multiaddr, Target};
 use prost::Message;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn body(text: &str) -> Vec<u8> {
@@ -349,17 +351,9 @@ async fn concurrent_stream_opens_are_all_bound() {
     );
 }
 
-/// A caller that sends requests but reads none of the answers: once the axon's answers for its
-/// stream back up, the axon reads no more of its requests, and after `write_stall` without
-/// progress gives the stream up (instead of holding its answers, and reading and handling more
-/// requests, for as long as the peer stays connected). Everyone else is served meanwhile.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_caller_that_reads_no_answers_loses_its_stream() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let stall = Duration::from_millis(300);
-    let mut config = AxonConfig { write_queue: 2, ..AxonConfig::default() };
-    config.network.write_stall = stall;
-    let handled = std::sync::Arc::new(AtomicUsize::new(0));
+/// An axon whose `TextGeneration` handler echoes, counting the requests it handles.
+async fn counting_echo_axon(config: AxonConfig) -> (AxonHandle, Arc<AtomicUsize>) {
+    let handled = Arc::new(AtomicUsize::new(0));
     let counter = handled.clone();
     let axon = neuronet_transport::Axon::new(key("//Bob"), config)
         .serve::<TextGeneration, _, _>(move |_ctx, req: proto::TextGenerationRequest| {
@@ -369,21 +363,41 @@ async fn a_caller_that_reads_no_answers_loses_its_stream() {
         .start([loopback4()])
         .await
         .unwrap();
+    (axon, handled)
+}
+
+/// Writes `count` signed echo requests with 8 KiB prompts (ids 1 to `count`) on `stream`, and
+/// reads none of their answers; stops at the first that cannot be written within 2 s (the axon
+/// closed the stream or stopped reading). Returns how many were written.
+async fn send_unread(stream: &mut RawStream, sender: &Keypair, axon: &AxonHandle, count: u64) -> u64 {
+    let b = body(&"x".repeat(8 * 1024));
+    for id in 1..=count {
+        let head = signed_head(sender, &axon.hotkey(), TextGeneration::NAME, &b);
+        let header = head.encode();
+        let write = stream.write_frame(FrameKind::Request, id, &header, &b);
+        if !matches!(tokio::time::timeout(Duration::from_secs(2), write).await, Ok(Ok(()))) {
+            return id - 1;
+        }
+    }
+    count
+}
+
+/// A caller that sends requests but reads none of the answers: once the axon's answers for its
+/// stream back up, the axon reads no more of its requests, and after `write_stall` without
+/// progress gives the stream up (instead of holding its answers, and reading and handling more
+/// requests, for as long as the peer stays connected). Everyone else is served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_reads_no_answers_loses_its_stream() {
+    let stall = Duration::from_millis(300);
+    let mut config = AxonConfig { write_queue: 2, ..AxonConfig::default() };
+    config.network.write_stall = stall;
+    let (axon, handled) = counting_echo_axon(config).await;
     let alice = key("//Alice");
     // A 16 KiB receive window: two answers fill it.
     let client = RawClient::connect_with_window(&axon.listen_addrs()[0], Some(16 * 1024)).await;
     let mut stream = client.open_bound(&alice).await;
-    let b = body(&"x".repeat(8 * 1024));
     let sent = 40;
-    for id in 1..=sent {
-        let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
-        let header = head.encode();
-        let write = stream.write_frame(FrameKind::Request, id, &header, &b);
-        if !matches!(tokio::time::timeout(Duration::from_secs(2), write).await, Ok(Ok(()))) {
-            // The axon closed the stream.
-            break;
-        }
-    }
+    send_unread(&mut stream, &alice, &axon, sent).await;
     tokio::time::sleep(stall * 3).await;
     // What the axon wrote before it gave up may still arrive; then the stream ends.
     assert!(
@@ -404,29 +418,13 @@ async fn a_caller_that_reads_no_answers_loses_its_stream() {
 /// of turning all of them into answers that pile up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_nobody_reads_count_against_the_memory_budget() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let config = AxonConfig { write_queue: 1024, max_inflight_bytes: 64 * 1024, ..AxonConfig::default() };
-    let handled = std::sync::Arc::new(AtomicUsize::new(0));
-    let counter = handled.clone();
-    let axon = neuronet_transport::Axon::new(key("//Bob"), config)
-        .serve::<TextGeneration, _, _>(move |_ctx, req: proto::TextGenerationRequest| {
-            counter.fetch_add(1, Ordering::Relaxed);
-            async move { Ok(proto::TextGenerationResponse { text: echo_of(&req.prompt), ..Default::default() }) }
-        })
-        .start([loopback4()])
-        .await
-        .unwrap();
+    let (axon, handled) = counting_echo_axon(config).await;
     let alice = key("//Alice");
     let client = RawClient::connect_with_window(&axon.listen_addrs()[0], Some(16 * 1024)).await;
     let mut stream = client.open_bound(&alice).await;
-    let b = body(&"x".repeat(8 * 1024));
     let sent = 40;
-    for id in 1..=sent {
-        let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
-        let header = head.encode();
-        let write = stream.write_frame(FrameKind::Request, id, &header, &b);
-        assert!(matches!(tokio::time::timeout(Duration::from_secs(2), write).await, Ok(Ok(()))), "request {id}");
-    }
+    assert_eq!(send_unread(&mut stream, &alice, &axon, sent).await, sent, "every request is read (or refused)");
     tokio::time::sleep(Duration::from_millis(500)).await;
     // 64 KiB holds about seven 8 KiB answers, and the window two more.
     let handled = handled.load(Ordering::Relaxed);
@@ -471,13 +469,7 @@ async fn one_address_cannot_take_the_whole_memory_budget() {
     let alice = key("//Alice");
     let client = RawClient::connect_with_window(&v4, Some(16 * 1024)).await;
     let mut stream = client.open_bound(&alice).await;
-    let b = body(&"x".repeat(8 * 1024));
-    for id in 1..=60u64 {
-        let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
-        let header = head.encode();
-        let write = stream.write_frame(FrameKind::Request, id, &header, &b);
-        assert!(matches!(tokio::time::timeout(Duration::from_secs(2), write).await, Ok(Ok(()))), "request {id}");
-    }
+    assert_eq!(send_unread(&mut stream, &alice, &axon, 60).await, 60, "every request is read (or refused)");
     tokio::time::sleep(Duration::from_millis(300)).await;
     // From ::1, an 8 KiB request is served.
     let other = dendrite("//Charlie").await;

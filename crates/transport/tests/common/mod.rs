@@ -151,18 +151,7 @@ impl RawClient {
                 _ => None,
             })
             .expect("address with /p2p/");
-        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_quic_config(|mut config| {
-                if let Some(window) = stream_window {
-                    config.max_stream_data = window;
-                }
-                config
-            })
-            .with_behaviour(|_| libp2p_stream::Behaviour::new())
-            .expect("behaviour")
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
+        let mut swarm = raw_swarm(stream_window);
         let control = swarm.behaviour().new_control();
         let local_peer_id = *swarm.local_peer_id();
         swarm.dial(addr.clone()).expect("dial starts");
@@ -213,6 +202,23 @@ impl RawClient {
             BindAnswer::Refused(head) => panic!("binding refused: {} {}", head.status, head.message),
         }
     }
+}
+
+/// A bare libp2p node: stock QUIC (with this per-stream receive window, bytes, if given) and
+/// libp2p-stream, nothing else.
+fn raw_swarm(stream_window: Option<u32>) -> libp2p::Swarm<libp2p_stream::Behaviour> {
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_quic_config(|mut config| {
+            if let Some(window) = stream_window {
+                config.max_stream_data = window;
+            }
+            config
+        })
+        .with_behaviour(|_| libp2p_stream::Behaviour::new())
+        .expect("behaviour")
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
 }
 
 /// What the axon answered to a Bind frame.
@@ -335,16 +341,7 @@ impl SilentAxon {
     /// Starts one on IPv4 loopback holding `keypair`'s hotkey, with this per-stream receive
     /// window (bytes).
     pub async fn start(keypair: Keypair, stream_window: u32) -> SilentAxon {
-        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_quic_config(|mut config| {
-                config.max_stream_data = stream_window;
-                config
-            })
-            .with_behaviour(|_| libp2p_stream::Behaviour::new())
-            .expect("behaviour")
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
+        let mut swarm = raw_swarm(Some(stream_window));
         let peer_id = *swarm.local_peer_id();
         let mut incoming = swarm.behaviour().new_control().accept(SYNAPSE_PROTOCOL).expect("accepts streams");
         swarm.listen_on(loopback4()).expect("listens");
