@@ -3,7 +3,7 @@
 //! message bytes directly.
 
 use crate::presign::NoncePool;
-use crate::{ss58, suri, Error, Result};
+use crate::{sr25519, ss58, suri, Error, Result};
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -148,9 +148,10 @@ impl Hotkey {
     pub fn verifying_key(&self) -> Result<VerifyingKey> {
         let invalid = |reason: String| Error::InvalidPublicKey { crypto: self.crypto, reason };
         let key = match self.crypto {
-            CryptoType::Sr25519 => {
-                Verifier::Sr25519(schnorrkel::PublicKey::from_bytes(&self.public).map_err(|e| invalid(e.to_string()))?)
-            }
+            CryptoType::Sr25519 => Verifier::Sr25519(
+                sr25519::PublicKey::from_bytes(&self.public)
+                    .ok_or_else(|| invalid("not a canonical Ristretto point encoding".into()))?,
+            ),
             CryptoType::Ed25519 => Verifier::Ed25519(
                 ed25519_dalek::VerifyingKey::from_bytes(&self.public).map_err(|e| invalid(e.to_string()))?,
             ),
@@ -169,7 +170,7 @@ pub struct VerifyingKey {
 
 #[derive(Clone)]
 enum Verifier {
-    Sr25519(schnorrkel::PublicKey),
+    Sr25519(sr25519::PublicKey),
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
@@ -184,9 +185,10 @@ impl VerifyingKey {
         let bad = || Error::BadSignature(self.hotkey.to_ss58());
         match &self.key {
             Verifier::Sr25519(public) => {
-                let sig = schnorrkel::Signature::from_bytes(&signature.0)
-                    .map_err(|e| Error::MalformedSignature(e.to_string()))?;
-                public.verify_simple(SR25519_SIGNING_CONTEXT, message, &sig).map_err(|_| bad())
+                public.verify(SR25519_SIGNING_CONTEXT, message, &signature.0).map_err(|rejection| match rejection {
+                    sr25519::Rejection::Equation => bad(),
+                    malformed => Error::MalformedSignature(malformed.reason().into()),
+                })
             }
             Verifier::Ed25519(public) => {
                 let sig = ed25519_dalek::Signature::from_bytes(&signature.0);

@@ -27,6 +27,7 @@ mod keys;
 pub mod nonce;
 pub mod payload;
 pub mod presign;
+mod sr25519;
 pub mod ss58;
 mod status;
 pub mod suri;

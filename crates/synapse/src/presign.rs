@@ -22,7 +22,6 @@ use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::CompressedRistretto;
 use curve25519_dalek::Scalar;
 use rand_core::RngCore;
-use schnorrkel::context::SigningTranscript;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -107,11 +106,7 @@ impl NoncePool {
     /// empty.
     pub(crate) fn sign(&self, pair: &schnorrkel::Keypair, context: &[u8], message: &[u8]) -> Option<[u8; 64]> {
         let commitment = self.take()?;
-        let mut t = schnorrkel::signing_context(context).bytes(message);
-        t.proto_name(b"Schnorr-sig");
-        t.commit_point(b"sign:pk", pair.public.as_compressed());
-        t.commit_point(b"sign:R", &commitment.big_r);
-        let k: Scalar = t.challenge_scalar(b"sign:c");
+        let k = crate::sr25519::challenge(context, message, &pair.public.to_bytes(), commitment.big_r.as_bytes());
         let s = Zeroizing::new(k * *self.secret + *commitment.r);
         let mut signature = [0u8; 64];
         signature[..32].copy_from_slice(commitment.big_r.as_bytes());
