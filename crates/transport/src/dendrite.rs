@@ -859,9 +859,11 @@ async fn write_requests(
     let mut buffer = Vec::new();
     while let Some(first) = outgoing.recv().await {
         queued.push(first);
-        if signer.is_some() {
-            // Let query tasks that are ready run first, so that their requests join this
-            // batch: one signature then covers more of them. Costs nothing when none are.
+        if signer.is_some() && pool.pending.lock().is_ok_and(|p| p.len() > 1) {
+            // Other requests are in flight, so more are likely on their way: let query tasks
+            // that are ready run first, so that their requests join this batch and one
+            // signature covers more of them. A lone request does not wait: the yield costs its
+            // worker a trip through the scheduler (a few microseconds of its latency).
             tokio::task::yield_now().await;
         }
         while queued.len() < MAX_BATCH {
