@@ -91,10 +91,7 @@ impl RequestHead {
     pub fn verify_with(&self, key: Option<&VerifyingKey>, body: &[u8]) -> Result<()> {
         let signature = self.signature.as_ref().ok_or_else(|| Error::BadSignature(self.sender.to_ss58()))?;
         let message = self.payload(&BodyHash::of(body)).to_bytes();
-        match key.filter(|key| key.hotkey() == self.sender) {
-            Some(key) => key.verify(&message, signature),
-            None => self.sender.verify(&message, signature),
-        }
+        verify_as(&self.sender, key, &message, signature)
     }
 
     /// Decodes and checks a header from outside bytes.
@@ -216,6 +213,12 @@ pub fn sign_batch(pair: &Keypair, requests: &mut [(&mut RequestHead, &[u8])]) {
 /// Verifies a complete batch: `requests` in stream order, with consecutive indices from 0 to
 /// count - 1, one sender, and the last carrying the signature over all their payload digests.
 pub fn verify_batch(requests: &[(&RequestHead, &[u8])]) -> Result<()> {
+    verify_batch_with(None, requests)
+}
+
+/// [`verify_batch`], with `key` already decoded when it is the sender's (a connection's bound
+/// hotkey); otherwise decodes the sender's key.
+pub fn verify_batch_with(key: Option<&VerifyingKey>, requests: &[(&RequestHead, &[u8])]) -> Result<()> {
     let (last, _) = requests.last().ok_or_else(|| Error::Envelope("empty batch".into()))?;
     let count = requests.len();
     if count > MAX_BATCH {
@@ -233,7 +236,15 @@ pub fn verify_batch(requests: &[(&RequestHead, &[u8])]) -> Result<()> {
         digests.push(head.payload(&hash).digest());
     }
     let signature = last.signature.as_ref().ok_or_else(|| Error::BadSignature(last.sender.to_ss58()))?;
-    last.sender.verify(&batch_payload(&digests), signature)
+    verify_as(&last.sender, key, &batch_payload(&digests), signature)
+}
+
+/// Verifies `signature` by `sender`, with `key` when it is the sender's already-decoded key.
+fn verify_as(sender: &Hotkey, key: Option<&VerifyingKey>, message: &[u8], signature: &Signature) -> Result<()> {
+    match key.filter(|key| key.hotkey() == *sender) {
+        Some(key) => key.verify(message, signature),
+        None => sender.verify(message, signature),
+    }
 }
 
 /// A response header after decoding.

@@ -129,7 +129,7 @@ fn keyfile_round_trip_keeps_every_field() {
 
 #[test]
 fn batch_signature_covers_every_member_and_nothing_else() {
-    use neuronet_synapse::envelope::{sign_batch, verify_batch, RequestHead};
+    use neuronet_synapse::envelope::{sign_batch, verify_batch, verify_batch_with, RequestHead};
     let alice = Keypair::from_suri("//Alice", CryptoType::Sr25519).unwrap();
     let bob = Keypair::from_suri("//Bob", CryptoType::Sr25519).unwrap();
     let bodies: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 100]).collect();
@@ -145,10 +145,16 @@ fn batch_signature_covers_every_member_and_nothing_else() {
     let decoded: Vec<RequestHead> = heads.iter().map(|h| RequestHead::decode(&h.encode()).unwrap()).collect();
     let members: Vec<(&RequestHead, &[u8])> = decoded.iter().zip(&bodies).map(|(h, b)| (h, b.as_slice())).collect();
     verify_batch(&members).unwrap();
+    // With the sender's key decoded ahead, and with another's (which is then not used).
+    let alice_key = alice.hotkey().verifying_key().unwrap();
+    let bob_key = bob.hotkey().verifying_key().unwrap();
+    verify_batch_with(Some(&alice_key), &members).unwrap();
+    verify_batch_with(Some(&bob_key), &members).unwrap();
     // A changed body, a dropped member or reordered members all fail.
     let mut tampered = members.clone();
     tampered[2].1 = b"other";
     assert!(verify_batch(&tampered).is_err());
+    assert!(verify_batch_with(Some(&alice_key), &tampered).is_err());
     assert!(verify_batch(&members[1..]).is_err());
     let mut swapped = members.clone();
     swapped.swap(0, 1);

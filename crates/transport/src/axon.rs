@@ -20,7 +20,7 @@ use futures::{FutureExt, StreamExt};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use libp2p::{Multiaddr, PeerId};
 use neuronet_synapse::binding::{sign_binding, verify_binding};
-use neuronet_synapse::envelope::{verify_batch, RequestHead, ResponseHead};
+use neuronet_synapse::envelope::{verify_batch_with, RequestHead, ResponseHead};
 use neuronet_synapse::frame::{FrameKind, FramePrefix, PREFIX_LEN};
 use neuronet_synapse::nonce::{NonceError, NonceGuard, NonceGuardConfig};
 use neuronet_synapse::payload::unix_nanos;
@@ -1139,7 +1139,7 @@ async fn settle_batch(shared: &Arc<Shared>, state: &StreamState, held: Vec<Held>
         Err("signature batch has refused requests".to_owned())
     } else {
         let members: Vec<(&RequestHead, &[u8])> = held.iter().map(|h| (&h.head, h.body.as_ref())).collect();
-        verify_batch(&members).map_err(|e| e.to_string())
+        verify_batch_with(state.bound_key.as_ref(), &members).map_err(|e| e.to_string())
     };
     for Held { id, started, head, body, budget, checked } in held {
         let verdict = match (&verified, checked) {
