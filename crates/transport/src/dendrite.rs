@@ -208,13 +208,33 @@ struct PoolStream {
     /// The task reading the answers, stopped when the writer gives the stream up (it may be
     /// waiting for an answer that can no longer come, from an axon that keeps the stream open).
     reader: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Why the stream ended, once it has: what a request that finds it dead is told (a binding
+    /// refused while the first request was on its way, say), rather than a bare 503.
+    ended: Mutex<Option<(Status, String)>>,
 }
 
 impl PoolStream {
     fn fail_all(&self, status: Status, message: &str) {
+        self.end(status, message);
         for waiter in self.close() {
             deliver(waiter, Reply::Failed(status, message.to_owned()));
         }
+    }
+
+    /// Records why the stream ends (the first reason given stands).
+    fn end(&self, status: Status, message: &str) {
+        if let Ok(mut ended) = self.ended.lock() {
+            ended.get_or_insert_with(|| (status, message.to_owned()));
+        }
+    }
+
+    /// Why the stream ended, or a generic 503 when it is not known.
+    fn ended(&self) -> (Status, String) {
+        self.ended
+            .lock()
+            .ok()
+            .and_then(|ended| ended.clone())
+            .unwrap_or_else(|| (Status::Unavailable, "connection to the axon lost".to_owned()))
     }
 
     /// Marks the stream dead, stops its writer and hands back the requests still waiting.
@@ -281,6 +301,16 @@ impl Connection {
         }
         streams.push(stream);
         true
+    }
+
+    /// Why the connection has no live stream: the first recorded end of one of its streams.
+    fn failure(&self) -> (Status, String) {
+        let ended = self
+            .streams
+            .lock()
+            .ok()
+            .and_then(|streams| streams.iter().find_map(|s| s.ended.lock().ok().and_then(|ended| ended.clone())));
+        ended.unwrap_or_else(|| (Status::Unavailable, "no live stream to the axon".to_owned()))
     }
 
     /// A live stream, round robin.
@@ -519,7 +549,9 @@ impl Dendrite {
         pending: Pending,
     ) -> Result<(Arc<PoolStream>, u64), (Status, String)> {
         let conn = self.connection(target).await?;
-        let stream = conn.pick().ok_or((Status::Unavailable, "no live stream to the axon".to_owned()))?;
+        // A connection can lose its only stream between the dial and this pick (its binding
+        // refused): the request is then told why.
+        let stream = conn.pick().ok_or_else(|| conn.failure())?;
         if stream.pending.lock().is_ok_and(|p| !p.is_empty()) {
             // This request queues behind another: time for the connection's further streams.
             self.grow(&conn, *target.hotkey());
@@ -537,7 +569,7 @@ impl Dendrite {
         // The stream's writer task signs (batching what is queued together) and writes.
         if !stream.enqueue(Outgoing::Request { id, head, body }) {
             stream.take(id);
-            return Err((Status::Unavailable, format!("connection to {hotkey} lost")));
+            return Err(stream.ended());
         }
         Ok((stream, id))
     }
@@ -730,6 +762,7 @@ impl Dendrite {
                     if let Ok(mut proven) = slot.proven.lock() {
                         *proven = None;
                     }
+                    pool.end(status, &message);
                     let waiting = pool.close();
                     // The connection is gone before the callers hear of it, so that their next
                     // query dials afresh instead of finding it closing.
@@ -778,6 +811,7 @@ impl Dendrite {
             pending: Mutex::new(HashMap::new()),
             alive: AtomicBool::new(true),
             reader: Mutex::new(None),
+            ended: Mutex::new(None),
         });
         let signer = (self.inner.config.auth == Auth::PerRequest).then(|| self.inner.keypair.clone());
         let limits = BatchLimits { body: self.inner.config.batch_body_limit, total: self.inner.config.batch_bytes };
