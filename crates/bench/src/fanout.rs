@@ -124,6 +124,7 @@ pub async fn measure(count: usize, payload: usize, tuning: crate::neuro::Tuning)
     let per_peer_kib = (rss1.saturating_sub(rss0)) as f64 / count as f64 / 1024.0;
     let per_peer_tasks = (tasks1.saturating_sub(tasks0)) as f64 / count as f64;
     println!("fan-out to {count} axons, {payload} B echo, one dendrite (axons in a child process)");
+    println!("  sr25519 verification: curve25519-dalek's {} backend", neuronet_synapse::curve_backend());
     println!("  cold forward (dial + binding + answer, all peers): {:.1} ms", cold.as_secs_f64() * 1e3);
     println!("  warm forward p50 / p99: {p50:.2} / {p99:.2} ms");
     println!("  dendrite CPU per peer request (sign, send, receive, decode): {cpu_per_request:.0} us");

@@ -305,6 +305,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn print_table(results: &[Measurement]) {
+    println!("sr25519 verification: curve25519-dalek's {} backend", neuronet_synapse::curve_backend());
     println!(
         "{:<22} {:>8} {:>9} {:>9} {:>11} {:>9} {:>9}   {:>7} {:>7} {:>7} {:>7}",
         "system", "payload", "p50_ms", "p99_ms", "req/s", "MB/s", "setup_ms", "x_p50", "x_rps", "x_MB/s", "x_setup"

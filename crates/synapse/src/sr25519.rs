@@ -20,6 +20,26 @@ use curve25519_dalek::Scalar;
 use merlin::Transcript;
 use std::sync::LazyLock;
 
+/// The curve arithmetic this build verifies signatures with on this processor, as
+/// curve25519-dalek chooses it: `"avx512ifma"`, `"avx2"` or `"portable"`. Benchmarks print it,
+/// since a verification costs about 40% less with IFMA than with AVX2.
+pub fn curve_backend() -> &'static str {
+    if cfg!(any(curve25519_dalek_backend = "serial", curve25519_dalek_backend = "fiat")) {
+        return "portable";
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ifma = std::arch::is_x86_feature_detected!("avx512ifma") && std::arch::is_x86_feature_detected!("avx512vl");
+        if cfg!(curve25519_dalek_backend = "avx512") && ifma {
+            return "avx512ifma";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return "avx2";
+        }
+    }
+    "portable"
+}
+
 /// Why a signature did not verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Rejection {
@@ -127,6 +147,11 @@ mod tests {
 
     fn ours_accepts(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
         PublicKey::from_bytes(public).is_some_and(|key| key.verify(CONTEXT, message, signature).is_ok())
+    }
+
+    #[test]
+    fn the_backend_is_named() {
+        assert!(["avx512ifma", "avx2", "portable"].contains(&curve_backend()));
     }
 
     #[test]
