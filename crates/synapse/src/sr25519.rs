@@ -30,7 +30,10 @@ pub fn curve_backend() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
         let ifma = std::arch::is_x86_feature_detected!("avx512ifma") && std::arch::is_x86_feature_detected!("avx512vl");
-        if cfg!(curve25519_dalek_backend = "avx512") && ifma {
+        // Compiled in by the cfg (chosen at run time), or by building for a processor with IFMA.
+        let compiled = cfg!(curve25519_dalek_backend = "avx512")
+            || cfg!(all(target_feature = "avx512ifma", target_feature = "avx512vl"));
+        if compiled && ifma {
             return "avx512ifma";
         }
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -171,30 +174,136 @@ mod tests {
         assert_eq!(key.verify(CONTEXT, b"hello", &wide), Err(Rejection::NonCanonicalScalar));
     }
 
+    /// The group order l = 2^252 + 27742317777372353535851937790883648493, little-endian.
+    fn group_order() -> [u8; 32] {
+        let mut l = [0u8; 32];
+        l[..16].copy_from_slice(&0x14def9dea2f79cd65812631a5cf5d3edu128.to_le_bytes());
+        l[31] = 0x10;
+        l
+    }
+
+    /// `a + b` on 256-bit little-endian integers (no overflow in the values used here).
+    fn add(a: [u8; 32], b: [u8; 32]) -> [u8; 32] {
+        let mut sum = [0u8; 32];
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let digit = u16::from(a[i]) + u16::from(b[i]) + carry;
+            sum[i] = digit as u8;
+            carry = digit >> 8;
+        }
+        sum
+    }
+
+    fn small(n: u8) -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        bytes[0] = n;
+        bytes
+    }
+
+    /// `2^bits - 1`, little-endian.
+    fn ones(bits: usize) -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        for bit in 0..bits {
+            bytes[bit / 8] |= 1 << (bit % 8);
+        }
+        bytes
+    }
+
+    /// A signature `(R, s)` with the marker bit set.
+    fn signature(big_r: &[u8; 32], s: &[u8; 32]) -> [u8; 64] {
+        let mut signature = [0u8; 64];
+        signature[..32].copy_from_slice(big_r);
+        signature[32..].copy_from_slice(s);
+        signature[63] |= 0x80;
+        signature
+    }
+
     #[test]
     fn s_plus_the_group_order_is_refused_as_schnorrkel_refuses_it() {
         let pair = keypair([9; 32]);
         let public = pair.public.to_bytes();
-        let signature = pair.sign_simple(CONTEXT, b"m").to_bytes();
-        // s + l (below 2^254, so the marker bit is free): the same point, not a canonical scalar.
+        let valid = pair.sign_simple(CONTEXT, b"m").to_bytes();
+        let mut big_r = [0u8; 32];
+        big_r.copy_from_slice(&valid[..32]);
         let mut s = [0u8; 32];
-        s.copy_from_slice(&signature[32..]);
+        s.copy_from_slice(&valid[32..]);
         s[31] &= 0x7f;
-        // The group order l = 2^252 + 27742317777372353535851937790883648493, little-endian.
-        let mut l = [0u8; 32];
-        l[..16].copy_from_slice(&0x14def9dea2f79cd65812631a5cf5d3edu128.to_le_bytes());
-        l[31] = 0x10;
-        let mut carry = 0u16;
-        for i in 0..32 {
-            let sum = u16::from(s[i]) + u16::from(l[i]) + carry;
-            s[i] = sum as u8;
-            carry = sum >> 8;
-        }
-        let mut malleated = signature;
-        malleated[32..].copy_from_slice(&s);
-        malleated[63] |= 0x80;
+        // s + l (below 2^254, so the marker bit is free): the same point, not a canonical scalar.
+        let malleated = signature(&big_r, &add(s, group_order()));
         assert!(!schnorrkel_accepts(&public, b"m", &malleated));
         assert!(!ours_accepts(&public, b"m", &malleated));
+    }
+
+    #[test]
+    fn the_identity_key_takes_exactly_the_canonical_scalars_schnorrkel_takes() {
+        // With the identity as public key, R = s·G satisfies the equation for any message, which
+        // reaches the scalar checks with every s, including those from 2^252 to l.
+        let identity = [0u8; 32];
+        let l = group_order();
+        let mut two_to_252 = [0u8; 32];
+        two_to_252[31] = 0x10;
+        let mut l_minus_1 = l;
+        l_minus_1[0] -= 1;
+        let canonical = [small(0), small(1), ones(252), two_to_252, l_minus_1];
+        let wide = [l, add(l, small(1)), add(l, l), ones(253), ones(255)];
+        for (s, expected) in canonical.iter().map(|s| (s, true)).chain(wide.iter().map(|s| (s, false))) {
+            let big_r = (RistrettoPoint::mul_base(&Scalar::from_bytes_mod_order(*s))).compress().to_bytes();
+            let sig = signature(&big_r, s);
+            assert_eq!(schnorrkel_accepts(&identity, b"any", &sig), expected, "schnorrkel, s = {}", hex::encode(s));
+            assert_eq!(ours_accepts(&identity, b"any", &sig), expected, "ours, s = {}", hex::encode(s));
+            // An R with its top bit set is not a canonical encoding: compression never gives it.
+            let mut high_r = sig;
+            high_r[31] |= 0x80;
+            assert!(!schnorrkel_accepts(&identity, b"any", &high_r));
+            assert!(!ours_accepts(&identity, b"any", &high_r));
+        }
+    }
+
+    #[test]
+    fn non_canonical_keys_are_refused_by_both() {
+        let mut p = [0xffu8; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        let mut zero_high = [0u8; 32];
+        zero_high[31] = 0x80;
+        let mut valid_high = keypair([3; 32]).public.to_bytes();
+        valid_high[31] |= 0x80;
+        for key in [p, zero_high, valid_high] {
+            assert!(PublicKey::from_bytes(&key).is_none(), "{}", hex::encode(key));
+            assert!(schnorrkel::PublicKey::from_bytes(&key).is_err(), "{}", hex::encode(key));
+        }
+    }
+
+    #[test]
+    fn a_negated_commitment_is_refused_by_both() {
+        let pair = keypair([5; 32]);
+        let public = pair.public.to_bytes();
+        let mut sig = pair.sign_simple(CONTEXT, b"m").to_bytes();
+        let big_r = CompressedRistretto::from_slice(&sig[..32]).expect("32 bytes").decompress().expect("a point");
+        sig[..32].copy_from_slice((-big_r).compress().as_bytes());
+        assert!(!schnorrkel_accepts(&public, b"m", &sig));
+        assert!(!ours_accepts(&public, b"m", &sig));
+    }
+
+    #[test]
+    fn other_contexts_verify_and_challenges_match_schnorrkels_transcript() {
+        use schnorrkel::context::SigningTranscript;
+        let pair = keypair([11; 32]);
+        let key = PublicKey::from_bytes(&pair.public.to_bytes()).expect("a valid key");
+        let other = pair.sign_simple(b"other", b"m").to_bytes();
+        assert_eq!(key.verify(b"other", b"m", &other), Ok(()));
+        assert_eq!(key.verify(CONTEXT, b"m", &other), Err(Rejection::Equation));
+        let big_r = [42u8; 32];
+        for context in [CONTEXT, b"other".as_slice()] {
+            let mut t = schnorrkel::signing_context(context).bytes(b"message");
+            t.proto_name(b"Schnorr-sig");
+            t.commit_point(b"sign:pk", pair.public.as_compressed());
+            // (commit_point is commit_bytes of the encoding; R here is an arbitrary 32 bytes.)
+            t.commit_bytes(b"sign:R", &big_r);
+            let theirs = t.challenge_scalar(b"sign:c").to_bytes();
+            let ours = challenge(context, b"message", &pair.public.to_bytes(), &big_r).to_bytes();
+            assert_eq!(ours, theirs);
+        }
     }
 
     proptest! {
