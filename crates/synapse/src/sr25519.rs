@@ -299,7 +299,7 @@ mod tests {
             t.proto_name(b"Schnorr-sig");
             t.commit_point(b"sign:pk", pair.public.as_compressed());
             // (commit_point is commit_bytes of the encoding; R here is an arbitrary 32 bytes.)
-            t.commit_bytes(b"sign:R", &big_r);
+            SigningTranscript::commit_bytes(&mut t, b"sign:R", &big_r);
             let theirs = t.challenge_scalar(b"sign:c").to_bytes();
             let ours = challenge(context, b"message", &pair.public.to_bytes(), &big_r).to_bytes();
             assert_eq!(ours, theirs);
