@@ -149,8 +149,7 @@ impl Hotkey {
         let invalid = |reason: String| Error::InvalidPublicKey { crypto: self.crypto, reason };
         let key = match self.crypto {
             CryptoType::Sr25519 => Verifier::Sr25519(
-                sr25519::PublicKey::from_bytes(&self.public)
-                    .ok_or_else(|| invalid("not a canonical Ristretto point encoding".into()))?,
+                sr25519::PublicKey::from_bytes(&self.public).map_err(|reason| invalid(reason.into()))?,
             ),
             CryptoType::Ed25519 => Verifier::Ed25519(
                 ed25519_dalek::VerifyingKey::from_bytes(&self.public).map_err(|e| invalid(e.to_string()))?,

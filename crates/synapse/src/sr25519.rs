@@ -12,10 +12,14 @@
 //! The check is schnorrkel's `PublicKey::verify_simple`, step for step: the same transcript, the
 //! same encoding checks (a public key must be a canonical Ristretto encoding, `s` a canonical
 //! scalar with the schnorrkel marker bit set) and the same equation, so both accept exactly the
-//! same signatures. The tests compare them on valid, corrupted and random input.
+//! same signatures, with one exception: the identity point is refused as a public key. For it,
+//! `R = s·G` verifies for any message, so anyone could sign as it (schnorrkel accepts it; the
+//! Ristretto group has prime order, so it is the only such key). The tests compare the two on
+//! valid, corrupted and random input.
 
 use crate::SR25519_SIGNING_CONTEXT;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::traits::IsIdentity;
 use curve25519_dalek::Scalar;
 use merlin::Transcript;
 use std::sync::LazyLock;
@@ -75,11 +79,14 @@ pub(crate) struct PublicKey {
 }
 
 impl PublicKey {
-    /// Decodes a public key; `None` unless `bytes` is a canonical Ristretto point encoding.
-    pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Option<Self> {
+    /// Decodes a public key: a canonical Ristretto point encoding, other than the identity.
+    pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Result<Self, &'static str> {
         let compressed = CompressedRistretto(*bytes);
-        let point = compressed.decompress()?;
-        Some(PublicKey { compressed, minus_point: -point })
+        let point = compressed.decompress().ok_or("not a canonical Ristretto point encoding")?;
+        if point.is_identity() {
+            return Err("the identity point, for which anyone can sign");
+        }
+        Ok(PublicKey { compressed, minus_point: -point })
     }
 
     /// Verifies a 64-byte signature over `message` under the signing `context`.
@@ -149,7 +156,7 @@ mod tests {
     }
 
     fn ours_accepts(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
-        PublicKey::from_bytes(public).is_some_and(|key| key.verify(CONTEXT, message, signature).is_ok())
+        PublicKey::from_bytes(public).is_ok_and(|key| key.verify(CONTEXT, message, signature).is_ok())
     }
 
     #[test]
@@ -237,8 +244,13 @@ mod tests {
     #[test]
     fn the_identity_key_takes_exactly_the_canonical_scalars_schnorrkel_takes() {
         // With the identity as public key, R = s·G satisfies the equation for any message, which
-        // reaches the scalar checks with every s, including those from 2^252 to l.
+        // reaches the scalar checks with every s, including those from 2^252 to l. We refuse the
+        // identity as a key (`from_bytes`), so the key is built here to compare the rest.
         let identity = [0u8; 32];
+        assert!(PublicKey::from_bytes(&identity).is_err());
+        assert!(schnorrkel::PublicKey::from_bytes(&identity).is_ok());
+        let key = PublicKey { compressed: CompressedRistretto(identity), minus_point: RistrettoPoint::default() };
+        let ours_accepts = |_: &[u8; 32], message: &[u8], sig: &[u8; 64]| key.verify(CONTEXT, message, sig).is_ok();
         let l = group_order();
         let mut two_to_252 = [0u8; 32];
         two_to_252[31] = 0x10;
@@ -269,7 +281,7 @@ mod tests {
         let mut valid_high = keypair([3; 32]).public.to_bytes();
         valid_high[31] |= 0x80;
         for key in [p, zero_high, valid_high] {
-            assert!(PublicKey::from_bytes(&key).is_none(), "{}", hex::encode(key));
+            assert!(PublicKey::from_bytes(&key).is_err(), "{}", hex::encode(key));
             assert!(schnorrkel::PublicKey::from_bytes(&key).is_err(), "{}", hex::encode(key));
         }
     }
@@ -338,7 +350,7 @@ mod tests {
             let valid = keypair(seed).public.to_bytes();
             prop_assert_eq!(ours_accepts(&valid, &message, &signature), schnorrkel_accepts(&valid, &message, &signature));
             prop_assert_eq!(
-                PublicKey::from_bytes(&public).is_some(),
+                PublicKey::from_bytes(&public).is_ok(),
                 schnorrkel::PublicKey::from_bytes(&public).is_ok()
             );
         }

@@ -3,7 +3,7 @@
 
 use neuronet_synapse::envelope::{RequestHead, ResponseHead};
 use neuronet_synapse::keyfile::{self, KeyfileJson};
-use neuronet_synapse::{binding, ss58, CryptoType, Error, Keypair};
+use neuronet_synapse::{binding, ss58, CryptoType, Error, Hotkey, Keypair, Signature};
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -96,6 +96,19 @@ proptest! {
         };
         let _ = binding::verify_binding(&record, &[1, 2, 3], 0);
     }
+}
+
+#[test]
+fn the_sr25519_identity_key_signs_nothing() {
+    // R = 1·G with s = 1 is a valid schnorrkel signature by the identity key over any message.
+    let identity = Hotkey::new(CryptoType::Sr25519, [0; 32]);
+    let mut forged = [0u8; 64];
+    forged[..32].copy_from_slice(curve25519_dalek::constants::RISTRETTO_BASEPOINT_COMPRESSED.as_bytes());
+    forged[32] = 1;
+    forged[63] |= 0x80;
+    let error = identity.verify(b"anything", &Signature(forged)).unwrap_err();
+    assert!(matches!(error, Error::InvalidPublicKey { .. }), "{error}");
+    assert!(error.to_string().contains("identity"), "{error}");
 }
 
 #[test]
