@@ -105,18 +105,16 @@ pub struct Session {
 impl Session {
     /// `count` requests one after another: their latencies.
     pub async fn sequential(&self, count: usize) -> anyhow::Result<Vec<Duration>> {
-        let mut latencies = Vec::with_capacity(count);
-        for _ in 0..count {
-            let started = Instant::now();
+        crate::latencies(count, || async {
             let answer = self
                 .client
                 .query_axon(self.axon.clone(), self.request.clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             anyhow::ensure!(answer.success, "btlightning query failed");
-            latencies.push(started.elapsed());
-        }
-        Ok(latencies)
+            Ok(())
+        })
+        .await
     }
 
     /// `count` requests, [`IN_FLIGHT`](crate::IN_FLIGHT) at a time: the seconds they took.

@@ -207,6 +207,22 @@ where
     Ok(elapsed)
 }
 
+/// Runs `count` requests one after another, each made by `request` and failing with its reason;
+/// returns their latencies, or the first failure.
+pub async fn latencies<F, Fut>(count: usize, request: F) -> anyhow::Result<Vec<Duration>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut latencies = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = std::time::Instant::now();
+        request().await?;
+        latencies.push(started.elapsed());
+    }
+    Ok(latencies)
+}
+
 /// Median of durations in ms.
 pub fn median_ms(samples: Vec<Duration>) -> f64 {
     percentiles(samples).0

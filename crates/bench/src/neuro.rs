@@ -115,14 +115,12 @@ pub struct Session {
 impl Session {
     /// `count` requests one after another: their latencies.
     pub async fn sequential(&self, count: usize) -> anyhow::Result<Vec<Duration>> {
-        let mut latencies = Vec::with_capacity(count);
-        for _ in 0..count {
-            let started = Instant::now();
+        crate::latencies(count, || async {
             let answer = self.dendrite.query::<Echo>(&self.target, self.request.clone(), TIMEOUT).await;
             anyhow::ensure!(answer.is_success(), "query failed: {} {}", answer.status, answer.message);
-            latencies.push(started.elapsed());
-        }
-        Ok(latencies)
+            Ok(())
+        })
+        .await
     }
 
     /// `count` requests, [`IN_FLIGHT`](crate::IN_FLIGHT) at a time: the seconds they took.
