@@ -86,11 +86,7 @@ pub async fn measure(count: usize, payload: usize, tuning: crate::neuro::Tuning)
 
     let validator = Keypair::from_seed(&[2; 32], CryptoType::Sr25519);
     let defaults = DendriteConfig::default();
-    let config = DendriteConfig {
-        sockets: tuning.sockets.unwrap_or(defaults.sockets),
-        presigned_nonces: tuning.presigned_nonces.unwrap_or(defaults.presigned_nonces),
-        ..defaults
-    };
+    let config = DendriteConfig { sockets: tuning.sockets.unwrap_or(defaults.sockets), ..defaults };
     let sockets = config.sockets;
     let dendrite = Dendrite::new(validator, config).await?;
     let metrics = tokio::runtime::Handle::current().metrics();

@@ -42,9 +42,6 @@ struct Args {
     /// neuronet dendrite's UDP sockets (default: DendriteConfig's).
     #[arg(long)]
     sockets: Option<usize>,
-    /// neuronet dendrite's presigned sr25519 nonces, 0 for none (default: DendriteConfig's).
-    #[arg(long)]
-    presigned_nonces: Option<usize>,
     /// Instead of the echo table: one dendrite forwarding to this many axons (cost per peer).
     #[arg(long)]
     fanout: Option<usize>,
@@ -236,7 +233,7 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(0);
     }
     if let Some(count) = args.fanout {
-        let tuning = neuro::Tuning { streams: None, sockets: args.sockets, presigned_nonces: args.presigned_nonces };
+        let tuning = neuro::Tuning { streams: None, sockets: args.sockets };
         fanout::measure(count, 1024, tuning).await?;
         std::process::exit(0);
     }
@@ -248,8 +245,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(kib) = args.connection_window_kib {
         network.connection_window = kib * 1024;
     }
-    let tuning =
-        neuro::Tuning { streams: args.streams, sockets: args.sockets, presigned_nonces: args.presigned_nonces };
+    let tuning = neuro::Tuning { streams: args.streams, sockets: args.sockets };
     let modes: Vec<neuronet_transport::Auth> =
         [neuronet_transport::Auth::PerRequest, neuronet_transport::Auth::Connection]
             .into_iter()

@@ -26,19 +26,14 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Tuning {
     pub streams: Option<usize>,
     pub sockets: Option<usize>,
-    pub presigned_nonces: Option<usize>,
 }
 
 impl Tuning {
     fn apply(&self, network: &NetworkConfig, auth: Auth) -> DendriteConfig {
         let defaults = DendriteConfig::default();
-        let config = DendriteConfig {
-            network: network.clone(),
-            sockets: self.sockets.unwrap_or(defaults.sockets),
-            presigned_nonces: self.presigned_nonces.unwrap_or(defaults.presigned_nonces),
-            ..defaults
-        }
-        .with_auth(auth);
+        let config =
+            DendriteConfig { network: network.clone(), sockets: self.sockets.unwrap_or(defaults.sockets), ..defaults }
+                .with_auth(auth);
         match self.streams {
             Some(n) => config.with_streams_per_connection(n),
             None => config,

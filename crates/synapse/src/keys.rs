@@ -2,7 +2,6 @@
 //! and signatures. sr25519 signs under Substrate's signing context `substrate`; ed25519 signs the
 //! message bytes directly.
 
-use crate::presign::NoncePool;
 use crate::{sr25519, ss58, suri, Error, Result};
 use std::fmt;
 use zeroize::Zeroizing;
@@ -235,7 +234,6 @@ pub struct Keypair {
     hotkey: Hotkey,
     seed: Option<Zeroizing<[u8; 32]>>,
     phrase: Option<Zeroizing<String>>,
-    nonces: Option<NoncePool>,
 }
 
 impl Keypair {
@@ -315,27 +313,7 @@ impl Keypair {
             Secret::Sr25519(pair) => Hotkey::new(CryptoType::Sr25519, pair.public.to_bytes()),
             Secret::Ed25519(key) => Hotkey::new(CryptoType::Ed25519, key.verifying_key().to_bytes()),
         };
-        Keypair { secret, hotkey, seed: seed.map(Zeroizing::new), phrase: phrase.map(Zeroizing::new), nonces: None }
-    }
-
-    /// Keeps up to `capacity` sr25519 nonce commitments computed ahead of time by a background
-    /// thread, so that [`Keypair::sign`] costs about a fifth as much while they last (see
-    /// [`crate::presign`]). The thread starts after the key's first few signatures, so a key that
-    /// signs rarely costs nothing. The signatures are ordinary sr25519 signatures. No effect on
-    /// ed25519 keys; without the thread (it could not start), signing works as without the pool.
-    ///
-    /// ```
-    /// use neuronet_synapse::{CryptoType, Keypair};
-    /// let alice = Keypair::from_suri("//Alice", CryptoType::Sr25519)?.with_presigned_nonces(64);
-    /// let signature = alice.sign(b"hello");
-    /// alice.hotkey().verify(b"hello", &signature)?;
-    /// # Ok::<(), neuronet_synapse::Error>(())
-    /// ```
-    pub fn with_presigned_nonces(mut self, capacity: usize) -> Self {
-        if let Secret::Sr25519(pair) = &self.secret {
-            self.nonces = Some(NoncePool::new(pair, capacity));
-        }
-        self
+        Keypair { secret, hotkey, seed: seed.map(Zeroizing::new), phrase: phrase.map(Zeroizing::new) }
     }
 
     /// The public identity.
@@ -370,11 +348,8 @@ impl Keypair {
     pub fn sign(&self, message: &[u8]) -> Signature {
         match &self.secret {
             Secret::Sr25519(pair) => {
-                if let Some(signature) =
-                    self.nonces.as_ref().and_then(|n| n.sign(pair, SR25519_SIGNING_CONTEXT, message))
-                {
-                    return Signature(signature);
-                }
+                // schnorrkel's nonce hedges the OS generator with the key and the message, so a
+                // copy of the process (fork, snapshot) never signs with a nonce the original used.
                 let context = schnorrkel::signing_context(SR25519_SIGNING_CONTEXT);
                 Signature(pair.sign(context.bytes(message)).to_bytes())
             }

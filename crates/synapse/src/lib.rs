@@ -26,7 +26,6 @@ pub mod keyfile;
 mod keys;
 pub mod nonce;
 pub mod payload;
-pub mod presign;
 mod sr25519;
 pub mod ss58;
 mod status;

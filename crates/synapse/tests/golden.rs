@@ -205,9 +205,9 @@ fn neuronet_request_payload_is_byte_exact() {
 }
 
 #[test]
-fn presigned_requests_verify_with_a_cached_key_or_without_one() {
+fn requests_verify_with_a_cached_key_or_without_one() {
     use neuronet_synapse::envelope::RequestHead;
-    let alice = Keypair::from_suri("//Alice", CryptoType::Sr25519).unwrap().with_presigned_nonces(8);
+    let alice = Keypair::from_suri("//Alice", CryptoType::Sr25519).unwrap();
     let bob = Keypair::from_suri("//Bob", CryptoType::Sr25519).unwrap();
     let alice_key = alice.hotkey().verifying_key().unwrap();
     let bob_key = bob.hotkey().verifying_key().unwrap();

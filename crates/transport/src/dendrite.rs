@@ -76,13 +76,6 @@ pub struct DendriteConfig {
     pub max_concurrent_dials: usize,
     /// Lifetime of the dendrite's hotkey binding. Default 24 h.
     pub binding_ttl: Duration,
-    /// sr25519 nonce commitments a background thread keeps ready for per-request signatures
-    /// ([`Keypair::with_presigned_nonces`]): a signature then costs about 3 µs instead of 15 µs
-    /// on the request's path. 0 turns the thread off (do so where a process may be resumed
-    /// twice from one memory snapshot; see `neuronet_synapse::presign`). Default 256: a
-    /// forward to a whole subnet (256 miners) signs every request with a ready nonce when the
-    /// validator was idle before it (about 20 KB per keypair).
-    pub presigned_nonces: usize,
     /// How long a connection waits, after a further pool stream failed to open, before it tries
     /// again (busy requests must not make a refusing axon open streams in a loop). Default 1 s.
     pub stream_open_backoff: Duration,
@@ -103,7 +96,6 @@ impl Default for DendriteConfig {
             batch_bytes: 256 * 1024,
             sockets: 1,
             binding_ttl: Duration::from_secs(24 * 3600),
-            presigned_nonces: 256,
             stream_open_backoff: Duration::from_secs(1),
         }
     }
@@ -390,10 +382,6 @@ impl Dendrite {
         let local_peer_id = identity.public().to_peer_id();
         let expires_at = unix_nanos() / 1_000_000_000 + config.binding_ttl.as_secs();
         let binding = sign_binding(&keypair, &local_peer_id.to_bytes(), expires_at);
-        let keypair = match (config.auth, config.presigned_nonces) {
-            (Auth::PerRequest, capacity) if capacity > 0 => keypair.with_presigned_nonces(capacity),
-            _ => keypair,
-        };
         let max_dials = config.max_concurrent_dials.max(1);
         Ok(Dendrite {
             inner: Arc::new(Inner {
