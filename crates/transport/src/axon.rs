@@ -19,7 +19,7 @@ use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use libp2p::{Multiaddr, PeerId};
-use neuronet_synapse::binding::{sign_binding, verify_binding};
+use neuronet_synapse::binding::{check_binding, sign_binding, BindingRules};
 use neuronet_synapse::envelope::{verify_batch_with, RequestHead, ResponseHead};
 use neuronet_synapse::frame::{FrameKind, FramePrefix, PREFIX_LEN};
 use neuronet_synapse::nonce::{NonceError, NonceGuard, NonceGuardConfig};
@@ -87,7 +87,8 @@ pub struct AxonConfig {
     pub max_concurrency: usize,
     /// Requests waiting for a handler slot before 503. Default 1,024.
     pub queue_capacity: usize,
-    /// Time a new stream has to complete its binding exchange before it is closed. Default 5 s.
+    /// Time a new stream has to complete its binding exchange before it is closed, and a new
+    /// connection to bind a hotkey on one of its streams before it is closed. Default 5 s.
     pub bind_timeout: Duration,
     /// Time the rest of a frame may take once its prefix arrived, and a signature batch may wait
     /// for its next member; a slower peer's stream is closed. Default 10 s.
@@ -111,8 +112,23 @@ pub struct AxonConfig {
     pub default_timeout: Duration,
     /// Longest timeout a caller may ask for. Default 120 s.
     pub max_timeout: Duration,
-    /// Lifetime of the axon's hotkey binding. Default 24 h; re-signed before it runs out.
+    /// Lifetime of the axon's hotkey binding. Default 24 h; re-signed before it runs out. Keep it
+    /// within the dendrites' [`BindingRules`] (24 h by default) or they refuse it.
     pub binding_ttl: Duration,
+    /// How long a caller's binding may last (default 24 h, plus 5 min of clock skew): a Bind
+    /// whose `expires_at` lies further ahead is refused (401), so that a leaked binding does not
+    /// speak for its hotkey forever. A dendrite refreshes its binding on the open connection.
+    pub binding_rules: BindingRules,
+    /// Bind frames one connection may send: a burst of `bind_budget`, then one more per
+    /// `bind_refill`. Each costs a signature check, so past it the connection is closed (429).
+    /// neuronet's dendrite sends one per stream it opens (two by default) and one per stream
+    /// again when it refreshes its binding (once a day); a peer that opens many streams at once
+    /// gets one Bind for each stream a connection may hold. Default 64
+    /// (`NetworkConfig::max_streams_per_connection`'s default).
+    pub bind_budget: u32,
+    /// How often a connection's Bind budget grows by one. Default 10 s: a connection costs at
+    /// most 64 signature checks at once and 6 a minute after that.
+    pub bind_refill: Duration,
     /// Refuse callers the Directory does not list as registered (403). Default false.
     pub require_registered: bool,
     /// Refuse callers without a validator permit in the Directory (403). Default false.
@@ -142,6 +158,9 @@ impl Default for AxonConfig {
             default_timeout: Duration::from_secs(12),
             max_timeout: Duration::from_secs(120),
             binding_ttl: Duration::from_secs(24 * 3600),
+            binding_rules: BindingRules::default(),
+            bind_budget: 64,
+            bind_refill: Duration::from_secs(10),
             require_registered: false,
             require_validator_permit: false,
             min_stake: 0,
@@ -380,7 +399,7 @@ impl Axon {
             ip_budget: self.config.max_inflight_bytes_per_ip,
         });
         let (network, incoming) =
-            Network::start(&self.config.network, Some(peers.clone() as Arc<dyn PeerEvents>), true)?;
+            Network::start(&self.config.network, peers.clone() as Arc<dyn PeerEvents>, self.config.bind_timeout)?;
         let incoming = incoming.ok_or_else(|| Error::Swarm("no inbound stream queue".into()))?;
         let mut listen_addrs = Vec::new();
         for addr in addrs {
@@ -399,6 +418,8 @@ impl Axon {
             nonces: NonceGuard::new(self.config.nonce.clone()),
             peer_rate: RateLimiter::keyed(rate(self.config.rate_per_peer)),
             ip_rate: RateLimiter::keyed(rate(self.config.rate_per_ip)),
+            bind_rate: RateLimiter::keyed(bind_quota(self.config.bind_budget, self.config.bind_refill)),
+            network: network.downgrade(),
             config: self.config,
             directory: self.directory,
             handlers: self
@@ -529,6 +550,9 @@ impl PeerEvents for PeerTable {
             self.connected.dec();
         }
     }
+    fn is_bound(&self, peer: &PeerId) -> bool {
+        self.get().get(peer).is_some_and(|state| state.bound.is_some())
+    }
 }
 
 struct Shared {
@@ -547,6 +571,10 @@ struct Shared {
     nonces: NonceGuard,
     peer_rate: DefaultKeyedRateLimiter<PeerId>,
     ip_rate: DefaultKeyedRateLimiter<IpAddr>,
+    /// Each connection's Bind budget (`bind_budget`, `bind_refill`).
+    bind_rate: DefaultKeyedRateLimiter<PeerId>,
+    /// Closes connections that spent their Bind budget; does not keep the swarm alive.
+    network: crate::swarm::WeakNetwork,
     metrics: Metrics,
     peers: Arc<PeerTable>,
 }
@@ -575,6 +603,7 @@ async fn accept_loop(shared: Arc<Shared>, mut incoming: tokio::sync::mpsc::Recei
         if last_cleanup.elapsed() > Duration::from_secs(60) {
             shared.peer_rate.retain_recent();
             shared.ip_rate.retain_recent();
+            shared.bind_rate.retain_recent();
             shared.peers.get().retain(|_, state| state.connected);
             last_cleanup = Instant::now();
         }
@@ -785,7 +814,7 @@ struct Held {
     head: RequestHead,
     body: Bytes,
     budget: Budget,
-    checked: Result<Route, Refusal>,
+    checked: Result<(), Refusal>,
 }
 
 /// Handlers running for one stream, by request id, so that a Cancel frame or the end of the
@@ -807,6 +836,8 @@ struct StreamState {
     running: Running,
     /// The caller's address's memory budget, once known.
     ip_budget: Option<Arc<tokio::sync::Semaphore>>,
+    /// Close the whole connection when the stream ends (it spent its Bind budget).
+    close_connection: bool,
 }
 
 impl StreamState {
@@ -841,7 +872,7 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
     let (reader, writer) = stream.split();
     let mut reader = BufReader::with_capacity(shared.config.network.stream_read_buffer.max(PREFIX_LEN), reader);
     let (queue, frames) = tokio::sync::mpsc::channel(shared.config.write_queue.max(1));
-    tokio::spawn(run_writer(writer, frames, shared.config.network.write_stall));
+    let written = tokio::spawn(run_writer(writer, frames, shared.config.network.write_stall));
     let writer: Writer = queue;
     let mut state = StreamState {
         peer,
@@ -853,6 +884,7 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
         broken: None,
         running: Running::default(),
         ip_budget: None,
+        close_connection: false,
     };
     let opened = tokio::time::Instant::now();
     loop {
@@ -931,13 +963,33 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
     for (_, task) in state.running().drain() {
         task.abort();
     }
+    if state.close_connection {
+        // The refusal that says why goes out first (the writer ends once its queue is empty).
+        drop((writer, state));
+        let _ = tokio::time::timeout(shared.config.frame_timeout, written).await;
+        shared.network.disconnect(peer);
+    }
 }
 
 /// Over the per-peer or per-IP rate.
 fn over_rate(shared: &Shared, peer: &PeerId, ip: Option<IpAddr>) -> bool {
-    shared.peer_rate.check_key(peer).is_err() || ip.is_some_and(|ip| shared.ip_rate.check_key(&ip).is_err())
+    // Keyed like the connection limits: one IPv6 host usually holds a whole /64.
+    shared.peer_rate.check_key(peer).is_err()
+        || ip.is_some_and(|ip| shared.ip_rate.check_key(&crate::inbound::ip_key(ip)).is_err())
 }
 
+/// The quota of [`AxonConfig::bind_budget`] and [`AxonConfig::bind_refill`].
+fn bind_quota(budget: u32, refill: Duration) -> Quota {
+    let burst = NonZeroU32::new(budget.max(1)).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(refill.max(Duration::from_millis(1)))
+        .unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN))
+        .allow_burst(burst)
+}
+
+/// A Bind frame: checked, cheapest first (rates, the connection's Bind budget, then the
+/// signature, the hotkey the connection may already be bound to, the blacklist), and answered
+/// with the axon's own binding. A refused Bind closes the stream (`Err`) after its refusal is
+/// queued: what follows it on the stream was sent in its name.
 async fn on_bind<R: futures::io::AsyncBufRead + Unpin>(
     shared: &Shared,
     state: &mut StreamState,
@@ -947,18 +999,29 @@ async fn on_bind<R: futures::io::AsyncBufRead + Unpin>(
     let started = Instant::now();
     let peer = state.peer;
     let ip = shared.peers.get().get(&peer).and_then(|p| p.ip);
-    if over_rate(shared, &peer, ip) {
-        // Verifying a binding costs a signature check: the rate limit comes first.
+    // Verifying a binding costs a signature check: the rate limits and the budget come first.
+    let early = if over_rate(shared, &peer, ip) {
+        Some((Status::TooManyRequests, "rate limit exceeded".to_owned()))
+    } else if shared.bind_rate.check_key(&peer).is_err() {
+        // A connection that keeps binding is probing or forging: close it.
+        state.close_connection = true;
+        let budget = shared.config.bind_budget;
+        Some((Status::TooManyRequests, format!("binding refused: the connection spent its budget of {budget} Binds")))
+    } else {
+        None
+    };
+    if let Some((status, message)) = early {
         skip(reader, u64::from(prefix.header_len) + u64::from(prefix.body_len)).await?;
-        send_status(&state.writer, prefix.request_id, Status::TooManyRequests, "rate limit exceeded", started).await;
-        return Ok(());
+        send_status(&state.writer, prefix.request_id, status, message.as_str(), started).await;
+        return Err(bind_refused(&message));
     }
     let header = read_bytes(reader, usize::from(prefix.header_len)).await?;
     skip(reader, u64::from(prefix.body_len)).await?;
+    let now_secs = unix_nanos() / 1_000_000_000;
     let verdict = HotkeyBinding::decode(header)
         .map_err(|e| (Status::Unauthorized, format!("binding refused: binding does not decode: {e}")))
         .and_then(|binding| {
-            verify_binding(&binding, &peer.to_bytes(), unix_nanos() / 1_000_000_000)
+            check_binding(&binding, &peer.to_bytes(), now_secs, shared.config.binding_rules)
                 .map_err(|e| (Status::Unauthorized, format!("binding refused: {e}")))
                 .map(|hotkey| (hotkey, binding.expires_at))
         })
@@ -967,22 +1030,41 @@ async fn on_bind<R: futures::io::AsyncBufRead + Unpin>(
             let facts = shared.directory.facts(hotkey.public());
             blacklisted(shared, &hotkey, facts.as_ref())
                 .map_err(|reason| (Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
-            Ok((hotkey, expires_at))
+            // One connection speaks for one hotkey: a Bind for another would take the streams
+            // already bound from under their requests. The same hotkey's Bind refreshes it.
+            let mut peers = shared.peers.get();
+            let entry = peers.entry(peer).or_default();
+            match entry.bound {
+                Some((bound, _)) if bound != hotkey => Err((
+                    Status::Unauthorized,
+                    format!("binding refused: the connection is already bound to {bound}, not {hotkey}"),
+                )),
+                bound => {
+                    // A refresh never shortens the binding (streams may bind with older copies).
+                    let until = bound.map_or(expires_at, |(_, until)| until.max(expires_at));
+                    entry.bound = Some((hotkey, until));
+                    Ok(hotkey)
+                }
+            }
         });
     match verdict {
-        Ok(bound) => {
-            shared.peers.get().entry(peer).or_default().bound = Some(bound);
+        Ok(hotkey) => {
             state.bound_here = true;
-            state.bound_key = bound.0.verifying_key().ok();
+            state.bound_key = hotkey.verifying_key().ok();
             let own = shared.own_binding().encode_to_vec();
             send(&state.writer, FrameKind::Bind, prefix.request_id, own, Bytes::new()).await
         }
         Err((status, message)) => {
             tracing::debug!(%peer, %message, "binding refused");
-            send_status(&state.writer, prefix.request_id, status, message, started).await;
-            Ok(())
+            send_status(&state.writer, prefix.request_id, status, message.as_str(), started).await;
+            Err(bind_refused(&message))
         }
     }
+}
+
+/// The error that closes a stream after a refused Bind.
+fn bind_refused(message: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::PermissionDenied, message.to_owned())
 }
 
 async fn refuse(shared: &Shared, writer: &Writer, id: u64, refusal: Refusal, started: Instant) {
@@ -1095,7 +1177,7 @@ async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
     // 4. Signature (alone, or once for a whole batch), then nonce and blacklist.
     match batch {
         None => {
-            let verdict = checked.and_then(|route| {
+            let verdict = checked.and_then(|()| {
                 if head.auth == AuthMode::PerRequest {
                     shared
                         .nonces
@@ -1104,7 +1186,7 @@ async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
                     head.verify_with(state.bound_key.as_ref(), &body)
                         .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
                 }
-                authorize(shared, head, body, budget, route)
+                authorize(shared, head, body, budget)
             });
             dispatch(shared, state, id, verdict, started).await;
         }
@@ -1145,7 +1227,7 @@ async fn settle_batch(shared: &Arc<Shared>, state: &StreamState, held: Vec<Held>
         let verdict = match (&verified, checked) {
             (_, Err(refusal)) => Err(refusal),
             (Err(reason), Ok(_)) => Err(refusal_of(&head, Status::Unauthorized, reason.clone())),
-            (Ok(()), Ok(route)) => authorize(shared, head, body, budget, route),
+            (Ok(()), Ok(())) => authorize(shared, head, body, budget),
         };
         dispatch(shared, state, id, verdict, started).await;
     }
@@ -1217,16 +1299,13 @@ fn refusal_of(head: &RequestHead, status: Status, message: String) -> Refusal {
     (status, message, head.synapse.clone())
 }
 
-/// The checks that need no cryptography: receiver, route, binding, accepted mode, sender.
-fn precheck(shared: &Shared, state: &PeerState, head: &RequestHead) -> Result<Route, Refusal> {
+/// The checks that need no cryptography: receiver, binding, accepted mode, sender. Which
+/// synapses the axon serves is told only to an authenticated caller ([`route`]).
+fn precheck(shared: &Shared, state: &PeerState, head: &RequestHead) -> Result<(), Refusal> {
     if head.receiver != *shared.hotkey.public() {
         let message = format!("request is for another receiver, this axon is {}", shared.hotkey);
         return Err(refusal_of(head, Status::Forbidden, message));
     }
-    let route = shared.handlers.get(&head.synapse).cloned().ok_or_else(|| {
-        let message = format!("Synapse name '{}' not found. Available synapses {:?}", head.synapse, shared.names);
-        refusal_of(head, Status::NotFound, message)
-    })?;
     let (bound, expires_at) = state
         .bound
         .ok_or_else(|| refusal_of(head, Status::Unauthorized, "connection is not bound to a hotkey".into()))?;
@@ -1241,17 +1320,20 @@ fn precheck(shared: &Shared, state: &PeerState, head: &RequestHead) -> Result<Ro
         let message = format!("sender {} is not the connection's hotkey {bound}", head.sender);
         return Err(refusal_of(head, Status::Unauthorized, message));
     }
-    Ok(route)
+    Ok(())
 }
 
-/// After the signature: the replay check, then the blacklist on the authenticated hotkey.
-fn authorize(
-    shared: &Shared,
-    head: RequestHead,
-    body: Bytes,
-    budget: Budget,
-    route: Route,
-) -> Result<Admitted, Refusal> {
+/// The synapse's handler, or 404 naming the synapses served.
+fn route(shared: &Shared, head: &RequestHead) -> Result<Route, Refusal> {
+    shared.handlers.get(&head.synapse).cloned().ok_or_else(|| {
+        let message = format!("Synapse name '{}' not found. Available synapses {:?}", head.synapse, shared.names);
+        refusal_of(head, Status::NotFound, message)
+    })
+}
+
+/// After the signature: the replay check, the blacklist on the authenticated hotkey, then the
+/// synapse (404).
+fn authorize(shared: &Shared, head: RequestHead, body: Bytes, budget: Budget) -> Result<Admitted, Refusal> {
     if head.auth == AuthMode::PerRequest {
         shared.nonces.check(head.sender.public(), head.nonce, unix_nanos()).map_err(|e| match e {
             NonceError::Full { .. } => refusal_of(&head, Status::Unavailable, e.to_string()),
@@ -1261,6 +1343,7 @@ fn authorize(
     let facts = shared.directory.facts(head.sender.public());
     blacklisted(shared, &head.sender, facts.as_ref())
         .map_err(|reason| refusal_of(&head, Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
+    let route = route(shared, &head)?;
     Ok(Admitted {
         caller: head.sender,
         head,

@@ -2,33 +2,47 @@
 //! `/neuronet/synapse/1` stream to the axon through a queue with real capacity. (libp2p-stream,
 //! which the dendrite uses to open streams, queues one inbound stream and drops the rest of a
 //! burst; an axon answering hundreds of validators cannot afford that.)
+//!
+//! It also decides which inbound connections an axon keeps: per-address and total limits, a
+//! connection that has not bound a hotkey within `bind_timeout` is closed, and when the axon is
+//! full a new connection takes the place of the oldest unbound one, so bound peers keep theirs.
 
 use libp2p::core::upgrade::{DeniedUpgrade, ReadyUpgrade};
 use libp2p::core::{transport::PortUse, Endpoint};
 use libp2p::swarm::handler::{ConnectionEvent, FullyNegotiatedInbound};
 use libp2p::swarm::{
-    ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, ConnectionId, FromSwarm, NetworkBehaviour,
-    SubstreamProtocol, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+    CloseConnection, ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, ConnectionId, FromSwarm,
+    NetworkBehaviour, SubstreamProtocol, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
 };
 use libp2p::{Multiaddr, PeerId, Stream};
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 
-use crate::swarm::{ip_of, SYNAPSE_PROTOCOL};
+use crate::swarm::{ip_of, PeerEvents, SYNAPSE_PROTOCOL};
 use libp2p::core::ConnectedPoint;
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Why a connection was denied.
 #[derive(Debug)]
-struct TooManyConnections(Option<IpAddr>);
+enum TooManyConnections {
+    /// Every connection the axon allows is open, and all of them are bound.
+    Total,
+    /// The address (IPv6: its /64) has its share.
+    Address(IpAddr),
+    /// The network (IPv4 /24, IPv6 /48) has its share.
+    Network(IpAddr),
+}
 
 impl std::fmt::Display for TooManyConnections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(ip) => write!(f, "too many connections from {ip}"),
-            None => f.write_str("too many connections"),
+        match self {
+            TooManyConnections::Total => f.write_str("too many connections, all of them bound"),
+            TooManyConnections::Address(ip) => write!(f, "too many connections from {ip}"),
+            TooManyConnections::Network(net) => write!(f, "too many connections from the network of {net}"),
         }
     }
 }
@@ -39,12 +53,33 @@ impl std::error::Error for TooManyConnections {}
 pub(crate) type InboundStream = (PeerId, Stream);
 
 /// The behaviour: one handler per connection, all feeding one queue. It also enforces the
-/// per-IP connection limit, denying connections before any stream can be opened on them.
+/// connection limits, denying connections before any stream can be opened on them, and closes
+/// connections that do not bind in time.
 pub(crate) struct Inbound {
     queue: mpsc::Sender<InboundStream>,
     limits: ConnectionLimits,
     per_ip: HashMap<IpAddr, u32>,
+    per_network: HashMap<IpAddr, u32>,
     total: u32,
+    /// Inbound connections by id: who, since when, and whether this behaviour is closing it.
+    connections: HashMap<ConnectionId, Accepted>,
+    /// Which peers have bound a hotkey (the axon's peer table).
+    bindings: Option<Arc<dyn PeerEvents>>,
+    /// Connections to close, for `poll`.
+    closing: VecDeque<(PeerId, ConnectionId)>,
+    waker: Option<std::task::Waker>,
+    /// When to look for connections past `bind_timeout` again.
+    sweep: tokio::time::Interval,
+}
+
+/// An inbound connection this behaviour accepted.
+struct Accepted {
+    peer: PeerId,
+    since: Instant,
+    /// Being closed by this behaviour: it no longer counts as room to make.
+    evicted: bool,
+    /// Seen bound by a sweep (a peer's binding lasts as long as its connections).
+    bound: bool,
 }
 
 /// Inbound connection limits (0 = no limit).
@@ -52,8 +87,12 @@ pub(crate) struct Inbound {
 pub(crate) struct ConnectionLimits {
     /// Per IP address (IPv6: per /64).
     pub(crate) per_ip: u32,
+    /// Per network: IPv4 /24, IPv6 /48 (one site's allocation holds 65,536 /64s).
+    pub(crate) per_network: u32,
     /// In all.
     pub(crate) total: u32,
+    /// Time a connection has to bind a hotkey (on any of its streams) before it is closed.
+    pub(crate) bind_timeout: Duration,
 }
 
 /// The key an address is limited under: the address for IPv4, its /64 for IPv6 (one host
@@ -68,26 +107,113 @@ pub(crate) fn ip_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The key a network is limited under: IPv4 /24, IPv6 /48.
+pub(crate) fn network_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4) & !0xff)),
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 80) - 1))),
+    }
+}
+
 impl Inbound {
-    /// A behaviour and the receiving end of its queue of `capacity` streams, allowing at most
-    /// `max_per_ip` connections per address (0 = no limit).
-    pub(crate) fn new(capacity: usize, limits: ConnectionLimits) -> (Self, mpsc::Receiver<InboundStream>) {
+    /// A behaviour and the receiving end of its queue of `capacity` streams, under `limits`;
+    /// `bindings` tells which peers have bound a hotkey.
+    pub(crate) fn new(
+        capacity: usize,
+        limits: ConnectionLimits,
+        bindings: Option<Arc<dyn PeerEvents>>,
+    ) -> (Self, mpsc::Receiver<InboundStream>) {
         let (queue, receiver) = mpsc::channel(capacity.max(1));
-        (Inbound { queue, limits, per_ip: HashMap::new(), total: 0 }, receiver)
+        let mut sweep = tokio::time::interval((limits.bind_timeout / 4).max(Duration::from_millis(50)));
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let inbound = Inbound {
+            queue,
+            limits,
+            per_ip: HashMap::new(),
+            per_network: HashMap::new(),
+            total: 0,
+            connections: HashMap::new(),
+            bindings,
+            closing: VecDeque::new(),
+            waker: None,
+            sweep,
+        };
+        (inbound, receiver)
     }
 
-    fn check_ip(&self, remote: &Multiaddr) -> Result<(), ConnectionDenied> {
-        if self.limits.total > 0 && self.total >= self.limits.total {
-            tracing::debug!(total = self.total, "denying a connection over the total limit");
-            return Err(ConnectionDenied::new(TooManyConnections(None)));
+    fn is_bound(&self, peer: &PeerId) -> bool {
+        self.bindings.as_ref().is_some_and(|b| b.is_bound(peer))
+    }
+
+    /// The oldest connection that has not bound a hotkey and is not being closed already.
+    fn evictable(&self) -> Option<(ConnectionId, PeerId)> {
+        self.connections
+            .iter()
+            .filter(|(_, c)| !c.evicted && !c.bound && !self.is_bound(&c.peer))
+            .min_by_key(|(_, c)| c.since)
+            .map(|(id, c)| (*id, c.peer))
+    }
+
+    /// Whether a connection from `remote` may be accepted. When the axon is full, `evict` closes
+    /// the oldest unbound connection to make room (a pending handshake only asks whether there is
+    /// one); with every connection bound the new one is denied.
+    fn check(&mut self, remote: &Multiaddr, evict: bool) -> Result<(), ConnectionDenied> {
+        if let Some(ip) = ip_of(remote) {
+            let (address, network) = (ip_key(ip), network_key(ip));
+            let count = self.per_ip.get(&address).copied().unwrap_or(0);
+            if self.limits.per_ip > 0 && count >= self.limits.per_ip {
+                tracing::debug!(%address, count, "denying a connection over the per-IP limit");
+                return Err(ConnectionDenied::new(TooManyConnections::Address(address)));
+            }
+            let count = self.per_network.get(&network).copied().unwrap_or(0);
+            if self.limits.per_network > 0 && count >= self.limits.per_network {
+                tracing::debug!(%network, count, "denying a connection over the per-network limit");
+                return Err(ConnectionDenied::new(TooManyConnections::Network(network)));
+            }
         }
-        let Some(ip) = ip_of(remote).map(ip_key) else { return Ok(()) };
-        let count = self.per_ip.get(&ip).copied().unwrap_or(0);
-        if self.limits.per_ip > 0 && count >= self.limits.per_ip {
-            tracing::debug!(%ip, count, "denying a connection over the per-IP limit");
-            return Err(ConnectionDenied::new(TooManyConnections(Some(ip))));
+        let evicted = self.connections.values().filter(|c| c.evicted).count() as u32;
+        if self.limits.total > 0 && self.total.saturating_sub(evicted) >= self.limits.total {
+            let Some((id, peer)) = self.evictable() else {
+                tracing::debug!(total = self.total, "denying a connection: the axon is full of bound peers");
+                return Err(ConnectionDenied::new(TooManyConnections::Total));
+            };
+            if evict {
+                tracing::debug!(%peer, "closing an unbound connection to make room for a new one");
+                self.close(id, peer);
+            }
         }
         Ok(())
+    }
+
+    fn close(&mut self, id: ConnectionId, peer: PeerId) {
+        if let Some(connection) = self.connections.get_mut(&id) {
+            connection.evicted = true;
+        }
+        self.closing.push_back((peer, id));
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Closes the connections that have not bound a hotkey within `bind_timeout`.
+    fn close_unbound(&mut self) {
+        let now = Instant::now();
+        let bindings = self.bindings.clone();
+        let mut late = Vec::new();
+        for (id, connection) in self.connections.iter_mut() {
+            if connection.evicted || connection.bound || now.duration_since(connection.since) < self.limits.bind_timeout
+            {
+                continue;
+            }
+            connection.bound = bindings.as_ref().is_some_and(|b| b.is_bound(&connection.peer));
+            if !connection.bound {
+                late.push((*id, connection.peer));
+            }
+        }
+        for (id, peer) in late {
+            tracing::debug!(%peer, "closing a connection that bound no hotkey in time");
+            self.close(id, peer);
+        }
     }
 
     fn handler(&self, peer: PeerId) -> InboundHandler {
@@ -105,18 +231,19 @@ impl NetworkBehaviour for Inbound {
         _: &Multiaddr,
         remote: &Multiaddr,
     ) -> Result<(), ConnectionDenied> {
-        self.check_ip(remote)
+        self.check(remote, false)
     }
 
     fn handle_established_inbound_connection(
         &mut self,
-        _: ConnectionId,
+        id: ConnectionId,
         peer: PeerId,
         _: &Multiaddr,
         remote: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
         // Checked again: several handshakes from one address may have been pending at once.
-        self.check_ip(remote)?;
+        self.check(remote, true)?;
+        self.connections.insert(id, Accepted { peer, since: Instant::now(), evicted: false, bound: false });
         Ok(self.handler(peer))
     }
 
@@ -132,25 +259,30 @@ impl NetworkBehaviour for Inbound {
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
-        let (endpoint, delta) = match event {
-            FromSwarm::ConnectionEstablished(e) => (e.endpoint, 1i64),
-            FromSwarm::ConnectionClosed(e) => (e.endpoint, -1),
+        let (endpoint, opened) = match event {
+            FromSwarm::ConnectionEstablished(e) => (e.endpoint, true),
+            FromSwarm::ConnectionClosed(e) => {
+                self.connections.remove(&e.connection_id);
+                (e.endpoint, false)
+            }
             _ => return,
         };
         let ConnectedPoint::Listener { send_back_addr, .. } = endpoint else { return };
-        if delta > 0 {
+        if opened {
             self.total += 1;
         } else {
             self.total = self.total.saturating_sub(1);
         }
-        let Some(ip) = ip_of(send_back_addr).map(ip_key) else { return };
-        let count = self.per_ip.entry(ip).or_insert(0);
-        if delta > 0 {
-            *count += 1;
-        } else {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.per_ip.remove(&ip);
+        let Some(ip) = ip_of(send_back_addr) else { return };
+        for (counts, key) in [(&mut self.per_ip, ip_key(ip)), (&mut self.per_network, network_key(ip))] {
+            let count = counts.entry(key).or_insert(0);
+            if opened {
+                *count += 1;
+            } else {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    counts.remove(&key);
+                }
             }
         }
     }
@@ -159,7 +291,14 @@ impl NetworkBehaviour for Inbound {
         match event {}
     }
 
-    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        while self.sweep.poll_tick(cx).is_ready() {
+            self.close_unbound();
+        }
+        if let Some((peer_id, id)) = self.closing.pop_front() {
+            return Poll::Ready(ToSwarm::CloseConnection { peer_id, connection: CloseConnection::One(id) });
+        }
+        self.waker = Some(cx.waker().clone());
         Poll::Pending
     }
 }

@@ -49,8 +49,12 @@ pub struct NetworkConfig {
     /// Most connections an axon accepts from one IP address, IPv6 counted per /64 (0 = no
     /// limit). Connections over it are denied before their handshake completes. Default 32.
     pub max_connections_per_ip: u32,
-    /// Most connections an axon accepts in all; more are denied. Default 4,096 (a subnet's
-    /// 256 validators with room for churn, at a bounded cost per connection).
+    /// Most connections an axon accepts from one network, IPv4 /24 or IPv6 /48 (0 = no limit),
+    /// so that a site's 65,536 /64s do not count as 65,536 addresses. Default 256.
+    pub max_connections_per_network: u32,
+    /// Most connections an axon accepts in all. Default 4,096 (a subnet's 256 validators with
+    /// room for churn, at a bounded cost per connection). When all are open, a new connection
+    /// takes the place of the oldest that has not bound a hotkey; when all are bound, it is denied.
     pub max_connections: u32,
     /// Inbound streams negotiated but not yet taken by the axon; more are dropped. Default 1,024.
     pub inbound_stream_backlog: usize,
@@ -88,6 +92,7 @@ impl Default for NetworkConfig {
             max_connections_per_ip: 32,
             inbound_stream_backlog: 1024,
             max_connections: 4096,
+            max_connections_per_network: 256,
             udp_buffer: 4 * 1024 * 1024,
             max_pending_handshakes: 256,
             stream_read_buffer: 16 * 1024,
@@ -169,6 +174,9 @@ enum Command {
 pub(crate) trait PeerEvents: Send + Sync {
     fn connected(&self, peer: PeerId, ip: Option<IpAddr>);
     fn disconnected(&self, peer: PeerId);
+    /// Whether `peer` has bound a hotkey (unbound connections are closed after `bind_timeout`,
+    /// and are the first to go when the axon is full).
+    fn is_bound(&self, peer: &PeerId) -> bool;
 }
 
 /// A handle to the task that owns the swarm.
@@ -180,33 +188,48 @@ pub(crate) struct Network {
 }
 
 impl Network {
-    /// Builds the swarm and spawns its task on the current tokio runtime. With `accept`, the
-    /// swarm accepts synapse streams and the returned receiver yields them.
+    /// Builds an axon's swarm and spawns its task on the current tokio runtime: it accepts
+    /// synapse streams, which the returned receiver yields, and closes inbound connections that
+    /// have bound no hotkey (as `events` tells) within `bind_timeout`.
     pub(crate) fn start(
         config: &NetworkConfig,
-        events: Option<Arc<dyn PeerEvents>>,
-        accept: bool,
+        events: Arc<dyn PeerEvents>,
+        bind_timeout: Duration,
     ) -> Result<(Self, Option<tokio::sync::mpsc::Receiver<InboundStream>>), Error> {
-        Self::start_with_identity(config, node_identity(config)?, events, accept)
+        Self::build(config, node_identity(config)?, Some(events), Some(bind_timeout))
     }
 
-    /// Like [`Network::start`], with the node identity given (several swarms may share one).
+    /// Builds a swarm with the node identity given (several swarms may share one) and spawns
+    /// its task. With `accept`, it accepts synapse streams as [`Network::start`] does.
     pub(crate) fn start_with_identity(
         config: &NetworkConfig,
         keypair: identity::Keypair,
         events: Option<Arc<dyn PeerEvents>>,
         accept: bool,
     ) -> Result<(Self, Option<tokio::sync::mpsc::Receiver<InboundStream>>), Error> {
-        let (inbound, incoming) = match accept {
-            true => {
+        let bind_timeout = accept.then_some(Duration::from_secs(5));
+        Self::build(config, keypair, events, bind_timeout)
+    }
+
+    fn build(
+        config: &NetworkConfig,
+        keypair: identity::Keypair,
+        events: Option<Arc<dyn PeerEvents>>,
+        bind_timeout: Option<Duration>,
+    ) -> Result<(Self, Option<tokio::sync::mpsc::Receiver<InboundStream>>), Error> {
+        let accept = bind_timeout.is_some();
+        let (inbound, incoming) = match bind_timeout {
+            Some(bind_timeout) => {
                 let limits = crate::inbound::ConnectionLimits {
                     per_ip: config.max_connections_per_ip,
+                    per_network: config.max_connections_per_network,
                     total: config.max_connections,
+                    bind_timeout,
                 };
-                let (behaviour, receiver) = Inbound::new(config.inbound_stream_backlog, limits);
+                let (behaviour, receiver) = Inbound::new(config.inbound_stream_backlog, limits, events.clone());
                 (Some(behaviour), Some(receiver))
             }
-            false => (None, None),
+            None => (None, None),
         };
         let quic = crate::quic::QuicConfig {
             handshake_timeout: config.handshake_timeout,
@@ -271,12 +294,34 @@ impl Network {
         rx.await.map_err(|_| "network task stopped".to_string())?
     }
 
+    /// A handle that can close connections but does not keep the swarm running.
+    pub(crate) fn downgrade(&self) -> WeakNetwork {
+        WeakNetwork { commands: self.commands.downgrade() }
+    }
+
     /// Closes every connection to `peer` and waits (at most 2 s) until they are gone, so that
     /// a dial right after it makes a new connection instead of finding the closing one.
     pub(crate) async fn disconnect(&self, peer: PeerId) {
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Disconnect(peer, tx)).await.is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(2), rx).await;
+        }
+    }
+}
+
+/// A [`Network`] handle for those the swarm must not outlive (an axon's streams): it closes
+/// connections while the swarm runs, and does nothing after.
+#[derive(Clone)]
+pub(crate) struct WeakNetwork {
+    commands: mpsc::WeakSender<Command>,
+}
+
+impl WeakNetwork {
+    /// Closes every connection to `peer`, without waiting.
+    pub(crate) fn disconnect(&self, peer: PeerId) {
+        if let Some(commands) = self.commands.upgrade() {
+            let (done, _) = oneshot::channel();
+            let _ = commands.try_send(Command::Disconnect(peer, done));
         }
     }
 }

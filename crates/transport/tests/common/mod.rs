@@ -127,6 +127,8 @@ pub struct RawClient {
     control: libp2p_stream::Control,
     pub local_peer_id: PeerId,
     pub axon_peer_id: PeerId,
+    /// Whether the connection to the axon is still open.
+    connected: std::sync::Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -156,14 +158,20 @@ impl RawClient {
         let local_peer_id = *swarm.local_peer_id();
         swarm.dial(addr.clone()).expect("dial starts");
         let (connected_tx, connected_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
+        let connected = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = connected.clone();
         let task = tokio::spawn(async move {
             let mut connected_tx = Some(connected_tx);
             loop {
                 match swarm.select_next_some().await {
                     libp2p::swarm::SwarmEvent::ConnectionEstablished { .. } => {
+                        open.store(true, std::sync::atomic::Ordering::SeqCst);
                         if let Some(tx) = connected_tx.take() {
                             let _ = tx.send(Ok(()));
                         }
+                    }
+                    libp2p::swarm::SwarmEvent::ConnectionClosed { num_established: 0, .. } => {
+                        open.store(false, std::sync::atomic::Ordering::SeqCst);
                     }
                     libp2p::swarm::SwarmEvent::OutgoingConnectionError { error, .. } => {
                         if let Some(tx) = connected_tx.take() {
@@ -179,7 +187,24 @@ impl RawClient {
             .expect("raw client connects within 5 s")
             .expect("swarm task alive")
             .expect("raw client connects");
-        RawClient { control, local_peer_id, axon_peer_id, task }
+        RawClient { control, local_peer_id, axon_peer_id, connected, task }
+    }
+
+    /// Whether the connection to the axon is open.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until the axon closes the connection; returns whether it did within `within`.
+    pub async fn disconnected_within(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.is_connected() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// Opens a new synapse stream (no frame sent yet).
