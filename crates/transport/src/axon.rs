@@ -887,6 +887,8 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
         close_connection: false,
     };
     let opened = tokio::time::Instant::now();
+    // Whether the stream ends because its Bind was refused.
+    let mut refused = false;
     loop {
         if state.writer.is_closed() {
             tracing::debug!(%peer, "closing stream: its writer stopped");
@@ -955,6 +957,7 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
         };
         if let Err(error) = result {
             tracing::debug!(%peer, %error, "stream closed");
+            refused = error.kind() == std::io::ErrorKind::PermissionDenied;
             break;
         }
     }
@@ -963,11 +966,17 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
     for (_, task) in state.running().drain() {
         task.abort();
     }
-    if state.close_connection {
-        // The refusal that says why goes out first (the writer ends once its queue is empty).
+    if refused {
+        // The refusal that says why goes out first (the writer ends once its queue is empty),
+        // and the read half stays open until then: dropped, it would stop the peer's writes,
+        // and a peer that wrote requests right after its Bind would see that before the reason.
+        let close_connection = state.close_connection;
         drop((writer, state));
         let _ = tokio::time::timeout(shared.config.frame_timeout, written).await;
-        shared.network.disconnect(peer);
+        drop(reader);
+        if close_connection {
+            shared.network.disconnect(peer);
+        }
     }
 }
 
@@ -1027,7 +1036,7 @@ async fn on_bind<R: futures::io::AsyncBufRead + Unpin>(
         })
         .and_then(|(hotkey, expires_at)| {
             // Refuse blacklisted hotkeys here already, before they can make the axon buffer anything.
-            let facts = shared.directory.facts(hotkey.public());
+            let facts = shared.directory.facts(&hotkey);
             blacklisted(shared, &hotkey, facts.as_ref())
                 .map_err(|reason| (Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
             // One connection speaks for one hotkey: a Bind for another would take the streams
@@ -1340,7 +1349,7 @@ fn authorize(shared: &Shared, head: RequestHead, body: Bytes, budget: Budget) ->
             other => refusal_of(&head, Status::Unauthorized, other.to_string()),
         })?;
     }
-    let facts = shared.directory.facts(head.sender.public());
+    let facts = shared.directory.facts(&head.sender);
     blacklisted(shared, &head.sender, facts.as_ref())
         .map_err(|reason| refusal_of(&head, Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
     let route = route(shared, &head)?;

@@ -43,7 +43,7 @@ mod swarm;
 
 pub use axon::{AcceptedAuth, Axon, AxonConfig, AxonHandle, BlacklistFn, HandlerError, PriorityFn, RequestContext};
 pub use dendrite::{Auth, Dendrite, DendriteConfig, Response, ResponseStream, Target};
-pub use directory::{Directory, PeerEntry, PeerFacts};
+pub use directory::{Directory, PeerEntry, PeerFacts, SyncReport};
 pub use error::Error;
 pub use libp2p::{Multiaddr, PeerId};
 pub use metrics::{Metrics, RequestLabels, SynapseLabels};
