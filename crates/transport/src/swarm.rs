@@ -66,13 +66,22 @@ pub struct NetworkConfig {
     /// from it, and refused bodies are skipped through it. Default 16 KiB (a validator holds one
     /// per stream to every miner; 64 KiB cost 34 KiB more per peer for no throughput).
     pub stream_read_buffer: usize,
-    /// How long a stream's writer waits for a peer that takes none of its bytes (QUIC flow
-    /// control stays closed: it is not reading) before it gives the stream up and drops what
-    /// was queued for it. A peer that takes some now and then is waited for, and so is an axon
-    /// whose answers keep arriving at the dendrite. An axon also stops reading a stream's
-    /// requests while that stream's answers are not being taken, so such a peer costs no more
-    /// than its queue. Default 10 s.
+    /// The window over which a stream's writer measures how fast its peer takes its bytes: when,
+    /// with bytes pending for a whole `write_stall`, the peer took fewer than
+    /// `min_drain_rate x write_stall` of them (QUIC flow control stays all but closed: it is not
+    /// reading, or reads a few KiB now and then), the writer gives the stream up and drops what
+    /// was queued for it. A dendrite's writer also waits on while answers keep arriving from the
+    /// axon. An axon also stops reading a stream's requests while that stream's answers are not
+    /// being taken, so such a peer costs no more than its queue, and only for this long.
+    /// Default 10 s.
     pub write_stall: Duration,
+    /// The slowest a peer may take a stream's bytes, in bytes a second, while bytes are pending
+    /// for it (see `write_stall`; 0: any byte counts). Default 64 KiB/s (512 kbit/s): slower
+    /// than any link a validator or miner runs on, and a peer that slow needs 16 s for a 1 MiB
+    /// answer, past the default 12 s timeout. A peer that reads 4 KiB a second, by contrast,
+    /// would keep its stream's queue and the unread requests QUIC holds for it (up to its
+    /// connection window) for as long as it liked.
+    pub min_drain_rate: u64,
 }
 
 impl Default for NetworkConfig {
@@ -92,6 +101,7 @@ impl Default for NetworkConfig {
             max_pending_handshakes: 256,
             stream_read_buffer: 16 * 1024,
             write_stall: Duration::from_secs(10),
+            min_drain_rate: 64 * 1024,
         }
     }
 }
