@@ -8,7 +8,7 @@
 use crate::directory::{Directory, PeerFacts};
 use crate::gate::Gate;
 use crate::inbound::InboundStream;
-use crate::io::{read_bytes, read_prefix, run_writer, skip, AnswerHold, OutFrame, Share};
+use crate::io::{read_bytes, read_prefix, run_writer, skip, AnswerHold, OutFrame, Share, WriterLimits};
 use crate::metrics::Metrics;
 use crate::swarm::{Network, NetworkConfig, PeerEvents};
 use crate::Error;
@@ -30,7 +30,7 @@ use prost::Message;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
@@ -70,7 +70,9 @@ pub struct AxonConfig {
     /// their handler is done, answers from when they are ready until they are written. A request
     /// that would exceed it gets 503 without being buffered; an answer waits for its share (its
     /// size, at most a quarter of the budget) until the request's deadline, so answers piling up
-    /// for a peer that does not read are bounded too. Default 256 MiB.
+    /// for a peer that does not read are bounded too. Default 256 MiB. What QUIC holds below
+    /// the axon comes on top (`NetworkConfig::window_budget`); the whole budget is in
+    /// docs/design.md ("Memory budget").
     pub max_inflight_bytes: usize,
     /// The part of `max_inflight_bytes` the peers of one IP address (IPv6: one /64) may hold,
     /// so that one address that sends much and reads slowly cannot take the whole budget from
@@ -656,7 +658,7 @@ fn try_send_answer(
     }
     if !frame.body.is_empty() {
         match memory.try_take_answer(frame.body.len(), ip) {
-            Some(share) => frame.held = Some(AnswerHold { share, until: deadline }),
+            Some(share) => frame.held = Some(AnswerHold { share: Some(share), until: deadline }),
             None => return Err(Some(frame)),
         }
     }
@@ -674,7 +676,7 @@ async fn send_waiting(
 ) -> std::io::Result<()> {
     if frame.held.is_none() && !frame.body.is_empty() {
         let share = memory.take_answer_by(frame.body.len(), ip, deadline).await?;
-        frame.held = Some(AnswerHold { share, until: deadline });
+        frame.held = Some(AnswerHold { share: Some(share), until: deadline });
     }
     tokio::time::timeout_at(deadline, writer.send(frame))
         .await
@@ -686,6 +688,8 @@ fn writer_closed() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed")
 }
 
+/// Queues a status answer by `deadline`, which is also when the writer drops it unwritten: a
+/// status answers a request, and its caller stops waiting then like for any answer.
 async fn send_status_by(
     deadline: tokio::time::Instant,
     writer: &Writer,
@@ -694,13 +698,27 @@ async fn send_status_by(
     message: impl Into<String>,
     started: Instant,
 ) {
-    let _ = tokio::time::timeout_at(deadline, send_status(writer, id, status, message, started)).await;
+    let frame = status_frame(id, status, message, started, Some(deadline));
+    let _ = tokio::time::timeout_at(deadline, writer.send(frame)).await;
 }
 
+/// Queues a status answer with no deadline of its own (the writer gives it its default one).
 async fn send_status(writer: &Writer, id: u64, status: Status, message: impl Into<String>, started: Instant) {
+    let _ = writer.send(status_frame(id, status, message, started, None)).await;
+}
+
+/// A status answer's frame, due by `until` when given.
+fn status_frame(
+    id: u64,
+    status: Status,
+    message: impl Into<String>,
+    started: Instant,
+    until: Option<tokio::time::Instant>,
+) -> OutFrame {
     let mut head = ResponseHead::with_message(status, message);
     head.process_time_us = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
-    let _ = send(writer, FrameKind::Response, id, head.encode(), Bytes::new()).await;
+    let held = until.map(|until| AnswerHold { share: None, until });
+    OutFrame { kind: FrameKind::Response, id, header: head.encode(), body: Bytes::new(), held }
 }
 
 /// A request or answer body's share of the memory budget, returned when dropped.
@@ -846,13 +864,25 @@ impl StreamState {
     }
 }
 
-/// Waits for room in a stream's answer queue; an error when the writer has stopped.
-async fn reserve(writer: &Writer) -> std::io::Result<()> {
-    writer
-        .reserve()
-        .await
-        .map(drop)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer stopped"))
+/// Waits for room in a stream's answer queue; an error when the writer has stopped, or when its
+/// peer took none of the writer's bytes (`drained`) for `stall`: the writer would give the
+/// stream up soon, and meanwhile the peer's unread requests wait in QUIC's buffers.
+async fn reserve(writer: &Writer, stall: Duration, drained: &AtomicU64) -> std::io::Result<()> {
+    let mut seen = drained.load(Ordering::Relaxed);
+    loop {
+        match tokio::time::timeout(stall, writer.reserve()).await {
+            Ok(Ok(_room)) => return Ok(()),
+            Ok(Err(_)) => return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer stopped")),
+            Err(_) => {
+                let now = drained.load(Ordering::Relaxed);
+                if now == seen {
+                    let message = format!("the peer took none of its answers for {stall:?}");
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, message));
+                }
+                seen = now;
+            }
+        }
+    }
 }
 
 /// Reads with a deadline; a deadline that passes is an error that closes the stream.
@@ -872,7 +902,11 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
     let (reader, writer) = stream.split();
     let mut reader = BufReader::with_capacity(shared.config.network.stream_read_buffer.max(PREFIX_LEN), reader);
     let (queue, frames) = tokio::sync::mpsc::channel(shared.config.write_queue.max(1));
-    let written = tokio::spawn(run_writer(writer, frames, shared.config.network.write_stall));
+    let network = &shared.config.network;
+    let limits =
+        WriterLimits { stall: network.write_stall, min_rate: network.min_drain_rate, due: shared.config.frame_timeout };
+    let drained = Arc::new(AtomicU64::new(0));
+    let written = tokio::spawn(run_writer(writer, frames, limits, drained.clone()));
     let writer: Writer = queue;
     let mut state = StreamState {
         peer,
@@ -904,9 +938,13 @@ async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream)
             None
         };
         // Backpressure: while this stream's answers are not being taken (its writer's queue is
-        // full), read none of its requests. The writer gives the stream up when the peer takes
-        // nothing for `write_stall`, which ends the wait here too (as does the deadline).
-        if state.writer.capacity() == 0 && !matches!(within(deadline, reserve(&state.writer)).await, Ok(())) {
+        // full), read none of its requests. The writer gives the stream up when the peer drains
+        // slower than `min_drain_rate` for `write_stall`, which ends the wait here too; so does
+        // the deadline, and `write_stall` in which the peer took none of the writer's bytes.
+        let stall = shared.config.network.write_stall;
+        if state.writer.capacity() == 0
+            && !matches!(within(deadline, reserve(&state.writer, stall, &drained)).await, Ok(()))
+        {
             tracing::debug!(%peer, "closing stream: the peer does not read its answers");
             break;
         }

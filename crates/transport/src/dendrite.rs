@@ -803,7 +803,8 @@ impl Dendrite {
         });
         let signer = (self.inner.config.auth == Auth::PerRequest).then(|| self.inner.keypair.clone());
         let limits = BatchLimits { body: self.inner.config.batch_body_limit, total: self.inner.config.batch_bytes };
-        let stall = self.inner.config.network.write_stall;
+        let network = &self.inner.config.network;
+        let stall = (network.write_stall, network.min_drain_rate);
         tokio::spawn(write_requests(pool.clone(), writer, outgoing, signer, limits, (stall, received)));
         pool
     }
@@ -875,7 +876,7 @@ async fn write_requests(
     mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     signer: Option<Arc<Keypair>>,
     limits: BatchLimits,
-    (stall, received): (Duration, Arc<AtomicU64>),
+    ((stall, min_rate), received): ((Duration, u64), Arc<AtomicU64>),
 ) {
     let mut queued = Vec::new();
     let mut buffer = Vec::new();
@@ -912,7 +913,7 @@ async fn write_requests(
             let now = received.load(Ordering::Relaxed);
             std::mem::replace(&mut seen, now) != now
         };
-        let mut stall = Stall { timeout: stall, alive: &mut alive };
+        let mut stall = Stall::new(stall, min_rate, &mut alive);
         if let Err(error) = write_frames(&mut writer, frames, &mut buffer, &mut stall).await {
             pool.fail_all(Status::Unavailable, &format!("sending failed: {error}"));
             if let Some(reader) = pool.reader.lock().ok().and_then(|mut r| r.take()) {

@@ -78,10 +78,10 @@ pub(crate) struct OutFrame {
 }
 
 /// What an axon's answer holds until it has been written: its body's share of the memory budget
-/// (`max_inflight_bytes`), and the moment its caller stops waiting for it, past which writing it
-/// helps no one.
+/// (`max_inflight_bytes`; a status answer has none), and the moment its caller stops waiting
+/// for it, past which writing it helps no one.
 pub(crate) struct AnswerHold {
-    pub(crate) share: Share,
+    pub(crate) share: Option<Share>,
     pub(crate) until: tokio::time::Instant,
 }
 
@@ -96,30 +96,69 @@ pub(crate) struct Share {
 /// written as they are, never copied.
 const GATHER_LIMIT: usize = 64 * 1024;
 
-/// When a stream's writer gives up on its peer: after `timeout` in which the peer took none of
-/// its bytes (QUIC flow control stayed closed: it is not reading) and `alive` saw no other sign
-/// of life (a dendrite counts answers arriving: an axon that is merely slow to take requests
-/// while its answers drain is waited for). Waiting longer would only pin what is queued.
+/// When a stream's writer gives up on its peer: when, over a whole `timeout` with bytes
+/// pending, the peer took fewer than `min_rate` bytes a second of them (QUIC flow control stayed
+/// all but closed: it is not reading, or reads a few KiB now and then, which would otherwise pin
+/// what is queued and what QUIC holds for it for as long as it likes), and `alive` saw no other
+/// sign of life (a dendrite counts answers arriving: an axon that is merely slow to take requests
+/// while its answers drain is waited for). A peer that reads at `min_rate` or faster, however
+/// slow its link, is waited for.
 pub(crate) struct Stall<'a> {
-    pub(crate) timeout: Duration,
-    pub(crate) alive: &'a mut (dyn FnMut() -> bool + Send),
+    timeout: Duration,
+    min_rate: u64,
+    alive: &'a mut (dyn FnMut() -> bool + Send),
+    /// The current window: when it started, and what the peer took since.
+    since: tokio::time::Instant,
+    taken: u64,
+    /// A running count of the bytes the peer took, for others to watch.
+    drained: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
-impl Stall<'_> {
+impl<'a> Stall<'a> {
+    /// A stall clock starting now.
+    pub(crate) fn new(timeout: Duration, min_rate: u64, alive: &'a mut (dyn FnMut() -> bool + Send)) -> Self {
+        Stall { timeout, min_rate, alive, since: tokio::time::Instant::now(), taken: 0, drained: None }
+    }
+
+    /// Starts a new window now (nothing was pending before: idle time is no stall).
+    fn restart(&mut self) {
+        self.since = tokio::time::Instant::now();
+        self.taken = 0;
+    }
+
+    /// Counts `n` bytes the peer took.
+    fn took(&mut self, n: usize) {
+        self.taken = self.taken.saturating_add(n as u64);
+        if let Some(drained) = &self.drained {
+            drained.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// Runs `io` until it completes or the peer has stalled.
     async fn bound<T>(&mut self, io: impl std::future::Future<Output = io::Result<T>>) -> io::Result<T> {
         let mut io = std::pin::pin!(io);
         loop {
-            match tokio::time::timeout(self.timeout, io.as_mut()).await {
+            match tokio::time::timeout_at(self.since + self.timeout, io.as_mut()).await {
                 Ok(done) => return done,
-                Err(_) if (self.alive)() => continue,
+                Err(_) if drained_enough(self.taken, self.min_rate, self.timeout) || (self.alive)() => self.restart(),
                 Err(_) => {
-                    let message = format!("the peer took no data for {:?}: it is not reading", self.timeout);
+                    let message = format!(
+                        "the peer took {} bytes in {:?}, less than {} bytes/s: it is not reading",
+                        self.taken, self.timeout, self.min_rate
+                    );
                     return Err(io::Error::new(io::ErrorKind::TimedOut, message));
                 }
             }
         }
     }
+}
+
+/// Whether a peer that took `taken` bytes over a stall window of `window` drained at `min_rate`
+/// bytes a second at least. At least one byte is always needed, so that a zero rate means "any
+/// progress" and a zero window cannot pass for progress.
+pub(crate) fn drained_enough(taken: u64, min_rate: u64, window: Duration) -> bool {
+    let needed = u128::from(min_rate).saturating_mul(window.as_millis()) / 1000;
+    u128::from(taken) >= needed.max(1)
 }
 
 /// Writes `frames` with as few writes as possible and one flush; fails when the peer stalls.
@@ -133,7 +172,7 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
     // Budget shares go back once their bytes are written, not when they are buffered.
     let mut written = Vec::new();
     for mut frame in frames {
-        written.extend(frame.held.take().map(|held| held.share));
+        written.extend(frame.held.take().and_then(|held| held.share));
         let head = encode_head(frame.kind, frame.id, &frame.header, frame.body.len());
         if frame.body.len() > GATHER_LIMIT {
             if !buffer.is_empty() {
@@ -154,8 +193,8 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
     stall.bound(writer.flush()).await
 }
 
-/// Writes all of `bytes`, failing when the peer stalls (a slow peer that takes some now and
-/// then is fine: the clock restarts with every byte taken).
+/// Writes all of `bytes`, failing when the peer stalls (takes less than the stall's minimum
+/// rate over a whole window; a slow peer that keeps up that rate is fine).
 async fn write_all_within<W: AsyncWrite + Unpin>(
     writer: &mut W,
     mut bytes: &[u8],
@@ -166,7 +205,8 @@ async fn write_all_within<W: AsyncWrite + Unpin>(
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        bytes = &bytes[n..];
+        stall.took(n);
+        bytes = bytes.get(n..).unwrap_or_default();
     }
     Ok(())
 }
@@ -206,19 +246,50 @@ impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
 /// Most frames taken from the queue for one write.
 const DRAIN: usize = 64;
 
+/// How an axon's stream writer treats a peer (from [`crate::NetworkConfig`] and the axon's
+/// `frame_timeout`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WriterLimits {
+    /// `write_stall`: the window over which the peer's drain rate is measured.
+    pub(crate) stall: Duration,
+    /// `min_drain_rate`, bytes a second.
+    pub(crate) min_rate: u64,
+    /// When a frame queued without a deadline of its own (a Bind answer) is due, counted from
+    /// when the writer takes it.
+    pub(crate) due: Duration,
+}
+
 /// A stream's writer task: drains whatever is queued, writes it in one go, repeats until the
-/// queue closes or the stream fails or stalls for `stall` (then what is queued is dropped, and
-/// the queue's senders see it closed). Answers whose callers stopped waiting are dropped unwritten,
-/// and a batch holding answers that cannot be written before the last of their callers stops
-/// waiting (a peer that reads, but too slowly for them) ends the stream too.
+/// queue closes or the stream fails or stalls (see [`Stall`]; then what is queued is dropped,
+/// and the queue's senders see it closed). Answers whose callers stopped waiting, status answers
+/// included, are dropped unwritten, and a batch that cannot be written before the last of its
+/// callers stops waiting (a peer that reads, but too slowly for them) ends the stream too.
+/// `drained` counts the bytes the peer took, for the stream's reader waiting for room.
 pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
     mut writer: W,
     mut queue: mpsc::Receiver<OutFrame>,
-    stall: Duration,
+    limits: WriterLimits,
+    drained: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
     let mut frames = Vec::with_capacity(DRAIN);
     let mut buffer = Vec::new();
-    while let Some(first) = queue.recv().await {
+    // An axon's peer shows life only by taking its answers.
+    let mut never = || false;
+    let mut stall = Stall::new(limits.stall, limits.min_rate, &mut never);
+    stall.drained = Some(drained);
+    loop {
+        // The drain rate is measured while bytes are pending: a wait for answers restarts it.
+        let first = match queue.try_recv() {
+            Ok(first) => first,
+            Err(mpsc::error::TryRecvError::Empty) => match queue.recv().await {
+                Some(first) => {
+                    stall.restart();
+                    first
+                }
+                None => break,
+            },
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        };
         frames.push(first);
         while frames.len() < DRAIN {
             match queue.try_recv() {
@@ -227,25 +298,27 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
             }
         }
         let now = tokio::time::Instant::now();
-        frames.retain(|frame| frame.held.as_ref().is_none_or(|held| held.until > now));
-        if frames.is_empty() {
-            continue;
-        }
-        // (Status frames hold nothing and carry no deadline; they ride with the answers.)
-        let until = frames.iter().filter_map(|frame| frame.held.as_ref().map(|held| held.until)).max();
-        // An axon's peer shows life only by taking its answers.
-        let mut stall = Stall { timeout: stall, alive: &mut || false };
+        let until = due(&mut frames, now, limits.due);
+        let Some(until) = until else { continue };
         let write = write_frames(&mut writer, frames.drain(..), &mut buffer, &mut stall);
-        let written = match until {
-            Some(until) => tokio::time::timeout_at(until, write).await.unwrap_or_else(|_| {
-                Err(io::Error::new(io::ErrorKind::TimedOut, "answers not taken before their callers stopped waiting"))
-            }),
-            None => write.await,
-        };
+        let written = tokio::time::timeout_at(until, write).await.unwrap_or_else(|_| {
+            Err(io::Error::new(io::ErrorKind::TimedOut, "answers not taken before their callers stopped waiting"))
+        });
         if let Err(error) = written {
             tracing::debug!(%error, "stream writer stopped");
             return;
         }
     }
     let _ = writer.close().await;
+}
+
+/// Drops the frames of a batch whose callers stopped waiting (by `now`), giving the frames
+/// queued without a deadline one of `due` from now; the deadline of the batch (its last), or
+/// `None` when nothing is left to write.
+fn due(frames: &mut Vec<OutFrame>, now: tokio::time::Instant, due: Duration) -> Option<tokio::time::Instant> {
+    for frame in frames.iter_mut() {
+        frame.held.get_or_insert(AnswerHold { share: None, until: now + due });
+    }
+    frames.retain(|frame| frame.held.as_ref().is_some_and(|held| held.until > now));
+    frames.iter().filter_map(|frame| frame.held.as_ref().map(|held| held.until)).max()
 }

@@ -7,7 +7,9 @@
 //! - UDP socket buffers of [`QuicConfig::udp_buffer`] bytes, so bursts are not dropped by the
 //!   kernel's 208 KiB default;
 //! - one client endpoint per address family, shared by every dial of a swarm that does not
-//!   listen, instead of a new socket per dial.
+//!   listen, instead of a new socket per dial;
+//! - inbound connections share [`QuicConfig::window_budget`] for their flow-control windows, and
+//!   pending handshakes are counted per source address as well as in all.
 
 use futures::future::BoxFuture;
 use futures::{AsyncRead, AsyncWrite, FutureExt};
@@ -21,11 +23,11 @@ use rustls::crypto::{aws_lc_rs, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -47,6 +49,9 @@ pub(crate) struct QuicConfig {
     /// dial, so that their first connection does not pay for it).
     pub eager_dialer: bool,
     pub max_pending_handshakes: usize,
+    pub max_pending_handshakes_per_ip: usize,
+    /// What the windows of all inbound connections may hold together, each way.
+    pub window_budget: u64,
 }
 
 /// Why a QUIC dial, listen or connection failed.
@@ -79,6 +84,10 @@ pub enum QuicError {
 pub(crate) struct QuicTransport {
     client: quinn::ClientConfig,
     server: quinn::ServerConfig,
+    /// Inbound connections' server configurations, one per window size.
+    servers: Arc<Servers>,
+    /// The window budget inbound connections share.
+    windows: Arc<Windows>,
     handshake_timeout: Duration,
     udp_buffer: usize,
     /// Inbound handshakes under way, over all listeners, against `max_pending_handshakes`.
@@ -114,18 +123,7 @@ impl QuicTransport {
         // aws-lc seeds its generator on first use with a CPU-jitter entropy collection of about
         // 20 ms; doing it here keeps that off the first handshake. A failure shows up there.
         let _ = aws_lc_rs::default_provider().secure_random.fill(&mut [0u8; 32]);
-        let mut transport = quinn::TransportConfig::default();
-        transport
-            .max_concurrent_uni_streams(0u32.into())
-            .max_concurrent_bidi_streams(config.max_streams_per_connection.into())
-            .datagram_receive_buffer_size(None)
-            .keep_alive_interval(Some(config.keep_alive))
-            .max_idle_timeout(quinn::IdleTimeout::try_from(config.idle_timeout).ok())
-            .allow_spin(false)
-            .stream_receive_window(config.stream_window.into())
-            .receive_window(config.connection_window.into())
-            .send_window(u64::from(config.connection_window));
-        let transport = Arc::new(transport);
+        let transport = Arc::new(transport_config(config, u64::from(config.connection_window)));
         let client_crypto =
             quinn::crypto::rustls::QuicClientConfig::try_from(client_tls).map_err(|e| QuicError::Tls(e.to_string()))?;
         let mut client = quinn::ClientConfig::new(Arc::new(client_crypto));
@@ -137,12 +135,15 @@ impl QuicTransport {
         // Connection migration would change a peer's address under the per-IP limits.
         server.migration(false);
         let (events, receiver) = mpsc::unbounded_channel();
+        let servers = Servers { base: server.clone(), config: config.clone(), by_window: Mutex::default() };
         let mut quic = QuicTransport {
             client,
             server,
+            servers: Arc::new(servers),
+            windows: Windows::new(config.window_budget, u64::from(config.connection_window)),
             handshake_timeout: config.handshake_timeout,
             udp_buffer: config.udp_buffer,
-            handshakes: Arc::new(Handshakes { pending: AtomicUsize::new(0), limit: config.max_pending_handshakes }),
+            handshakes: Arc::new(Handshakes::new(config.max_pending_handshakes, config.max_pending_handshakes_per_ip)),
             listeners: Vec::new(),
             dialers: [None, None],
             events,
@@ -215,6 +216,8 @@ impl Transport for QuicTransport {
             local,
             timeout: self.handshake_timeout,
             handshakes: self.handshakes.clone(),
+            windows: self.windows.clone(),
+            servers: self.servers.clone(),
             events: self.events.clone(),
         };
         let mut tasks = vec![tokio::spawn(accept_loop(accept))];
@@ -263,23 +266,216 @@ impl Transport for QuicTransport {
     }
 }
 
-/// Counts inbound handshakes under way. Past `limit`, a new peer must first prove it receives at
-/// its source address (a QUIC Retry, one extra round trip), so that a flood of spoofed Initial
-/// packets cannot make the axon spend a TLS handshake on each. A Retry is stateless and costs
-/// one packet, so nobody is refused for it: refusing unproven peers during a flood would lock out
-/// exactly the honest newcomers the flood targets. Peers that do prove their address are then
-/// held to the per-IP connection limits.
-struct Handshakes {
-    pending: AtomicUsize,
-    limit: usize,
+/// quinn's transport settings, with connection windows of `window` bytes each way.
+fn transport_config(config: &QuicConfig, window: u64) -> quinn::TransportConfig {
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_concurrent_uni_streams(0u32.into())
+        .max_concurrent_bidi_streams(config.max_streams_per_connection.into())
+        .datagram_receive_buffer_size(None)
+        .keep_alive_interval(Some(config.keep_alive))
+        .max_idle_timeout(quinn::IdleTimeout::try_from(config.idle_timeout).ok())
+        .allow_spin(false)
+        .stream_receive_window(config.stream_window.into())
+        .receive_window(quinn::VarInt::from_u64(window).unwrap_or(quinn::VarInt::MAX))
+        .send_window(window);
+    transport
 }
 
-/// Held while one inbound handshake runs.
-struct HandshakeSlot(Arc<Handshakes>);
+/// Server configurations for inbound connections, one per connection window (a power of two,
+/// or the configured window): a connection's first window is in its handshake's transport
+/// parameters, so it must be right from the start.
+struct Servers {
+    base: quinn::ServerConfig,
+    config: QuicConfig,
+    by_window: Mutex<HashMap<u64, Arc<quinn::ServerConfig>>>,
+}
+
+impl Servers {
+    fn with_window(&self, window: u64) -> Arc<quinn::ServerConfig> {
+        let mut by_window = self.by_window.lock().unwrap_or_else(|p| p.into_inner());
+        let server = by_window.entry(window).or_insert_with(|| {
+            let mut server = self.base.clone();
+            server.transport = Arc::new(transport_config(&self.config, window));
+            Arc::new(server)
+        });
+        Arc::clone(server)
+    }
+}
+
+/// The smallest connection window [`Windows`] gives: a few packets' worth, below which a
+/// connection would crawl.
+const MIN_WINDOW: u64 = 16 * 1024;
+
+/// The connection window each of `connections` inbound connections gets out of `budget`: an
+/// equal share rounded down to a power of two (so that windows change only when the count
+/// doubles or halves), at most `ceiling` (`connection_window`), at least [`MIN_WINDOW`].
+fn window_for(budget: u64, ceiling: u64, connections: u64) -> u64 {
+    let share = budget / connections.max(1);
+    let share = match share.checked_ilog2() {
+        Some(log) => 1u64 << log,
+        None => 0,
+    };
+    share.min(ceiling).max(MIN_WINDOW.min(ceiling))
+}
+
+/// Shares `window_budget` among inbound connections: every connection counted (from the start
+/// of its handshake until it closes) has the same receive and send windows, shrunk as more
+/// arrive and grown back as they leave, so that what QUIC holds for all of them together stays
+/// within the budget.
+struct Windows {
+    budget: u64,
+    ceiling: u64,
+    state: Mutex<WindowState>,
+}
+
+struct WindowState {
+    /// Connections counted.
+    count: u64,
+    /// The window every open connection has now.
+    current: u64,
+    /// Open connections, by quinn's id, to change their windows.
+    open: HashMap<usize, quinn::Connection>,
+}
+
+impl Windows {
+    fn new(budget: u64, ceiling: u64) -> Arc<Self> {
+        let state = WindowState { count: 0, current: window_for(budget, ceiling, 1), open: HashMap::new() };
+        Arc::new(Windows { budget, ceiling, state: Mutex::new(state) })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, WindowState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one more connection; its window, and the ticket that counts it until dropped.
+    fn join(self: &Arc<Self>) -> (WindowTicket, u64) {
+        let mut state = self.state();
+        state.count += 1;
+        let wanted = window_for(self.budget, self.ceiling, state.count);
+        if wanted < state.current {
+            state.set(wanted);
+        }
+        (WindowTicket { windows: self.clone(), id: None }, state.current)
+    }
+}
+
+impl WindowState {
+    /// Gives every open connection `window`, each way. A window that shrinks takes effect as
+    /// the peer's data is read (QUIC cannot take back credit it gave).
+    fn set(&mut self, window: u64) {
+        self.current = window;
+        let receive = quinn::VarInt::from_u64(window).unwrap_or(quinn::VarInt::MAX);
+        for connection in self.open.values() {
+            connection.set_receive_window(receive);
+            connection.set_send_window(window);
+        }
+    }
+}
+
+/// Counts one inbound connection against [`Windows`] while it lives.
+struct WindowTicket {
+    windows: Arc<Windows>,
+    /// Set once the handshake is done and the connection's windows can be changed.
+    id: Option<usize>,
+}
+
+impl WindowTicket {
+    /// Registers the established `connection`, giving it the current window (the budget may
+    /// have shrunk during its handshake).
+    fn open(&mut self, connection: &quinn::Connection) {
+        let mut state = self.windows.state();
+        let window = state.current;
+        connection.set_receive_window(quinn::VarInt::from_u64(window).unwrap_or(quinn::VarInt::MAX));
+        connection.set_send_window(window);
+        state.open.insert(connection.stable_id(), connection.clone());
+        self.id = Some(connection.stable_id());
+    }
+}
+
+impl Drop for WindowTicket {
+    fn drop(&mut self) {
+        let windows = &self.windows;
+        let mut state = windows.state();
+        state.count = state.count.saturating_sub(1);
+        if let Some(id) = self.id {
+            state.open.remove(&id);
+        }
+        // Grown back only with room for a quarter more connections, so that one peer coming and
+        // going at the boundary does not resize every connection each time.
+        let count = state.count;
+        let wanted = window_for(windows.budget, windows.ceiling, count.saturating_add(count / 4));
+        if wanted > state.current {
+            state.set(wanted);
+        }
+    }
+}
+
+/// Counts inbound handshakes under way, in all and per source address (IPv6: per /64). Past
+/// `limit` in all, or `per_ip` from its address, a new peer must first prove it receives at its
+/// source address (a QUIC Retry, one extra round trip), so that a flood of spoofed Initial
+/// packets cannot make the axon spend a TLS handshake on each. A Retry is stateless and costs
+/// one packet, so nobody is refused: refusing unproven peers during a flood would lock out
+/// exactly the honest newcomers the flood targets. A peer that proved its address goes ahead
+/// without taking a slot, so that one address holds at most `per_ip` of the slots and cannot
+/// force every other newcomer through a Retry. Peers that do connect are then held to the
+/// per-IP connection limits.
+struct Handshakes {
+    limit: usize,
+    per_ip: usize,
+    pending: Mutex<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    total: usize,
+    by_ip: HashMap<IpAddr, usize>,
+}
+
+impl Handshakes {
+    fn new(limit: usize, per_ip: usize) -> Self {
+        Handshakes { limit, per_ip, pending: Mutex::default() }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A slot for a handshake from `ip` (whose address is `validated` or not); `None` when the
+    /// source must first prove its address. A proven source past the limits goes ahead without
+    /// a slot.
+    fn admit(self: &Arc<Self>, ip: IpAddr, validated: bool) -> Option<HandshakeSlot> {
+        let key = crate::inbound::ip_key(ip);
+        let mut pending = self.pending();
+        let from_ip = pending.by_ip.get(&key).copied().unwrap_or(0);
+        let ip_full = self.per_ip > 0 && from_ip >= self.per_ip;
+        if ip_full || pending.total >= self.limit {
+            return validated.then(|| HandshakeSlot { handshakes: self.clone(), key: None });
+        }
+        pending.total += 1;
+        *pending.by_ip.entry(key).or_default() += 1;
+        Some(HandshakeSlot { handshakes: self.clone(), key: Some(key) })
+    }
+}
+
+/// Held while one inbound handshake runs: counted under its address's key, or not at all
+/// (a proven source past the limits).
+struct HandshakeSlot {
+    handshakes: Arc<Handshakes>,
+    key: Option<IpAddr>,
+}
 
 impl Drop for HandshakeSlot {
     fn drop(&mut self) {
-        self.0.pending.fetch_sub(1, Ordering::Relaxed);
+        let Some(key) = self.key else { return };
+        let mut pending = self.handshakes.pending();
+        pending.total = pending.total.saturating_sub(1);
+        if let Some(count) = pending.by_ip.get_mut(&key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                pending.by_ip.remove(&key);
+            }
+        }
     }
 }
 
@@ -290,27 +486,31 @@ struct Accept {
     local: SocketAddr,
     timeout: Duration,
     handshakes: Arc<Handshakes>,
+    windows: Arc<Windows>,
+    servers: Arc<Servers>,
     events: mpsc::UnboundedSender<TransportEvent<Upgrade, QuicError>>,
 }
 
 /// Accepts incoming connections of one listener until its endpoint closes.
 async fn accept_loop(accept: Accept) {
-    let Accept { id, endpoint, local, timeout, handshakes, events } = accept;
+    let Accept { id, endpoint, local, timeout, handshakes, windows, servers, events } = accept;
     while let Some(incoming) = endpoint.accept().await {
-        let pending = handshakes.pending.load(Ordering::Relaxed);
-        if pending >= handshakes.limit && !incoming.remote_address_validated() {
+        let remote = incoming.remote_address();
+        let Some(slot) = handshakes.admit(remote.ip(), incoming.remote_address_validated()) else {
             if let Err(error) = incoming.retry() {
                 tracing::debug!(%error, "retry not possible");
             }
             continue;
-        }
-        handshakes.pending.fetch_add(1, Ordering::Relaxed);
-        let slot = HandshakeSlot(handshakes.clone());
-        let remote = incoming.remote_address();
+        };
+        let (mut ticket, window) = windows.join();
+        let server = servers.with_window(window);
         let upgrade = async move {
             let _slot = slot;
-            let connecting = incoming.accept()?;
-            established(connecting, timeout).await
+            let connecting = incoming.accept_with(server)?;
+            let (peer, mut connection) = established(connecting, timeout).await?;
+            ticket.open(&connection.connection);
+            connection.window = Some(ticket);
+            Ok((peer, connection))
         }
         .boxed();
         let event = TransportEvent::Incoming {
@@ -568,11 +768,13 @@ pub struct Connection {
     inbound: Option<BoxFuture<'static, Result<(quinn::SendStream, quinn::RecvStream), quinn::ConnectionError>>>,
     outbound: Option<BoxFuture<'static, Result<(quinn::SendStream, quinn::RecvStream), quinn::ConnectionError>>>,
     closing: Option<BoxFuture<'static, quinn::ConnectionError>>,
+    /// An inbound connection's place in the window budget.
+    window: Option<WindowTicket>,
 }
 
 impl Connection {
     fn new(connection: quinn::Connection) -> Self {
-        Connection { connection, inbound: None, outbound: None, closing: None }
+        Connection { connection, inbound: None, outbound: None, closing: None, window: None }
     }
 }
 
@@ -749,6 +951,83 @@ mod tests {
         impostor.cert_resolver = borrowed_certificate(&bob, &mallory);
         let refused = handshake(tls_configs(&alice).unwrap().0, impostor).expect_err("the dendrite must refuse");
         assert!(matches!(refused, rustls::Error::InvalidCertificate(_)), "{refused:?}");
+    }
+
+    #[test]
+    fn one_address_cannot_take_every_handshake_slot() {
+        let handshakes = Arc::new(Handshakes::new(256, 8));
+        let flooder: IpAddr = "127.0.0.1".parse().unwrap();
+        let mut slots: Vec<_> = (0..8).map(|_| handshakes.admit(flooder, false).unwrap()).collect();
+        // Its ninth must prove its address first, and once proven goes ahead without a slot.
+        assert!(handshakes.admit(flooder, false).is_none());
+        let proven = handshakes.admit(flooder, true).expect("a proven source is not refused");
+        assert_eq!((proven.key, handshakes.pending().total), (None, 8));
+        drop(proven);
+        // Everyone else starts at once, with no Retry: 248 slots are left in all.
+        let other = handshakes.admit("::1".parse().unwrap(), false).expect("another address needs no Retry");
+        drop(other);
+        // One of the flooder's handshakes ends: it may start one more.
+        slots.pop();
+        slots.push(handshakes.admit(flooder, false).expect("a slot came back"));
+        drop(slots);
+        assert_eq!(handshakes.pending().total, 0);
+        assert!(handshakes.pending().by_ip.is_empty(), "counts of finished addresses are forgotten");
+    }
+
+    #[test]
+    fn ipv6_handshakes_count_per_64() {
+        let handshakes = Arc::new(Handshakes::new(256, 2));
+        let _a = handshakes.admit("2001:db8:0:1::1".parse().unwrap(), false).unwrap();
+        let _b = handshakes.admit("2001:db8:0:1::2".parse().unwrap(), false).unwrap();
+        let same_64 = handshakes.admit("2001:db8:0:1:ffff::3".parse().unwrap(), false);
+        assert!(same_64.is_none(), "the same /64 must prove its address");
+        assert!(handshakes.admit("2001:db8:0:2::1".parse().unwrap(), false).is_some(), "another /64");
+    }
+
+    #[test]
+    fn past_the_total_only_unproven_sources_are_retried() {
+        let handshakes = Arc::new(Handshakes::new(2, 8));
+        let ip = |n: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, n));
+        let _slots = [handshakes.admit(ip(1), false).unwrap(), handshakes.admit(ip(2), false).unwrap()];
+        assert!(handshakes.admit(ip(3), false).is_none());
+        assert!(handshakes.admit(ip(3), true).is_some(), "a proven address is never refused");
+        let unlimited = Arc::new(Handshakes::new(256, 0));
+        let _many: Vec<_> = (0..100).map(|_| unlimited.admit(ip(1), false).unwrap()).collect();
+    }
+
+    #[test]
+    fn windows_share_the_budget() {
+        const MIB: u64 = 1024 * 1024;
+        let (budget, ceiling) = (256 * MIB, 8 * MIB);
+        assert_eq!(window_for(budget, ceiling, 1), 8 * MIB);
+        assert_eq!(window_for(budget, ceiling, 32), 8 * MIB);
+        assert_eq!(window_for(budget, ceiling, 33), 4 * MIB);
+        assert_eq!(window_for(budget, ceiling, 256), MIB);
+        assert_eq!(window_for(budget, ceiling, 4096), 64 * 1024);
+        assert_eq!(window_for(budget, ceiling, 1_000_000), MIN_WINDOW);
+        assert_eq!(window_for(budget, 4096, 1), 4096, "never above the configured window");
+        for n in 1..20_000u64 {
+            let window = window_for(budget, ceiling, n);
+            assert!(n * window <= budget.max(n * MIN_WINDOW), "{n} connections of {window} bytes");
+        }
+    }
+
+    #[test]
+    fn windows_shrink_as_connections_arrive_and_grow_back_as_they_leave() {
+        const MIB: u64 = 1024 * 1024;
+        let windows = Windows::new(32 * MIB, 8 * MIB);
+        let mut tickets: Vec<_> = (0..4).map(|_| windows.join()).collect();
+        assert!(tickets.iter().all(|(_, window)| *window == 8 * MIB));
+        let (fifth, window) = windows.join();
+        assert_eq!(window, 4 * MIB, "five connections share 32 MiB");
+        tickets.push((fifth, window));
+        tickets.pop();
+        // Back to four: grown only once a quarter more would fit too (here: at three).
+        assert_eq!(windows.state().current, 4 * MIB);
+        tickets.pop();
+        assert_eq!(windows.state().current, 8 * MIB);
+        drop(tickets);
+        assert_eq!(windows.state().count, 0);
     }
 
     #[test]

@@ -38,14 +38,29 @@ pub struct NetworkConfig {
     pub keep_alive: Duration,
     /// QUIC + TLS handshake deadline. Default 5 s.
     pub handshake_timeout: Duration,
-    /// Per-stream receive window in bytes. Default 4 MiB.
+    /// Per-stream receive window in bytes. Default 4 MiB (the connection window caps what all of
+    /// a connection's streams hold together anyway).
     pub stream_window: u32,
-    /// Per-connection receive window in bytes, and the send window. Default 8 MiB: 80 MB/s per
-    /// connection at 100 ms round trip. It is also what QUIC may hold for one connection while
-    /// its stream reader waits (for a peer that does not read its answers, at most the axon's
-    /// `frame_timeout`), on top of the axon's `max_inflight_bytes`; loopback measurements showed
-    /// no gain from 16/32 MiB.
+    /// Per-connection receive window in bytes, and the send window: what QUIC may hold for one
+    /// connection, unread requests one way, answers written but not yet acknowledged the other.
+    /// Default 8 MiB: 80 MB/s per connection at 100 ms round trip; loopback measurements showed
+    /// no gain from 16/32 MiB. An axon's inbound connections get less when many are open
+    /// together: see `window_budget`.
     pub connection_window: u32,
+    /// What the connection windows of all of an axon's inbound connections share, each way, in
+    /// bytes. With `n` connections open (or in their handshake), each one's receive and send
+    /// windows are `window_budget / n` rounded down to a power of two, at most
+    /// `connection_window` and at least 16 KiB; they shrink as connections arrive and grow back
+    /// as they leave. QUIC cannot take back credit it gave, so a shrunk window takes effect once
+    /// the peer's data is read (or its stream given up, within `write_stall` for a peer that
+    /// does not read): until then the connections that came first may still fill what they were
+    /// granted, at most half the budget more per halving of the window (n connections arriving
+    /// at once: `window_budget x (1 + log2(connection_window / window) / 2)`). Default 256 MiB:
+    /// the first 32 connections get the full 8 MiB; 256 validators get 1 MiB each (10 MB/s each
+    /// at 100 ms round trip); 4,096 connections get 64 KiB each, 256 MiB in all once settled and
+    /// 1.1 GiB at worst, against 32 GiB with 8 MiB windows for all. An axon's whole memory
+    /// budget, with the defaults, is in docs/design.md ("Memory budget").
+    pub window_budget: u64,
     /// Most connections an axon accepts from one IP address, IPv6 counted per /64 (0 = no
     /// limit). Connections over it are denied before their handshake completes. Default 32.
     pub max_connections_per_ip: u32,
@@ -66,17 +81,33 @@ pub struct NetworkConfig {
     /// address with a Retry (one extra round trip). Bounds what a flood of spoofed Initial
     /// packets costs in TLS work: a spoofed source never answers the Retry. Default 256.
     pub max_pending_handshakes: usize,
+    /// Inbound QUIC handshakes under way at once from one IP address (IPv6: one /64; 0 = no
+    /// limit). Past it, the source must first prove its address with a Retry (then its handshake
+    /// goes ahead, counted in neither limit), so that one address cannot take all of
+    /// `max_pending_handshakes` and force every other newcomer through a Retry.
+    /// Default 8: a host opens one connection per axon, and a few hosts behind one NAT rarely
+    /// handshake together.
+    pub max_pending_handshakes_per_ip: usize,
     /// Read buffer of each synapse stream, axon and dendrite side, in bytes: frames are parsed
     /// from it, and refused bodies are skipped through it. Default 16 KiB (a validator holds one
     /// per stream to every miner; 64 KiB cost 34 KiB more per peer for no throughput).
     pub stream_read_buffer: usize,
-    /// How long a stream's writer waits for a peer that takes none of its bytes (QUIC flow
-    /// control stays closed: it is not reading) before it gives the stream up and drops what
-    /// was queued for it. A peer that takes some now and then is waited for, and so is an axon
-    /// whose answers keep arriving at the dendrite. An axon also stops reading a stream's
-    /// requests while that stream's answers are not being taken, so such a peer costs no more
-    /// than its queue. Default 10 s.
+    /// The window over which a stream's writer measures how fast its peer takes its bytes: when,
+    /// with bytes pending for a whole `write_stall`, the peer took fewer than
+    /// `min_drain_rate x write_stall` of them (QUIC flow control stays all but closed: it is not
+    /// reading, or reads a few KiB now and then), the writer gives the stream up and drops what
+    /// was queued for it. A dendrite's writer also waits on while answers keep arriving from the
+    /// axon. An axon also stops reading a stream's requests while that stream's answers are not
+    /// being taken, so such a peer costs no more than its queue, and only for this long.
+    /// Default 10 s.
     pub write_stall: Duration,
+    /// The slowest a peer may take a stream's bytes, in bytes a second, while bytes are pending
+    /// for it (see `write_stall`; 0: any byte counts). Default 64 KiB/s (512 kbit/s): slower
+    /// than any link a validator or miner runs on, and a peer that slow needs 16 s for a 1 MiB
+    /// answer, past the default 12 s timeout. A peer that reads 4 KiB a second, by contrast,
+    /// would keep its stream's queue and the unread requests QUIC holds for it (up to its
+    /// connection window) for as long as it liked.
+    pub min_drain_rate: u64,
 }
 
 impl Default for NetworkConfig {
@@ -89,14 +120,17 @@ impl Default for NetworkConfig {
             handshake_timeout: Duration::from_secs(5),
             stream_window: 4 * 1024 * 1024,
             connection_window: 8 * 1024 * 1024,
+            window_budget: 256 * 1024 * 1024,
             max_connections_per_ip: 32,
             inbound_stream_backlog: 1024,
             max_connections: 4096,
             max_connections_per_network: 256,
             udp_buffer: 4 * 1024 * 1024,
             max_pending_handshakes: 256,
+            max_pending_handshakes_per_ip: 8,
             stream_read_buffer: 16 * 1024,
             write_stall: Duration::from_secs(10),
+            min_drain_rate: 64 * 1024,
         }
     }
 }
@@ -241,6 +275,8 @@ impl Network {
             udp_buffer: config.udp_buffer,
             eager_dialer: !accept,
             max_pending_handshakes: config.max_pending_handshakes,
+            max_pending_handshakes_per_ip: config.max_pending_handshakes_per_ip,
+            window_budget: config.window_budget,
         };
         let swarm = SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
