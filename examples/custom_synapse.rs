@@ -4,23 +4,23 @@
 //!
 //! Run with `cargo run --example custom_synapse`.
 
-use neuronet::synapse::{synapse, CryptoType};
-use neuronet::transport::{Axon, AxonConfig, Dendrite, DendriteConfig, Target};
-use neuronet::Keypair;
+use neuronet::{message, synapse, Axon, AxonConfig, CryptoType, Dendrite, DendriteConfig, Keypair, Target};
 use std::time::Duration;
 
-/// What the validator sends.
-#[derive(Clone, PartialEq, neuronet::prost::Message, serde::Serialize, serde::Deserialize)]
-pub struct SentimentRequest {
-    #[prost(string, repeated, tag = "1")]
-    pub texts: Vec<String>,
+message! {
+    /// What the validator sends.
+    pub struct SentimentRequest {
+        #[prost(string, repeated, tag = "1")]
+        pub texts: Vec<String>,
+    }
 }
 
-/// What the miner answers: one score in [-1, 1] per text.
-#[derive(Clone, PartialEq, neuronet::prost::Message, serde::Serialize, serde::Deserialize)]
-pub struct SentimentResponse {
-    #[prost(float, repeated, tag = "1")]
-    pub scores: Vec<f32>,
+message! {
+    /// What the miner answers: one score in [-1, 1] per text.
+    pub struct SentimentResponse {
+        #[prost(float, repeated, tag = "1")]
+        pub scores: Vec<f32>,
+    }
 }
 
 synapse! {
