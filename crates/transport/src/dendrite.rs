@@ -87,8 +87,9 @@ pub struct DendriteConfig {
     /// dials hundreds of miners at once otherwise floods its one UDP socket with handshake
     /// packets (the kernel drops them, and QUIC's handshake retransmits take seconds).
     pub max_concurrent_dials: usize,
-    /// Lifetime of the dendrite's hotkey binding. A connection renews it before it runs out, on
-    /// a new stream with a freshly signed Bind frame (see [`renewal_margin`]). Default 24 h.
+    /// Lifetime of the dendrite's hotkey binding. A connection renews it on a new stream with a
+    /// freshly signed Bind frame when a tenth of it is left (at least `connect_timeout`, at most
+    /// half of it), and retires its older streams. Default 24 h.
     pub binding_ttl: Duration,
     /// sr25519 nonce commitments a background thread keeps ready for per-request signatures
     /// ([`Keypair::with_presigned_nonces`]): a signature then costs about 3 µs instead of 15 µs

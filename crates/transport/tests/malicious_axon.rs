@@ -295,8 +295,9 @@ fn a_body_announced_and_never_sent_fails_within_the_frame_timeout() {
 #[test]
 fn a_long_lived_connection_outlives_its_binding() {
     alone(async {
-        // A 2 s binding, and queries every 200 ms for 5 s on one connection: the dendrite renews
-        // its binding on the open connection, and no query is refused for an expired one.
+        // A 2 s binding, and four queries at once every 200 ms for 5 s on one connection: the
+        // dendrite renews its binding on the open connection, and no query is refused for an
+        // expired one, nor lost on a stream retired while it was in flight.
         let axon = echo_axon("//Bob", AxonConfig::default()).await;
         let config = DendriteConfig { binding_ttl: Duration::from_secs(2), ..DendriteConfig::default() };
         let dendrite = Dendrite::new(key("//Alice"), config).await.expect("dendrite starts");
@@ -304,8 +305,11 @@ fn a_long_lived_connection_outlives_its_binding() {
         let started = Instant::now();
         let mut sent = 0;
         while started.elapsed() < Duration::from_secs(5) {
-            let answer = dendrite.query::<TextGeneration>(&target, prompt("still bound"), Duration::from_secs(5)).await;
-            assert_eq!(answer.status, Status::Success, "after {:?}: {}", started.elapsed(), answer.message);
+            let queries = (0..4)
+                .map(|_| dendrite.query::<TextGeneration>(&target, prompt("still bound"), Duration::from_secs(5)));
+            for answer in futures::future::join_all(queries).await {
+                assert_eq!(answer.status, Status::Success, "after {:?}: {}", started.elapsed(), answer.message);
+            }
             assert_eq!(axon.metrics().connections.get(), 1, "one connection throughout");
             sent += 1;
             tokio::time::sleep(Duration::from_millis(200)).await;
