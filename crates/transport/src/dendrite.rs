@@ -60,8 +60,21 @@ pub struct DendriteConfig {
     /// miners at once without drops; raise it where the kernel caps buffers lower.
     pub sockets: usize,
     /// Chunks of one streaming answer buffered for a caller that reads slower than they
-    /// arrive; past it the request is cancelled rather than buffered without bound. Default 256.
+    /// arrive; past it the request is cancelled (413) rather than buffered without bound.
+    /// Default 256.
     pub stream_chunk_buffer: usize,
+    /// Bytes of one streaming answer's chunks buffered for a caller that reads slower than they
+    /// arrive; a chunk that would pass it cancels the request (413) and is never read into
+    /// memory, so no chunk larger than this is delivered. Default 4 MiB: the count bound alone
+    /// let an axon pin 256 chunks of up to `max_response_bytes` (16 GiB) per query, and token
+    /// streams send chunks of tens of bytes.
+    pub stream_buffer_bytes: usize,
+    /// Time the rest of a frame (header and body) has to arrive once its prefix has. An axon
+    /// that announces a body and then sends it too slowly, or not at all, loses the stream: the
+    /// requests waiting on it end with 503 instead of waiting for their own timeouts behind it.
+    /// Default 10 s, like the axon's `frame_timeout`; a frame must arrive at 6.4 MB/s to bring
+    /// a 64 MiB body in time, so raise it for large answers over slow links.
+    pub frame_timeout: Duration,
     /// Times a stream the axon drops before answering the binding is opened again. Default 4.
     pub open_retries: u32,
     /// Largest body signed in a batch; larger requests are signed alone (their hashing
@@ -74,7 +87,9 @@ pub struct DendriteConfig {
     /// dials hundreds of miners at once otherwise floods its one UDP socket with handshake
     /// packets (the kernel drops them, and QUIC's handshake retransmits take seconds).
     pub max_concurrent_dials: usize,
-    /// Lifetime of the dendrite's hotkey binding. Default 24 h.
+    /// Lifetime of the dendrite's hotkey binding. A connection renews it on a new stream with a
+    /// freshly signed Bind frame when a tenth of it is left (at least `connect_timeout`, at most
+    /// half of it), and retires its older streams. Default 24 h.
     pub binding_ttl: Duration,
     /// How long a connection waits, after a further pool stream failed to open, before it tries
     /// again (busy requests must not make a refusing axon open streams in a loop). Default 1 s.
@@ -91,6 +106,8 @@ impl Default for DendriteConfig {
             connect_timeout: Duration::from_secs(5),
             max_concurrent_dials: 32,
             stream_chunk_buffer: 256,
+            stream_buffer_bytes: 4 * 1024 * 1024,
+            frame_timeout: Duration::from_secs(10),
             open_retries: 4,
             batch_body_limit: 64 * 1024,
             batch_bytes: 256 * 1024,
@@ -181,7 +198,14 @@ enum Reply {
 
 enum Pending {
     Unary(oneshot::Sender<Reply>),
-    Stream(mpsc::Sender<Reply>),
+    Stream(ChunkSink),
+}
+
+/// Where a streaming request's chunks go: the caller's channel, and the bytes of the chunks in
+/// it that the caller has not taken yet (bounded by [`DendriteConfig::stream_buffer_bytes`]).
+struct ChunkSink {
+    tx: mpsc::Sender<Reply>,
+    buffered: Arc<AtomicUsize>,
 }
 
 /// What the stream's writer task sends. Requests dominate; boxing them to shrink the rare
@@ -203,6 +227,11 @@ struct PoolStream {
     /// Why the stream ended, once it has: what a request that finds it dead is told (a binding
     /// refused while the first request was on its way, say), rather than a bare 503.
     ended: Mutex<Option<(Status, String)>>,
+    /// When the binding sent in this stream's Bind frame expires (Unix seconds).
+    bound_until: u64,
+    /// Set once a stream with a fresher binding took this one's place: no request is sent on it
+    /// any more, and it closes when the last of its requests is done.
+    retiring: AtomicBool,
 }
 
 impl PoolStream {
@@ -239,6 +268,11 @@ impl PoolStream {
         self.pending.lock().map(|mut p| p.drain().map(|(_, v)| v).collect()).unwrap_or_default()
     }
 
+    /// Alive and not retired.
+    fn takes_requests(&self) -> bool {
+        self.alive.load(Ordering::Acquire) && !self.retiring.load(Ordering::Acquire)
+    }
+
     fn set_reader(&self, task: &tokio::task::JoinHandle<()>) {
         if let Ok(mut reader) = self.reader.lock() {
             *reader = Some(task.abort_handle());
@@ -246,12 +280,42 @@ impl PoolStream {
     }
 
     fn take(&self, id: u64) -> Option<Pending> {
-        self.pending.lock().ok()?.remove(&id)
+        let taken = self.pending.lock().ok()?.remove(&id);
+        self.close_if_retired();
+        taken
     }
 
-    /// Queues a frame for the writer task; false when the stream has failed.
-    fn enqueue(&self, item: Outgoing) -> bool {
-        self.queue.lock().ok().and_then(|q| q.as_ref().map(|q| q.send(item).is_ok())).unwrap_or(false)
+    /// Closes a retired stream once no request waits on it: its writer ends and its reader
+    /// stops, which drops the stream. Checked under the pending lock, so that a request added
+    /// meanwhile either keeps it open or finds its queue gone (and is sent on another stream).
+    fn close_if_retired(&self) {
+        if !self.retiring.load(Ordering::Acquire) {
+            return;
+        }
+        {
+            let Ok(pending) = self.pending.lock() else { return };
+            if !pending.is_empty() || !self.alive.swap(false, Ordering::AcqRel) {
+                return;
+            }
+            if let Ok(mut queue) = self.queue.lock() {
+                queue.take();
+            }
+        }
+        if let Some(reader) = self.reader.lock().ok().and_then(|mut r| r.take()) {
+            reader.abort();
+        }
+    }
+
+    /// Queues a frame for the writer task; hands it back when the stream has failed (so that a
+    /// request can go on another stream). The frame is moved back only then: boxing it would
+    /// cost an allocation per request.
+    #[allow(clippy::result_large_err)]
+    fn enqueue(&self, item: Outgoing) -> Result<(), Outgoing> {
+        let Ok(queue) = self.queue.lock() else { return Err(item) };
+        match queue.as_ref() {
+            Some(queue) => queue.send(item).map_err(|unsent| unsent.0),
+            None => Err(item),
+        }
     }
 }
 
@@ -261,21 +325,31 @@ struct Connection {
     next: AtomicUsize,
     /// Whether a further pool stream is being opened.
     growing: AtomicBool,
+    /// When the freshest binding sent on the connection expires (Unix seconds): the axon holds
+    /// the whole connection to the latest Bind of its hotkey, on whichever stream it came.
+    bound_until: AtomicU64,
+    /// Held while the binding is renewed, so that one renewal runs at a time.
+    renewing: tokio::sync::Mutex<()>,
+    /// Whether a background renewal is under way (or backing off after a failure).
+    renewal_started: AtomicBool,
 }
 
 impl Connection {
     fn new(peer_id: PeerId, first: Arc<PoolStream>) -> Self {
         Connection {
             peer_id,
+            bound_until: AtomicU64::new(first.bound_until),
             streams: Mutex::new(vec![first]),
             next: AtomicUsize::new(0),
             growing: AtomicBool::new(false),
+            renewing: tokio::sync::Mutex::new(()),
+            renewal_started: AtomicBool::new(false),
         }
     }
 
-    /// Streams still alive.
+    /// Streams still alive and taking requests.
     fn live_streams(&self) -> usize {
-        self.streams.lock().map(|s| s.iter().filter(|s| s.alive.load(Ordering::Acquire)).count()).unwrap_or(usize::MAX)
+        self.streams.lock().map(|s| s.iter().filter(|s| s.takes_requests()).count()).unwrap_or(usize::MAX)
     }
 
     /// Adds a newly opened stream, dropping dead ones; false (and the stream closed) when the
@@ -291,8 +365,27 @@ impl Connection {
             stream.fail_all(Status::Unavailable, "connection lost");
             return false;
         }
+        self.bound_until.fetch_max(stream.bound_until, Ordering::AcqRel);
         streams.push(stream);
         true
+    }
+
+    /// Puts a stream bound with a fresher binding in place of the connection's others, which
+    /// finish the requests they carry and then close.
+    fn renew_with(&self, stream: Arc<PoolStream>) {
+        let bound_until = stream.bound_until;
+        let retired = match self.streams.lock() {
+            Ok(mut streams) => std::mem::replace(&mut *streams, vec![stream]),
+            Err(_) => {
+                stream.fail_all(Status::Unavailable, "connection lost");
+                return;
+            }
+        };
+        self.bound_until.fetch_max(bound_until, Ordering::AcqRel);
+        for old in retired {
+            old.retiring.store(true, Ordering::Release);
+            old.close_if_retired();
+        }
     }
 
     /// Why the connection has no live stream: the first recorded end of one of its streams.
@@ -311,7 +404,7 @@ impl Connection {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         (0..streams.len())
             .filter_map(|i| streams.get((start + i) % streams.len()))
-            .find(|s| s.alive.load(Ordering::Acquire))
+            .find(|s| s.takes_requests())
             .cloned()
     }
 }
@@ -380,7 +473,7 @@ impl Dendrite {
             networks.push(network);
         }
         let local_peer_id = identity.public().to_peer_id();
-        let expires_at = unix_nanos() / 1_000_000_000 + config.binding_ttl.as_secs();
+        let expires_at = expiry_after(unix_nanos(), config.binding_ttl);
         let binding = sign_binding(&keypair, &local_peer_id.to_bytes(), expires_at);
         let max_dials = config.max_concurrent_dials.max(1);
         Ok(Dendrite {
@@ -477,17 +570,21 @@ impl Dendrite {
         let hotkey = *target.hotkey();
         let body = Bytes::from(request.encode_to_vec());
         let (tx, rx) = mpsc::channel(self.inner.config.stream_chunk_buffer.max(1));
+        let buffered = Arc::new(AtomicUsize::new(0));
+        let sink = ChunkSink { tx, buffered: buffered.clone() };
         let deadline = tokio::time::Instant::from(deadline_after(started, timeout));
         let mut stream = ResponseStream {
             target: hotkey,
             rx: None,
+            buffered,
             request: None,
             deadline,
             status: None,
             message: String::new(),
             _marker: std::marker::PhantomData,
         };
-        match tokio::time::timeout_at(deadline, self.send(target, S::NAME, body, timeout, Pending::Stream(tx))).await {
+        match tokio::time::timeout_at(deadline, self.send(target, S::NAME, body, timeout, Pending::Stream(sink))).await
+        {
             Err(_) => stream.finish(Status::Timeout, crate::error::timeout_message(timeout)),
             Ok(Err((status, message))) => stream.finish(status, message),
             Ok(Ok(request)) => {
@@ -507,15 +604,71 @@ impl Dendrite {
         }
     }
 
-    /// The binding to present, re-signed when less than a tenth of its lifetime is left.
+    /// The binding to present, re-signed once it is due for renewal (see [`renewal`]), so that
+    /// a stream opened to renew a connection's binding carries a fresh one.
     fn binding(&self) -> HotkeyBinding {
         let mut binding = self.inner.binding.lock().unwrap_or_else(|p| p.into_inner());
-        let now = unix_nanos() / 1_000_000_000;
-        let ttl = self.inner.config.binding_ttl.as_secs();
-        if binding.expires_at.saturating_sub(now) < ttl / 10 {
-            *binding = sign_binding(&self.inner.keypair, &binding.peer_id, now + ttl);
+        let now = unix_nanos();
+        if renewal(binding.expires_at, now, self.renewal_margin()) != Renewal::Fresh {
+            let expires_at = expiry_after(now, self.inner.config.binding_ttl);
+            *binding = sign_binding(&self.inner.keypair, &binding.peer_id, expires_at);
         }
         binding.clone()
+    }
+
+    fn renewal_margin(&self) -> Duration {
+        renewal_margin(self.inner.config.binding_ttl, self.inner.config.connect_timeout)
+    }
+
+    /// Keeps the connection's binding alive: a binding due for renewal is renewed in the
+    /// background while requests go on over the current streams; one about to expire is
+    /// renewed before this request is sent, which would otherwise be refused (401).
+    async fn keep_bound(&self, conn: &Arc<Connection>, hotkey: Hotkey) -> Result<(), (Status, String)> {
+        let bound_until = conn.bound_until.load(Ordering::Acquire);
+        match renewal(bound_until, unix_nanos(), self.renewal_margin()) {
+            Renewal::Fresh => Ok(()),
+            Renewal::Due => {
+                self.renew_in_background(conn, hotkey);
+                Ok(())
+            }
+            Renewal::Urgent => tokio::time::timeout(self.inner.config.connect_timeout, self.renew(conn, hotkey))
+                .await
+                .map_err(|_| (Status::Timeout, format!("renewing the binding to {hotkey} timed out")))?,
+        }
+    }
+
+    fn renew_in_background(&self, conn: &Arc<Connection>, hotkey: Hotkey) {
+        if conn.renewal_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            let timeout = this.inner.config.connect_timeout;
+            let backoff = this.inner.config.stream_open_backoff;
+            let renewed = tokio::time::timeout(timeout, this.renew(&conn, hotkey)).await;
+            drop(this);
+            if !matches!(renewed, Ok(Ok(()))) {
+                tracing::debug!(peer_id = %conn.peer_id, "renewing the connection's binding failed");
+                tokio::time::sleep(backoff).await;
+            }
+            conn.renewal_started.store(false, Ordering::Release);
+        });
+    }
+
+    /// Renews the connection's binding: opens a stream with a freshly signed Bind frame, which
+    /// takes the others' place (they close once their requests are done).
+    async fn renew(&self, conn: &Arc<Connection>, hotkey: Hotkey) -> Result<(), (Status, String)> {
+        let _one = conn.renewing.lock().await;
+        let bound_until = conn.bound_until.load(Ordering::Acquire);
+        if renewal(bound_until, unix_nanos(), self.renewal_margin()) == Renewal::Fresh {
+            // Renewed while this call waited.
+            return Ok(());
+        }
+        let stream = self.open_stream(conn.peer_id, &hotkey).await?;
+        tracing::debug!(peer_id = %conn.peer_id, bound_until = stream.bound_until, "binding renewed");
+        conn.renew_with(stream);
+        Ok(())
     }
 
     /// The swarm (and UDP socket) that carries the connection to `hotkey`: a fixed choice per
@@ -537,29 +690,42 @@ impl Dendrite {
         pending: Pending,
     ) -> Result<(Arc<PoolStream>, u64), (Status, String)> {
         let conn = self.connection(target).await?;
+        let hotkey = target.hotkey();
+        self.keep_bound(&conn, *hotkey).await?;
         // A connection can lose its only stream between the dial and this pick (its binding
         // refused): the request is then told why.
-        let stream = conn.pick().ok_or_else(|| conn.failure())?;
+        let mut stream = conn.pick().ok_or_else(|| conn.failure())?;
         if stream.pending.lock().is_ok_and(|p| !p.is_empty()) {
             // This request queues behind another: time for the connection's further streams.
-            self.grow(&conn, *target.hotkey());
+            self.grow(&conn, *hotkey);
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let hotkey = target.hotkey();
         let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         let mut head = RequestHead::new(synapse, self.inner.keypair.hotkey(), *hotkey.public(), timeout_ms);
         if self.inner.config.auth == Auth::Connection {
             head.auth = AuthMode::Connection;
         }
-        if let Ok(mut p) = stream.pending.lock() {
-            p.insert(id, pending);
+        let (mut item, mut pending) = (Outgoing::Request { id, head, body }, pending);
+        loop {
+            if let Ok(mut p) = stream.pending.lock() {
+                p.insert(id, pending);
+            }
+            // The stream's writer task signs (batching what is queued together) and writes.
+            let unsent = match stream.enqueue(item) {
+                Ok(()) => return Ok((stream, id)),
+                Err(unsent) => unsent,
+            };
+            let retired = stream.retiring.load(Ordering::Acquire);
+            match stream.take(id) {
+                // Retired (its binding renewed) since the pick: the stream that took its place
+                // carries the request.
+                Some(waiter) if retired => {
+                    (item, pending) = (unsent, waiter);
+                    stream = conn.pick().ok_or_else(|| conn.failure())?;
+                }
+                _ => return Err(stream.ended()),
+            }
         }
-        // The stream's writer task signs (batching what is queued together) and writes.
-        if !stream.enqueue(Outgoing::Request { id, head, body }) {
-            stream.take(id);
-            return Err(stream.ended());
-        }
-        Ok((stream, id))
     }
 
     async fn connection(&self, target: &Target) -> Result<Arc<Connection>, (Status, String)> {
@@ -717,9 +883,9 @@ impl Dendrite {
     }
 
     async fn try_open_stream(&self, peer_id: PeerId, expected: &Hotkey) -> Result<Arc<PoolStream>, (Status, String)> {
-        let (mut reader, writer) = self.open_with_bind(peer_id, expected).await?;
-        read_binding_answer(&mut reader, peer_id, expected).await?;
-        Ok(self.start_stream((reader, writer)))
+        let mut bound = self.open_with_bind(peer_id, expected).await?;
+        read_binding_answer(&mut bound.reader, peer_id, expected, self.inner.config.frame_timeout).await?;
+        Ok(self.start_stream(bound))
     }
 
     /// Opens a stream whose requests follow its Bind frame without waiting: the reader task
@@ -731,17 +897,17 @@ impl Dendrite {
         expected: Hotkey,
         slot: Slot,
     ) -> Result<Arc<PoolStream>, (Status, String)> {
-        let (mut reader, writer) = self.open_with_bind(peer_id, &expected).await?;
-        let pool = self.start_writer(writer, reader.get_ref().received());
+        let BoundStream { mut reader, writer, bound_until } = self.open_with_bind(peer_id, &expected).await?;
+        let pool = self.start_writer(writer, reader.get_ref().received(), bound_until);
         // Weak: the reader task lives as long as the connection, which must not keep the
         // dendrite (and with it the swarm and the connection) alive after its last handle drops.
         let dendrite = Arc::downgrade(&self.inner);
-        let max_body = self.inner.config.max_response_bytes;
+        let limits = self.read_limits();
         let stream = pool.clone();
         let reader_task = tokio::spawn(async move {
             let pool = stream;
-            match read_binding_answer(&mut reader, peer_id, &expected).await {
-                Ok(()) => read_responses(pool, reader, max_body).await,
+            match read_binding_answer(&mut reader, peer_id, &expected, limits.frame_timeout).await {
+                Ok(()) => read_responses(pool, reader, limits).await,
                 Err((status, message)) => {
                     // This task must deliver the refusal: the writer may not stop it now.
                     if let Ok(mut reader) = pool.reader.lock() {
@@ -768,31 +934,46 @@ impl Dendrite {
     }
 
     /// Opens a synapse stream to `peer_id` and writes the dendrite's Bind frame on it.
-    async fn open_with_bind(&self, peer_id: PeerId, expected: &Hotkey) -> Result<StreamHalves, (Status, String)> {
+    async fn open_with_bind(&self, peer_id: PeerId, expected: &Hotkey) -> Result<BoundStream, (Status, String)> {
         let mut control = self.network(expected).control();
         let stream = control
             .open_stream(peer_id, SYNAPSE_PROTOCOL)
             .await
             .map_err(|e| (Status::Unavailable, format!("opening a stream to {expected}: {e}")))?;
         let (reader, mut writer) = stream.split();
-        let binding = self.binding().encode_to_vec();
-        write_frame(&mut writer, FrameKind::Bind, 0, &binding, &[])
+        let binding = self.binding();
+        write_frame(&mut writer, FrameKind::Bind, 0, &binding.encode_to_vec(), &[])
             .await
             .map_err(|e| (Status::Unavailable, format!("binding exchange with {expected}: {e}")))?;
         let capacity = self.inner.config.network.stream_read_buffer.max(PREFIX_LEN);
-        Ok((BufReader::with_capacity(capacity, Counted::new(reader)), writer))
+        let reader = BufReader::with_capacity(capacity, Counted::new(reader));
+        Ok(BoundStream { reader, writer, bound_until: binding.expires_at })
     }
 
     /// A pool stream over a bound stream: reader and writer tasks.
-    fn start_stream(&self, (reader, writer): StreamHalves) -> Arc<PoolStream> {
-        let pool = self.start_writer(writer, reader.get_ref().received());
-        let reader_task = tokio::spawn(read_responses(pool.clone(), reader, self.inner.config.max_response_bytes));
+    fn start_stream(&self, BoundStream { reader, writer, bound_until }: BoundStream) -> Arc<PoolStream> {
+        let pool = self.start_writer(writer, reader.get_ref().received(), bound_until);
+        let reader_task = tokio::spawn(read_responses(pool.clone(), reader, self.read_limits()));
         pool.set_reader(&reader_task);
         pool
     }
 
+    fn read_limits(&self) -> ReadLimits {
+        let config = &self.inner.config;
+        ReadLimits {
+            max_body: config.max_response_bytes,
+            stream_buffer_bytes: config.stream_buffer_bytes,
+            frame_timeout: config.frame_timeout,
+        }
+    }
+
     /// A pool stream and its writer task; the caller reads the answers (counted in `received`).
-    fn start_writer(&self, writer: WriteHalf<libp2p::Stream>, received: Arc<AtomicU64>) -> Arc<PoolStream> {
+    fn start_writer(
+        &self,
+        writer: WriteHalf<libp2p::Stream>,
+        received: Arc<AtomicU64>,
+        bound_until: u64,
+    ) -> Arc<PoolStream> {
         let (queue, outgoing) = mpsc::unbounded_channel();
         let pool = Arc::new(PoolStream {
             queue: Mutex::new(Some(queue)),
@@ -800,6 +981,8 @@ impl Dendrite {
             alive: AtomicBool::new(true),
             reader: Mutex::new(None),
             ended: Mutex::new(None),
+            bound_until,
+            retiring: AtomicBool::new(false),
         });
         let signer = (self.inner.config.auth == Auth::PerRequest).then(|| self.inner.keypair.clone());
         let limits = BatchLimits { body: self.inner.config.batch_body_limit, total: self.inner.config.batch_bytes };
@@ -813,7 +996,42 @@ impl Dendrite {
 /// A stream's read half, buffered, counting what it reads (answers arriving tell the stream's
 /// writer that a peer slow to take requests is alive).
 type StreamReader = BufReader<Counted<ReadHalf<libp2p::Stream>>>;
-type StreamHalves = (StreamReader, WriteHalf<libp2p::Stream>);
+
+/// A stream whose Bind frame has been written.
+struct BoundStream {
+    reader: StreamReader,
+    writer: WriteHalf<libp2p::Stream>,
+    /// When the binding sent on it expires (Unix seconds).
+    bound_until: u64,
+}
+
+/// What a stream's reader accepts from the axon.
+#[derive(Clone, Copy)]
+struct ReadLimits {
+    /// [`DendriteConfig::max_response_bytes`].
+    max_body: u32,
+    /// [`DendriteConfig::stream_buffer_bytes`].
+    stream_buffer_bytes: usize,
+    /// [`DendriteConfig::frame_timeout`].
+    frame_timeout: Duration,
+}
+
+/// Reads the rest of a frame whose prefix has arrived, within `timeout`: a frame announced and
+/// then sent too slowly (or not at all) would hold every request waiting on the stream.
+async fn rest_of_frame<T>(
+    prefix: &FramePrefix,
+    timeout: Duration,
+    read: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    tokio::time::timeout(timeout, read).await.unwrap_or_else(|_| {
+        let message = format!(
+            "the axon announced a frame of {} header and {} body bytes and did not send it within {timeout:?} \
+             (frame_timeout)",
+            prefix.header_len, prefix.body_len
+        );
+        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, message))
+    })
+}
 
 /// Reads the axon's answer to a Bind frame: its own binding, which must prove `expected` for
 /// `peer_id`, or a refusal.
@@ -821,12 +1039,17 @@ async fn read_binding_answer(
     reader: &mut StreamReader,
     peer_id: PeerId,
     expected: &Hotkey,
+    frame_timeout: Duration,
 ) -> Result<(), (Status, String)> {
     let io_err = |e: std::io::Error| (Status::Unavailable, format!("binding exchange with {expected}: {e}"));
     let prefix =
         read_prefix(reader).await.map_err(io_err)?.ok_or((Status::Unavailable, "axon closed the stream".to_owned()))?;
-    let header = read_bytes(reader, usize::from(prefix.header_len)).await.map_err(io_err)?;
-    skip(reader, u64::from(prefix.body_len)).await.map_err(io_err)?;
+    let rest = async {
+        let header = read_bytes(reader, usize::from(prefix.header_len)).await?;
+        skip(reader, u64::from(prefix.body_len)).await?;
+        Ok(header)
+    };
+    let header = rest_of_frame(&prefix, frame_timeout, rest).await.map_err(io_err)?;
     match prefix.kind {
         FrameKind::Bind => {
             let record = HotkeyBinding::decode(header)
@@ -858,7 +1081,8 @@ async fn read_binding_answer(
 }
 
 async fn cancel(stream: &PoolStream, id: u64) {
-    stream.enqueue(Outgoing::Cancel(id));
+    // A stream that has failed has no request to cancel.
+    let _ = stream.enqueue(Outgoing::Cancel(id));
 }
 
 /// How the writer task groups requests under one signature.
@@ -952,8 +1176,8 @@ fn sign_queued(signer: &Keypair, queued: &mut [Outgoing], limits: BatchLimits) {
     sign_run(signer, &mut run);
 }
 
-async fn read_responses(pool: Arc<PoolStream>, mut reader: StreamReader, max_body: u32) {
-    let outcome = read_loop(&pool, &mut reader, max_body).await;
+async fn read_responses(pool: Arc<PoolStream>, mut reader: StreamReader, limits: ReadLimits) {
+    let outcome = read_loop(&pool, &mut reader, limits).await;
     let message = match outcome {
         Ok(()) => "axon closed the stream".to_owned(),
         Err(error) => format!("stream failed: {error}"),
@@ -961,49 +1185,94 @@ async fn read_responses(pool: Arc<PoolStream>, mut reader: StreamReader, max_bod
     pool.fail_all(Status::Unavailable, &message);
 }
 
-async fn read_loop(pool: &PoolStream, reader: &mut StreamReader, max_body: u32) -> std::io::Result<()> {
-    while let Some(FramePrefix { kind, request_id, header_len, body_len }) = read_prefix(reader).await? {
-        if body_len > max_body {
-            skip(reader, u64::from(header_len) + u64::from(body_len)).await?;
-            if let Some(waiter) = pool.take(request_id) {
-                let reply = Reply::Failed(
-                    Status::PayloadTooLarge,
-                    format!("response body of {body_len} bytes exceeds the limit of {max_body}"),
-                );
-                deliver(waiter, reply);
-            }
-            continue;
-        }
-        let header = read_bytes(reader, usize::from(header_len)).await?;
-        let body = read_bytes(reader, body_len as usize).await?;
-        match kind {
-            FrameKind::Response => {
-                if let Some(waiter) = pool.take(request_id) {
-                    let reply = match ResponseHead::decode(&header) {
-                        Ok(head) => Reply::Done(head, body),
-                        Err(e) => Reply::Failed(Status::Unprocessable, format!("response header does not decode: {e}")),
-                    };
-                    deliver(waiter, reply);
-                }
-            }
-            FrameKind::Chunk => {
-                let sender = pool.pending.lock().ok().and_then(|p| match p.get(&request_id) {
-                    Some(Pending::Stream(tx)) => Some(tx.clone()),
-                    _ => None,
-                });
-                if let Some(tx) = sender {
-                    if tx.try_send(Reply::Chunk(body)).is_err() {
-                        // The caller reads too slowly (or is gone): stop the request instead of
-                        // buffering without bound.
-                        pool.take(request_id);
-                        pool.enqueue(Outgoing::Cancel(request_id));
-                    }
-                }
-            }
-            _ => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected frame from the axon")),
-        }
+async fn read_loop(pool: &PoolStream, reader: &mut StreamReader, limits: ReadLimits) -> std::io::Result<()> {
+    while let Some(prefix) = read_prefix(reader).await? {
+        rest_of_frame(&prefix, limits.frame_timeout, read_frame(pool, reader, prefix, limits)).await?;
     }
     Ok(())
+}
+
+/// Reads one frame after its prefix and hands it to the request it answers.
+async fn read_frame(
+    pool: &PoolStream,
+    reader: &mut StreamReader,
+    FramePrefix { kind, request_id, header_len, body_len }: FramePrefix,
+    limits: ReadLimits,
+) -> std::io::Result<()> {
+    let max_body = limits.max_body;
+    if body_len > max_body {
+        skip(reader, u64::from(header_len) + u64::from(body_len)).await?;
+        if let Some(waiter) = pool.take(request_id) {
+            let reply = Reply::Failed(
+                Status::PayloadTooLarge,
+                format!("response body of {body_len} bytes exceeds the limit of {max_body}"),
+            );
+            deliver(waiter, reply);
+        }
+        return Ok(());
+    }
+    match kind {
+        FrameKind::Response => {
+            let header = read_bytes(reader, usize::from(header_len)).await?;
+            let body = read_bytes(reader, body_len as usize).await?;
+            if let Some(waiter) = pool.take(request_id) {
+                let reply = match ResponseHead::decode(&header) {
+                    Ok(head) => Reply::Done(head, body),
+                    Err(e) => Reply::Failed(Status::Unprocessable, format!("response header does not decode: {e}")),
+                };
+                deliver(waiter, reply);
+            }
+            Ok(())
+        }
+        FrameKind::Chunk => {
+            // Chunks carry no header.
+            skip(reader, u64::from(header_len)).await?;
+            let sink = pool.pending.lock().ok().and_then(|p| match p.get(&request_id) {
+                Some(Pending::Stream(sink)) => Some((sink.tx.clone(), sink.buffered.clone())),
+                _ => None,
+            });
+            let Some((tx, buffered)) = sink else {
+                // Nobody waits for it (cancelled, or given up): never held.
+                return skip(reader, u64::from(body_len)).await;
+            };
+            let len = body_len as usize;
+            if buffered.load(Ordering::Acquire).saturating_add(len) > limits.stream_buffer_bytes {
+                // The caller reads too slowly for this answer: stop it before reading the chunk
+                // into memory rather than buffer without bound.
+                skip(reader, u64::from(body_len)).await?;
+                let message = format!(
+                    "streaming answer cancelled: its unread chunks would pass {} bytes (stream_buffer_bytes); \
+                     the caller reads slower than the axon sends",
+                    limits.stream_buffer_bytes
+                );
+                cancel_unread(pool, request_id, message);
+                return Ok(());
+            }
+            let body = read_bytes(reader, len).await?;
+            buffered.fetch_add(len, Ordering::AcqRel);
+            if tx.try_send(Reply::Chunk(body)).is_err() {
+                buffered.fetch_sub(len, Ordering::AcqRel);
+                let message = format!(
+                    "streaming answer cancelled: {} chunks unread (stream_chunk_buffer); the caller reads slower \
+                     than the axon sends",
+                    tx.max_capacity()
+                );
+                cancel_unread(pool, request_id, message);
+            }
+            Ok(())
+        }
+        _ => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected frame from the axon")),
+    }
+}
+
+/// Gives up a streaming request whose caller reads slower than its chunks arrive: the axon is
+/// told to stop, and the caller's stream ends after the chunks already buffered with 413 and
+/// `message` (a caller that is gone hears nothing).
+fn cancel_unread(pool: &PoolStream, request_id: u64, message: String) {
+    if let Some(waiter) = pool.take(request_id) {
+        let _ = pool.enqueue(Outgoing::Cancel(request_id));
+        deliver(waiter, Reply::Failed(Status::PayloadTooLarge, message));
+    }
 }
 
 fn deliver(waiter: Pending, reply: Reply) {
@@ -1011,7 +1280,7 @@ fn deliver(waiter: Pending, reply: Reply) {
         Pending::Unary(tx) => {
             let _ = tx.send(reply);
         }
-        Pending::Stream(tx) => {
+        Pending::Stream(ChunkSink { tx, .. }) => {
             if let Err(mpsc::error::TrySendError::Full(reply)) = tx.try_send(reply) {
                 // The final status waits for the caller without holding up the stream's reader.
                 tokio::spawn(async move {
@@ -1020,6 +1289,46 @@ fn deliver(waiter: Pending, reply: Reply) {
             }
         }
     }
+}
+
+/// How long before its binding expires a connection renews it: a tenth of the binding's
+/// lifetime, but at least the time a stream may take to open (`connect_timeout`), and at most
+/// half the lifetime (so that a fresh binding is not due at once). For the default 24 h
+/// binding: 2.4 h.
+fn renewal_margin(ttl: Duration, connect_timeout: Duration) -> Duration {
+    (ttl / 10).max(connect_timeout).min(ttl / 2)
+}
+
+/// Where a binding stands, for the connections that carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Renewal {
+    /// More than the renewal margin left.
+    Fresh,
+    /// Within the margin: renew while requests go on over the current streams.
+    Due,
+    /// Within half the margin, or expired: renew before sending more, which the axon would
+    /// otherwise refuse once the binding expires.
+    Urgent,
+}
+
+/// Where a binding expiring at `expires_at` (Unix seconds) stands at `now_nanos`.
+fn renewal(expires_at: u64, now_nanos: u64, margin: Duration) -> Renewal {
+    let left = (u128::from(expires_at) * 1_000_000_000).saturating_sub(u128::from(now_nanos));
+    let left = Duration::from_nanos(u64::try_from(left).unwrap_or(u64::MAX));
+    if left > margin {
+        Renewal::Fresh
+    } else if left > margin / 2 {
+        Renewal::Due
+    } else {
+        Renewal::Urgent
+    }
+}
+
+/// The expiry (Unix seconds) of a binding signed at `now_nanos` for `ttl`, rounded up so that
+/// it lasts at least `ttl`.
+fn expiry_after(now_nanos: u64, ttl: Duration) -> u64 {
+    let expires = (u128::from(now_nanos) + ttl.as_nanos()).div_ceil(1_000_000_000);
+    u64::try_from(expires).unwrap_or(u64::MAX)
 }
 
 /// `started + timeout`, saturating far in the future instead of overflowing.
@@ -1069,6 +1378,8 @@ fn decode_response<S: Synapse>(
 pub struct ResponseStream<T> {
     target: Hotkey,
     rx: Option<mpsc::Receiver<Reply>>,
+    /// Bytes of the chunks in `rx` (see [`ChunkSink`]).
+    buffered: Arc<AtomicUsize>,
     /// The stream and id the request travels on, to cancel it when the caller gives up.
     request: Option<(Arc<PoolStream>, u64)>,
     deadline: tokio::time::Instant,
@@ -1090,11 +1401,17 @@ impl<T: Message + Default> ResponseStream<T> {
         self.finish(status, message);
     }
 
+    /// A chunk the caller takes no longer counts against `stream_buffer_bytes`.
+    fn taken(&self, chunk: Bytes) -> Bytes {
+        self.buffered.fetch_sub(chunk.len(), Ordering::AcqRel);
+        chunk
+    }
+
     /// The next chunk, or `None` when the stream ended (see [`ResponseStream::status`]).
     pub async fn next(&mut self) -> Option<T> {
         let rx = self.rx.as_mut()?;
         match tokio::time::timeout_at(self.deadline, rx.recv()).await {
-            Ok(Some(Reply::Chunk(bytes))) => match T::decode(bytes) {
+            Ok(Some(Reply::Chunk(bytes))) => match T::decode(self.taken(bytes)) {
                 Ok(chunk) => Some(chunk),
                 Err(e) => {
                     self.finish(Status::Unprocessable, format!("chunk does not decode: {e}"));
@@ -1110,7 +1427,7 @@ impl<T: Message + Default> ResponseStream<T> {
                 None
             }
             Ok(None) => {
-                let message = "stream ended without a final status (connection closed, or chunks read too slowly)";
+                let message = "stream ended without a final status (connection closed)";
                 self.ended(Status::Unavailable, message.into());
                 None
             }
@@ -1142,8 +1459,56 @@ impl<T> Drop for ResponseStream<T> {
         // Given up before the axon's final frame: forget the request and tell the axon.
         if let Some((pool, id)) = self.request.take() {
             if pool.take(id).is_some() {
-                pool.enqueue(Outgoing::Cancel(id));
+                let _ = pool.enqueue(Outgoing::Cancel(id));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: u64 = 1_000_000_000;
+
+    #[test]
+    fn the_default_binding_is_renewed_with_a_tenth_of_its_lifetime_left() {
+        let config = DendriteConfig::default();
+        let margin = renewal_margin(config.binding_ttl, config.connect_timeout);
+        assert_eq!(margin, Duration::from_secs(24 * 360));
+        let now = 1_700_000_000 * SECOND;
+        let expires_at = expiry_after(now, config.binding_ttl);
+        assert_eq!(expires_at, 1_700_000_000 + 24 * 3600);
+        assert_eq!(renewal(expires_at, now, margin), Renewal::Fresh);
+        let due = now + (24 * 3600 - 24 * 360 + 1) * SECOND;
+        assert_eq!(renewal(expires_at, due, margin), Renewal::Due);
+        let urgent = now + (24 * 3600 - 24 * 180) * SECOND;
+        assert_eq!(renewal(expires_at, urgent, margin), Renewal::Urgent);
+        assert_eq!(renewal(expires_at, now + 48 * 3600 * SECOND, margin), Renewal::Urgent);
+    }
+
+    #[test]
+    fn a_short_binding_is_renewed_in_time_but_not_at_once() {
+        // 2 s: the margin is capped at half the lifetime, and the expiry is rounded up, so a
+        // binding signed at any moment lasts 2 s and is fresh for at least 1 s of it.
+        let ttl = Duration::from_secs(2);
+        let margin = renewal_margin(ttl, Duration::from_secs(5));
+        assert_eq!(margin, Duration::from_secs(1));
+        for fraction in [0, 1, SECOND / 2, SECOND - 1] {
+            let now = 1_700_000_000 * SECOND + fraction;
+            let expires_at = expiry_after(now, ttl);
+            assert!(u128::from(expires_at) * 1_000_000_000 >= u128::from(now) + ttl.as_nanos());
+            assert_eq!(renewal(expires_at, now, margin), Renewal::Fresh);
+            assert_eq!(renewal(expires_at, now + SECOND - 1, margin), Renewal::Fresh);
+            assert_eq!(renewal(expires_at, expires_at * SECOND - SECOND * 3 / 4, margin), Renewal::Due);
+            assert_eq!(renewal(expires_at, expires_at * SECOND - SECOND / 4, margin), Renewal::Urgent);
+        }
+    }
+
+    #[test]
+    fn expiry_saturates_instead_of_overflowing() {
+        assert_eq!(expiry_after(u64::MAX, Duration::MAX), u64::MAX);
+        assert_eq!(renewal(u64::MAX, 0, Duration::from_secs(1)), Renewal::Fresh);
+        assert_eq!(renewal(0, u64::MAX, Duration::from_secs(1)), Renewal::Urgent);
     }
 }

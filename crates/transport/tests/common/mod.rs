@@ -231,7 +231,7 @@ impl RawClient {
 
 /// A bare libp2p node: stock QUIC (with this per-stream receive window, bytes, if given) and
 /// libp2p-stream, nothing else.
-fn raw_swarm(stream_window: Option<u32>) -> libp2p::Swarm<libp2p_stream::Behaviour> {
+pub fn raw_swarm(stream_window: Option<u32>) -> libp2p::Swarm<libp2p_stream::Behaviour> {
     libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_quic_config(|mut config| {
