@@ -40,7 +40,7 @@ pub enum NonceError {
     Replayed,
     /// At or below the sender's floor: older than every nonce its share still remembers, so it
     /// cannot be told apart from a replay.
-    #[error("nonce is older than the newest {per_sender_capacity} this sender used, all it is remembered by")]
+    #[error("nonce is older than every nonce still remembered for this sender (at most {per_sender_capacity} are)")]
     Overtaken {
         /// The configured share of one sender.
         per_sender_capacity: usize,
