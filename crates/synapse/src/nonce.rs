@@ -45,8 +45,8 @@ pub enum NonceError {
         /// The configured share of one sender.
         per_sender_capacity: usize,
     },
-    /// The replay cache is full of live entries from senders that each hold at most one; try again
-    /// shortly.
+    /// The replay cache is full of live entries from senders that each hold one, so there is no
+    /// share to take room from; try again shortly.
     #[error("replay cache is full ({capacity} live nonces)")]
     Full {
         /// The configured capacity.
@@ -61,10 +61,12 @@ pub struct NonceGuardConfig {
     pub max_age: Duration,
     /// Furthest acceptable nonce in the future, for clock skew. Default 2 s.
     pub max_skew: Duration,
-    /// Most live nonces remembered at once, over all senders. Default 1,048,576 (about 30 MiB
-    /// at worst): room for 85k requests/s over the 12 s window. When it is reached the space comes
-    /// from the senders holding the most, whose floors rise; a nonce is refused with
-    /// [`NonceError::Full`] only when every sender holds at most one.
+    /// Most live nonces remembered at once, over all senders, each sender's window counting as 8
+    /// nonces more (what its bookkeeping weighs). Default 1,048,576: about 20 MiB when a few busy
+    /// senders fill it, about 30 MiB at worst (every window holding one nonce), both measured;
+    /// room for 85k requests/s over the 12 s window. When it is reached, the room comes from the
+    /// senders holding the most, whose floors rise; a nonce is refused with [`NonceError::Full`]
+    /// only when every sender holds one.
     pub capacity: usize,
     /// Most nonces remembered for one sender. Default 65,536: a sender at the benchmark's 40k
     /// signed requests/s keeps 1.6 s of tolerance for nonces arriving out of order, and a flooding
@@ -118,6 +120,11 @@ impl NonceGuardConfig {
 /// How many expiry periods `max_age` is split into: an idle sender is forgotten at most one
 /// period after its newest nonce left the window.
 const EXPIRY_PERIODS: u64 = 4;
+
+/// How many nonces a sender's window weighs against `capacity`. Measured: a window's own
+/// bookkeeping (its table slot, its size-index entry, its first B-tree node) takes about 250
+/// bytes, a nonce 20 to 30, so a cache of one-nonce senders stays within the memory of a full one.
+const WINDOW_WEIGHT: usize = 8;
 
 /// Expiry records a check works off before its own, so none holds its lock for long.
 const SWEEP_PER_CHECK: usize = 32;
@@ -228,7 +235,7 @@ impl NonceGuard {
         })
     }
 
-    /// Live entries held now, over all shards.
+    /// Live nonces held now, over all shards.
     pub fn len(&self) -> usize {
         self.shards
             .iter()
@@ -244,7 +251,7 @@ impl NonceGuard {
         self.len() == 0
     }
 
-    /// The most entries the guard will ever hold.
+    /// The most nonces the guard will ever hold (fewer the more senders hold them).
     pub fn capacity(&self) -> usize {
         self.per_shard_capacity * self.shards.len()
     }
@@ -332,14 +339,19 @@ impl Shard {
         if held >= self.per_sender {
             // Its own share is full: it gives up its oldest nonce, nobody else's.
             self.raise_floor(sender, Some(nonce))?;
-        } else if self.len >= self.capacity {
+        } else if self.weight() >= self.capacity {
             self.sweep(usize::MAX);
-            if self.len >= self.capacity {
+            while self.weight() >= self.capacity {
                 self.make_room(sender, nonce)?;
             }
         }
         self.insert(sender, nonce);
         Ok(())
+    }
+
+    /// What the shard holds, against `capacity`: its nonces, and its senders' windows.
+    fn weight(&self) -> usize {
+        self.len.saturating_add(self.senders.len().saturating_mul(WINDOW_WEIGHT))
     }
 
     fn insert(&mut self, sender: u64, nonce: u64) {
@@ -364,15 +376,12 @@ impl Shard {
         let Some(&(most, biggest)) = self.by_size.last() else {
             return Err(Refusal::Full);
         };
-        if biggest == sender {
-            return self.raise_floor(sender, Some(nonce));
-        }
-        // Never empty another sender's window: a sender with no nonces is forgotten, and so
-        // would its floor be, so the number of senders stays within the number of entries.
+        // Never empty a window: a sender with no nonces is forgotten, and so would its floor be,
+        // while it may still be live. So the number of senders stays within the number of nonces.
         if most < 2 {
             return Err(Refusal::Full);
         }
-        self.raise_floor(biggest, None)
+        self.raise_floor(biggest, (biggest == sender).then_some(nonce))
     }
 
     /// Drops `sender`'s oldest nonce and raises its floor to it, unless `incoming` (the nonce

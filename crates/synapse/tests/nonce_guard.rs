@@ -122,11 +122,14 @@ fn many_flooders_make_room_for_a_newcomer_from_their_own_shares() {
 #[test]
 fn a_cache_full_of_one_nonce_senders_refuses_rather_than_forgets() {
     let guard = NonceGuard::new(NonceGuardConfig::default().with_capacity(100).with_shards(1));
-    for i in 0..100u8 {
-        assert_eq!(guard.check(&[i; 32], Nonce(T0), T0), Ok(()));
+    let mut admitted = 0u8;
+    while guard.check(&[admitted; 32], Nonce(T0), T0).is_ok() {
+        admitted += 1;
     }
+    // Each window weighs as much as a few nonces: fewer senders than `capacity` fit.
+    assert!((5..100).contains(&admitted), "{admitted} one-nonce senders admitted");
     assert_eq!(guard.check(&[200; 32], Nonce(T0), T0), Err(NonceError::Full { capacity: 100 }));
-    for i in 0..100u8 {
+    for i in 0..admitted {
         assert_eq!(guard.check(&[i; 32], Nonce(T0), T0), Err(NonceError::Replayed));
     }
     // Once those have left the window (and the expiry period they were listed under has), their
@@ -136,9 +139,7 @@ fn a_cache_full_of_one_nonce_senders_refuses_rather_than_forgets() {
         guard.check(&[200; 32], Nonce(T0), later),
         Err(NonceError::Stale { age_ms: 13_000, max_age_ms: 10_000 })
     );
-    assert_eq!(guard.check(&[200; 32], Nonce(later), later), Ok(()));
-    // Each check works off a few of the expired senders; a handful of checks forget them all.
-    for i in 1..=4 {
+    for i in 0..5 {
         assert_eq!(guard.check(&[200; 32], Nonce(later + i), later + i), Ok(()));
     }
     assert_eq!(guard.senders(), 1);
@@ -208,9 +209,10 @@ proptest! {
         steps in proptest::collection::vec(step(), 1..400),
         shards in 1usize..3,
         per_sender in 1usize..6,
+        capacity in 10usize..60,
     ) {
         let config = NonceGuardConfig::default()
-            .with_capacity(12)
+            .with_capacity(capacity)
             .with_per_sender_capacity(per_sender)
             .with_shards(shards);
         let guard = NonceGuard::new(config);
