@@ -1382,9 +1382,15 @@ fn route(shared: &Shared, head: &RequestHead) -> Result<Route, Refusal> {
 /// synapse (404).
 fn authorize(shared: &Shared, head: RequestHead, body: Bytes, budget: Budget) -> Result<Admitted, Refusal> {
     if head.auth == AuthMode::PerRequest {
-        shared.nonces.check(head.sender.public(), head.nonce, unix_nanos()).map_err(|e| match e {
-            NonceError::Full { .. } => refusal_of(&head, Status::Unavailable, e.to_string()),
-            other => refusal_of(&head, Status::Unauthorized, other.to_string()),
+        shared.nonces.check(head.sender.public(), head.nonce, unix_nanos()).map_err(|e| {
+            let status = match e {
+                NonceError::Full { .. } => Status::Unavailable,
+                NonceError::Stale { .. }
+                | NonceError::Future { .. }
+                | NonceError::Replayed
+                | NonceError::Overtaken { .. } => Status::Unauthorized,
+            };
+            refusal_of(&head, status, e.to_string())
         })?;
     }
     let facts = shared.directory.facts(&head.sender);

@@ -533,3 +533,66 @@ async fn an_axon_that_reads_no_requests_fails_them_with_503() {
     let after = runtime.num_alive_tasks();
     assert!(after < before + 4, "tasks went from {before} to {after} over four given-up streams");
 }
+
+/// One hotkey signs batches of 64 requests with nonces at the future edge of the freshness
+/// window, more than the whole replay cache holds: it only narrows its own window, so another
+/// hotkey's dendrite is still served, and none of the flood's nonces can be replayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_hotkey_cannot_lock_others_out_of_the_replay_cache() {
+    let capacity = 256;
+    let config = AxonConfig {
+        nonce: neuronet_synapse::nonce::NonceGuardConfig::default().with_capacity(capacity).with_shards(1),
+        ..AxonConfig::default()
+    };
+    let axon = echo_axon("//Bob", config).await;
+    let alice = key("//Alice");
+    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
+    let mut stream = client.open_bound(&alice).await;
+    let b = body("flood");
+    let mut first = None;
+    let mut flood = Vec::new();
+    let batches = (capacity as u64).div_ceil(64) + 2;
+    for batch in 0..batches {
+        // 1.5 s ahead, inside the 2 s skew, and distinct: what lives longest in the cache.
+        let edge = unix_nanos() + 1_500_000_000;
+        let mut heads: Vec<RequestHead> = (0..64u64)
+            .map(|i| {
+                let mut head = RequestHead::new(TextGeneration::NAME, alice.hotkey(), *axon.hotkey().public(), 5_000);
+                head.nonce = Nonce(edge + i);
+                head
+            })
+            .collect();
+        let mut members: Vec<(&mut RequestHead, &[u8])> = heads.iter_mut().map(|h| (h, &b[..])).collect();
+        neuronet_synapse::envelope::sign_batch(&alice, &mut members);
+        for (i, head) in heads.iter().enumerate() {
+            let id = batch * 64 + i as u64 + 1;
+            stream.write_frame(FrameKind::Request, id, &head.encode(), &b).await.expect("request written");
+        }
+        let mut answered = 0;
+        while answered < 64 {
+            let frame = stream.expect_frame().await;
+            if frame.prefix.kind != FrameKind::Response {
+                continue;
+            }
+            let response = neuronet_synapse::envelope::ResponseHead::decode(&frame.header).expect("response head");
+            flood.push((frame.prefix.request_id, response.status, response.message));
+            answered += 1;
+        }
+        first.get_or_insert(heads.remove(0));
+    }
+
+    let charlie = dendrite("//Charlie").await;
+    let answer = charlie.query::<TextGeneration>(&target(&axon), prompt("still served"), Duration::from_secs(5)).await;
+    assert_eq!(answer.body.map(|b| b.text), Some(echo_of("still served")), "{}", answer.message);
+    // The flooder's nonces only ever rise, so losing its oldest ones cost it nothing either.
+    for (id, status, message) in &flood {
+        assert_eq!(*status, Status::Success, "flood request {id}: {message}");
+    }
+
+    // The flood's first request, replayed alone: the nonce it had is refused.
+    let Some(mut replay) = first else { panic!("no flood was sent") };
+    replay.batch = None;
+    replay.sign(&alice, &b);
+    let (response, _) = stream.request(batches * 64 + 1, &replay, &b).await;
+    assert_eq!(response.status, Status::Unauthorized, "{}", response.message);
+}
