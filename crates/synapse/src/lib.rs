@@ -36,7 +36,7 @@ pub mod wallet;
 pub use error::{Error, Result};
 pub use keys::{CryptoType, Hotkey, Keypair, Signature, VerifyingKey, SR25519_SIGNING_CONTEXT};
 pub use sr25519::curve_backend;
-pub use status::Status;
+pub use status::{Failure, Status};
 pub use synapse::{builtin, Synapse, SynapseKind, SynapseMessage};
 
 /// Re-exported so that `synapse!` users and generated code share one version.

@@ -98,3 +98,34 @@ impl fmt::Display for Status {
         write!(f, "{} {}", self.code(), self.message())
     }
 }
+
+/// Why a request failed, as its caller is told: a status and a message. Every refusal and
+/// failure, at any stage and on any wire, takes this one shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The status.
+    pub status: Status,
+    /// What went wrong, for the caller.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with `status` and `message`.
+    pub fn new(status: Status, message: impl Into<String>) -> Self {
+        Failure { status, message: message.into() }
+    }
+}
+
+impl From<Status> for Failure {
+    fn from(status: Status) -> Self {
+        Failure { status, message: status.message().to_owned() }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.code(), self.message)
+    }
+}
+
+impl std::error::Error for Failure {}

@@ -1,0 +1,322 @@
+//! The axon: serves synapses to dendrites over neuronet streams.
+//!
+//! Pipeline for every request, cheapest first, so that no cryptography is spent on traffic a
+//! limit already refuses: rate limits (per peer, per IP) and size -> header decode -> receiver
+//! and route -> connection binding -> signature and nonce -> blacklist -> priority queue ->
+//! handler under the timeout -> response header with status, message and process time.
+
+use crate::directory::{Directory, PeerFacts};
+use crate::gate::Gate;
+use crate::inbound::InboundStream;
+use crate::io::{read_bytes, read_prefix, run_writer, skip, AnswerHold, OutFrame, Share, WriterLimits};
+use crate::metrics::Metrics;
+use crate::swarm::{Network, NetworkConfig, PeerEvents};
+use crate::Error;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::io::{AsyncReadExt, BufReader};
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use libp2p::{Multiaddr, PeerId};
+use neuronet_synapse::binding::{check_binding, sign_binding, BindingRules};
+use neuronet_synapse::envelope::{verify_batch_with, RequestHead, ResponseHead};
+use neuronet_synapse::frame::{FrameKind, FramePrefix, PREFIX_LEN};
+use neuronet_synapse::nonce::{NonceError, NonceGuard, NonceGuardConfig};
+use neuronet_synapse::payload::unix_nanos;
+use neuronet_synapse::proto::{AuthMode, HotkeyBinding};
+use neuronet_synapse::{Hotkey, Keypair, Status, Synapse, SynapseKind, VerifyingKey};
+use prost::Message;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+
+mod config;
+mod memory;
+mod peers;
+mod pipeline;
+mod router;
+mod sink;
+mod stream;
+
+pub use config::{AcceptedAuth, AxonConfig};
+use memory::*;
+use peers::*;
+use pipeline::*;
+use router::*;
+pub use router::{BlacklistFn, HandlerError, PriorityFn, RequestContext};
+use sink::*;
+use stream::*;
+
+/// An axon under construction: register handlers, then [`Axon::start`].
+///
+/// ```no_run
+/// use neuronet_synapse::{builtin::Ping, proto, CryptoType, Keypair};
+/// use neuronet_transport::{Axon, AxonConfig};
+/// # async fn run() -> Result<(), neuronet_transport::Error> {
+/// let miner = Keypair::from_suri("//Bob", CryptoType::Sr25519)?;
+/// let axon = Axon::new(miner, AxonConfig::default())
+///     .serve::<Ping, _, _>(|_ctx, _req| async { Ok(proto::PingResponse { now_ns: 0, version: "x".into() }) })
+///     .start(["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()])
+///     .await?;
+/// println!("serving at {:?}", axon.listen_addrs());
+/// # Ok(()) }
+/// ```
+pub struct Axon {
+    keypair: Arc<Keypair>,
+    config: AxonConfig,
+    directory: Directory,
+    handlers: HashMap<String, Handler>,
+    blacklist: Option<BlacklistFn>,
+    priority: Option<PriorityFn>,
+    metrics: Metrics,
+}
+
+impl Axon {
+    /// An axon serving as `keypair`'s hotkey.
+    pub fn new(keypair: Keypair, config: AxonConfig) -> Self {
+        Axon {
+            keypair: Arc::new(keypair),
+            config,
+            directory: Directory::new(),
+            handlers: HashMap::new(),
+            blacklist: None,
+            priority: None,
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// Uses `directory` for caller facts (blacklist, priority).
+    pub fn with_directory(mut self, directory: Directory) -> Self {
+        self.directory = directory;
+        self
+    }
+
+    /// Adds a blacklist check after the built-in ones.
+    pub fn with_blacklist(
+        mut self,
+        blacklist: impl Fn(&Hotkey, Option<&PeerFacts>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.blacklist = Some(Arc::new(blacklist));
+        self
+    }
+
+    /// Replaces the priority function (default: stake).
+    pub fn with_priority(
+        mut self,
+        priority: impl Fn(&Hotkey, Option<&PeerFacts>) -> f64 + Send + Sync + 'static,
+    ) -> Self {
+        self.priority = Some(Arc::new(priority));
+        self
+    }
+
+    /// Shares `metrics` (register them in the node's prometheus registry).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Serves unary synapse `S` with `handler`.
+    ///
+    /// A request's future is first polled on its stream's reader task, so that an answer ready
+    /// at once costs no task ([`AxonConfig::inline_poll`]). Heavy computation belongs in
+    /// `tokio::task::spawn_blocking` (or a thread of its own) either way: a handler that
+    /// computes before its first `.await` holds up a worker thread, and here, until the axon
+    /// notices, its stream's other requests too.
+    pub fn serve<S, F, Fut>(mut self, handler: F) -> Self
+    where
+        S: Synapse,
+        F: Fn(RequestContext, S::Request) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<S::Response, HandlerError>> + Send + 'static,
+    {
+        debug_assert_eq!(S::KIND, SynapseKind::Unary, "use serve_stream for streaming synapses");
+        let handler = Arc::new(handler);
+        let erased: UnaryFn = Arc::new(move |ctx, body: Bytes| {
+            let handler = handler.clone();
+            async move {
+                let request = S::Request::decode(body).map_err(|e| {
+                    HandlerError::new(Status::BadRequest, format!("request does not decode as {}: {e}", S::NAME))
+                })?;
+                let response = handler(ctx, request).await?;
+                Ok(Bytes::from(response.encode_to_vec()))
+            }
+            .boxed()
+        });
+        self.handlers.insert(S::NAME.to_owned(), Handler::Unary(erased));
+        self
+    }
+
+    /// Serves streaming synapse `S`: `handler` returns the stream of chunks.
+    pub fn serve_stream<S, F, St>(mut self, handler: F) -> Self
+    where
+        S: Synapse,
+        F: Fn(RequestContext, S::Request) -> St + Send + Sync + 'static,
+        St: futures::Stream<Item = Result<S::Response, HandlerError>> + Send + 'static,
+    {
+        let erased: StreamFn = Arc::new(move |ctx, body: Bytes| {
+            let request = S::Request::decode(body).map_err(|e| {
+                HandlerError::new(Status::BadRequest, format!("request does not decode as {}: {e}", S::NAME))
+            })?;
+            Ok(handler(ctx, request).map(|item| item.map(|chunk| Bytes::from(chunk.encode_to_vec()))).boxed())
+        });
+        self.handlers.insert(S::NAME.to_owned(), Handler::Streaming(erased));
+        self
+    }
+
+    /// Starts the swarm, listens on `addrs` and serves until the handle is dropped.
+    pub async fn start(self, addrs: impl IntoIterator<Item = Multiaddr>) -> Result<AxonHandle, Error> {
+        let peers = Arc::new(PeerTable {
+            peers: Mutex::default(),
+            connected: self.metrics.connections.clone(),
+            ip_budgets: Mutex::default(),
+            ip_budget: self.config.max_inflight_bytes_per_ip,
+        });
+        let (network, incoming) =
+            Network::start(&self.config.network, peers.clone() as Arc<dyn PeerEvents>, self.config.bind_timeout)?;
+        let incoming = incoming.ok_or_else(|| Error::Swarm("no inbound stream queue".into()))?;
+        let mut listen_addrs = Vec::new();
+        for addr in addrs {
+            listen_addrs.push(network.listen(addr).await?);
+        }
+        let rate = |n: u32| Quota::per_second(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        let mut names: Vec<String> = self.handlers.keys().cloned().collect();
+        names.sort();
+        let shared = Arc::new(Shared {
+            binding: Mutex::new(sign_own_binding(&self.keypair, &network.local_peer_id(), self.config.binding_ttl)),
+            hotkey: self.keypair.hotkey(),
+            keypair: self.keypair,
+            local_peer_id: network.local_peer_id(),
+            gate: Gate::new(self.config.max_concurrency, self.config.queue_capacity),
+            memory: Memory::new(self.config.max_inflight_bytes, self.config.max_inflight_bytes_per_ip),
+            nonces: NonceGuard::new(self.config.nonce.clone()),
+            peer_rate: RateLimiter::keyed(rate(self.config.rate_per_peer)),
+            ip_rate: RateLimiter::keyed(rate(self.config.rate_per_ip)),
+            bind_rate: RateLimiter::keyed(bind_quota(self.config.bind_budget, self.config.bind_refill)),
+            network: network.downgrade(),
+            config: self.config,
+            directory: self.directory,
+            handlers: self
+                .handlers
+                .into_iter()
+                .map(|(name, handler)| {
+                    let inline = Arc::new(InlineFlag { synapse: name.clone(), score: AtomicU32::new(0) });
+                    (name, Route { handler, inline })
+                })
+                .collect(),
+            names,
+            blacklist: self.blacklist,
+            priority: self.priority,
+            metrics: self.metrics.clone(),
+            peers,
+        });
+        let accept = tokio::spawn(accept_loop(shared.clone(), incoming));
+        Ok(AxonHandle {
+            peer_id: network.local_peer_id(),
+            hotkey: shared.hotkey,
+            listen_addrs,
+            metrics: self.metrics,
+            accept,
+            _network: network,
+            shared,
+        })
+    }
+}
+
+/// A running axon. Dropping it stops accepting new streams.
+pub struct AxonHandle {
+    peer_id: PeerId,
+    hotkey: Hotkey,
+    listen_addrs: Vec<Multiaddr>,
+    metrics: Metrics,
+    accept: tokio::task::JoinHandle<()>,
+    _network: Network,
+    shared: Arc<Shared>,
+}
+
+impl AxonHandle {
+    /// The axon's PeerId.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+    /// The axon's hotkey.
+    pub fn hotkey(&self) -> Hotkey {
+        self.hotkey
+    }
+    /// Bound listen addresses, each ending in `/p2p/<PeerId>`.
+    pub fn listen_addrs(&self) -> &[Multiaddr] {
+        &self.listen_addrs
+    }
+    /// The axon's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+    /// Requests waiting for a handler slot now.
+    pub fn queued(&self) -> usize {
+        self.shared.gate.queued()
+    }
+}
+
+impl Drop for AxonHandle {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+struct Shared {
+    keypair: Arc<Keypair>,
+    hotkey: Hotkey,
+    local_peer_id: PeerId,
+    binding: Mutex<HotkeyBinding>,
+    config: AxonConfig,
+    directory: Directory,
+    handlers: HashMap<String, Route>,
+    names: Vec<String>,
+    blacklist: Option<BlacklistFn>,
+    priority: Option<PriorityFn>,
+    gate: Gate,
+    memory: Memory,
+    nonces: NonceGuard,
+    peer_rate: DefaultKeyedRateLimiter<PeerId>,
+    ip_rate: DefaultKeyedRateLimiter<IpAddr>,
+    /// Each connection's Bind budget (`bind_budget`, `bind_refill`).
+    bind_rate: DefaultKeyedRateLimiter<PeerId>,
+    /// Closes connections that spent their Bind budget; does not keep the swarm alive.
+    network: crate::swarm::WeakNetwork,
+    metrics: Metrics,
+    peers: Arc<PeerTable>,
+}
+
+fn sign_own_binding(keypair: &Keypair, peer_id: &PeerId, ttl: Duration) -> HotkeyBinding {
+    let expires_at = unix_nanos() / 1_000_000_000 + ttl.as_secs();
+    sign_binding(keypair, &peer_id.to_bytes(), expires_at)
+}
+
+impl Shared {
+    fn own_binding(&self) -> HotkeyBinding {
+        let mut binding = self.binding.lock().unwrap_or_else(|p| p.into_inner());
+        let now = unix_nanos() / 1_000_000_000;
+        // Re-sign when less than a tenth of the lifetime is left.
+        if binding.expires_at.saturating_sub(now) < self.config.binding_ttl.as_secs() / 10 {
+            *binding = sign_own_binding(&self.keypair, &self.local_peer_id, self.config.binding_ttl);
+        }
+        binding.clone()
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, mut incoming: tokio::sync::mpsc::Receiver<InboundStream>) {
+    let mut last_cleanup = Instant::now();
+    while let Some((peer, stream)) = incoming.recv().await {
+        tokio::spawn(serve_stream(shared.clone(), peer, stream));
+        if last_cleanup.elapsed() > Duration::from_secs(60) {
+            shared.peer_rate.retain_recent();
+            shared.ip_rate.retain_recent();
+            shared.bind_rate.retain_recent();
+            shared.peers.get().retain(|_, state| state.connected);
+            last_cleanup = Instant::now();
+        }
+    }
+}

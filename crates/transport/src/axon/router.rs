@@ -1,0 +1,178 @@
+//! Synapse handlers by name: what a handler is given, how its first poll is placed, and
+//! the caller-facing hooks (blacklist, priority).
+
+use super::*;
+
+/// What a handler knows about the request it serves; the caller is authenticated.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The caller's hotkey, proven by signature or by the connection binding.
+    pub caller: Hotkey,
+    /// The caller's libp2p PeerId.
+    pub peer_id: PeerId,
+    /// What the Directory says about the caller.
+    pub facts: Option<PeerFacts>,
+    /// The synapse name.
+    pub synapse: String,
+    /// When the caller stops waiting.
+    pub deadline: Instant,
+}
+
+/// A handler's refusal or failure: a status and a message for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerError {
+    /// The status.
+    pub status: Status,
+    /// The message.
+    pub message: String,
+}
+
+impl HandlerError {
+    /// A failure with `status` and `message`.
+    pub fn new(status: Status, message: impl Into<String>) -> Self {
+        HandlerError { status, message: message.into() }
+    }
+}
+
+impl From<Status> for HandlerError {
+    fn from(status: Status) -> Self {
+        HandlerError { status, message: status.message().to_owned() }
+    }
+}
+
+pub(super) type UnaryFn =
+    Arc<dyn Fn(RequestContext, Bytes) -> BoxFuture<'static, Result<Bytes, HandlerError>> + Send + Sync>;
+
+pub(super) type StreamItems = BoxStream<'static, Result<Bytes, HandlerError>>;
+
+pub(super) type StreamFn = Arc<dyn Fn(RequestContext, Bytes) -> Result<StreamItems, HandlerError> + Send + Sync>;
+
+#[derive(Clone)]
+pub(super) enum Handler {
+    Unary(UnaryFn),
+    Streaming(StreamFn),
+}
+
+/// A synapse's handler and its inline-poll flag.
+#[derive(Clone)]
+pub(super) struct Route {
+    pub(super) handler: Handler,
+    pub(super) inline: Arc<InlineFlag>,
+}
+
+/// Whether a synapse's requests are first polled on the stream's reader task. A first poll over
+/// [`AxonConfig::inline_poll`] adds [`OVERRUN_WEIGHT`] to a score that every poll within it
+/// lowers by one; at [`OVERRUN_LIMIT`] the synapse is spawned for good. Occasional overruns (the
+/// machine pausing the thread, not the handler) decay; a handler that computes before its first
+/// await reaches the limit after three overruns close together, or when its first polls overrun
+/// more often than one in seventeen.
+pub(super) struct InlineFlag {
+    pub(super) synapse: String,
+    pub(super) score: AtomicU32,
+}
+
+/// What one overrun adds to an [`InlineFlag`]'s score.
+pub(super) const OVERRUN_WEIGHT: u32 = 16;
+
+/// The score at which a synapse's requests are always spawned.
+pub(super) const OVERRUN_LIMIT: u32 = 3 * OVERRUN_WEIGHT;
+
+impl InlineFlag {
+    pub(super) fn allowed(&self) -> bool {
+        self.score.load(Ordering::Relaxed) < OVERRUN_LIMIT
+    }
+
+    /// Records one inline first poll. Once at the limit the score never moves again, so a poll
+    /// that started earlier and ends within the limit cannot turn inlining back on.
+    pub(super) fn record(&self, took: Duration, limit: Duration) {
+        let score = &self.score;
+        if took <= limit {
+            // Most polls: a load only, no write to the shared line while the score is zero.
+            if score.load(Ordering::Relaxed) != 0 {
+                let _ = score.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                    (s < OVERRUN_LIMIT).then(|| s.saturating_sub(1))
+                });
+            }
+            return;
+        }
+        let raised = score.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+            (s < OVERRUN_LIMIT).then(|| (s + OVERRUN_WEIGHT).min(OVERRUN_LIMIT))
+        });
+        if raised.is_ok_and(|before| before + OVERRUN_WEIGHT >= OVERRUN_LIMIT) {
+            tracing::info!(
+                synapse = %self.synapse,
+                ?took,
+                ?limit,
+                "handler computes before its first await: its requests get a task of their own from now on"
+            );
+        }
+    }
+}
+
+/// Decides whether an authenticated caller is refused: `Err(reason)` gives 403.
+pub type BlacklistFn = Arc<dyn Fn(&Hotkey, Option<&PeerFacts>) -> Result<(), String> + Send + Sync>;
+
+/// Orders queued requests: higher runs first. Default: the caller's stake.
+pub type PriorityFn = Arc<dyn Fn(&Hotkey, Option<&PeerFacts>) -> f64 + Send + Sync>;
+
+/// The synapse's handler, or 404 naming the synapses served.
+pub(super) fn route(shared: &Shared, head: &RequestHead) -> Result<Route, Refusal> {
+    shared.handlers.get(&head.synapse).cloned().ok_or_else(|| {
+        let message = format!("Synapse name '{}' not found. Available synapses {:?}", head.synapse, shared.names);
+        refusal_of(head, Status::NotFound, message)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag() -> InlineFlag {
+        InlineFlag { synapse: "Echo".into(), score: AtomicU32::new(0) }
+    }
+
+    const LIMIT: Duration = Duration::from_micros(100);
+    const FAST: Duration = Duration::from_micros(5);
+    const SLOW: Duration = Duration::from_millis(2);
+
+    #[test]
+    fn three_overruns_close_together_stop_inlining_for_good() {
+        let flag = flag();
+        for _ in 0..2 {
+            flag.record(SLOW, LIMIT);
+            assert!(flag.allowed());
+        }
+        flag.record(SLOW, LIMIT);
+        assert!(!flag.allowed());
+        // A poll that started before and ends within the limit does not turn it back on.
+        for _ in 0..1000 {
+            flag.record(FAST, LIMIT);
+        }
+        assert!(!flag.allowed());
+    }
+
+    #[test]
+    fn rare_overruns_decay() {
+        let flag = flag();
+        // One overrun in seventeen polls, for a long time: the machine, not the handler.
+        for _ in 0..1000 {
+            flag.record(SLOW, LIMIT);
+            for _ in 0..16 {
+                flag.record(FAST, LIMIT);
+            }
+        }
+        assert!(flag.allowed());
+    }
+
+    #[test]
+    fn frequent_overruns_stop_inlining() {
+        let flag = flag();
+        // One overrun in eight polls: a handler that sometimes computes before it awaits.
+        let mut polls = 0;
+        while flag.allowed() {
+            flag.record(if polls % 8 == 0 { SLOW } else { FAST }, LIMIT);
+            polls += 1;
+            assert!(polls < 1000, "never stopped inlining");
+        }
+    }
+}

@@ -1,0 +1,512 @@
+//! The QUIC adapter: one synapse stream's frames read in order (Bind, Request, Cancel),
+//! signature batches assembled, and admitted requests handed to the pipeline.
+
+use super::*;
+
+/// A request of an unfinished signature batch, held until the batch's last request arrives.
+pub(super) struct Held {
+    pub(super) id: u64,
+    pub(super) started: Instant,
+    pub(super) head: RequestHead,
+    pub(super) body: Bytes,
+    pub(super) budget: Budget,
+    pub(super) checked: Result<(), Refusal>,
+}
+
+/// Handlers running for one stream, by request id, so that a Cancel frame or the end of the
+/// stream stops them (and frees their slot in the gate).
+pub(super) type Running = Arc<Mutex<HashMap<u64, tokio::task::AbortHandle>>>;
+
+/// Per-stream state of the request pipeline.
+pub(super) struct StreamState {
+    pub(super) peer: PeerId,
+    pub(super) writer: Writer,
+    /// Whether a Bind frame was accepted on this stream (one per stream).
+    pub(super) bound_here: bool,
+    /// The hotkey bound here, decoded once for the stream's per-request signatures.
+    pub(super) bound_key: Option<VerifyingKey>,
+    pub(super) held: Vec<Held>,
+    pub(super) held_bytes: usize,
+    /// Why the batch being received was refused, for its remaining members.
+    pub(super) broken: Option<(Status, String)>,
+    pub(super) running: Running,
+    /// The caller's address's memory budget, once known.
+    pub(super) ip_budget: Option<Arc<tokio::sync::Semaphore>>,
+    /// Close the whole connection when the stream ends (it spent its Bind budget).
+    pub(super) close_connection: bool,
+}
+
+impl StreamState {
+    pub(super) fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, tokio::task::AbortHandle>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Waits for room in a stream's answer queue; an error when the writer has stopped, or when its
+/// peer took none of the writer's bytes (`drained`) for `stall`: the writer would give the
+/// stream up soon, and meanwhile the peer's unread requests wait in QUIC's buffers.
+pub(super) async fn reserve(writer: &Writer, stall: Duration, drained: &AtomicU64) -> std::io::Result<()> {
+    let mut seen = drained.load(Ordering::Relaxed);
+    loop {
+        match tokio::time::timeout(stall, writer.reserve()).await {
+            Ok(Ok(_room)) => return Ok(()),
+            Ok(Err(_)) => return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer stopped")),
+            Err(_) => {
+                let now = drained.load(Ordering::Relaxed);
+                if now == seen {
+                    let message = format!("the peer took none of its answers for {stall:?}");
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, message));
+                }
+                seen = now;
+            }
+        }
+    }
+}
+
+/// Reads with a deadline; a deadline that passes is an error that closes the stream.
+pub(super) async fn within<T>(
+    deadline: Option<tokio::time::Instant>,
+    read: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, read)
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "peer too slow"))?,
+        None => read.await,
+    }
+}
+
+pub(super) async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream) {
+    let (reader, writer) = stream.split();
+    let mut reader = BufReader::with_capacity(shared.config.network.stream_read_buffer.max(PREFIX_LEN), reader);
+    let (queue, frames) = tokio::sync::mpsc::channel(shared.config.write_queue.max(1));
+    let network = &shared.config.network;
+    let limits =
+        WriterLimits { stall: network.write_stall, min_rate: network.min_drain_rate, due: shared.config.frame_timeout };
+    let drained = Arc::new(AtomicU64::new(0));
+    let written = tokio::spawn(run_writer(writer, frames, limits, drained.clone()));
+    let writer: Writer = queue;
+    let mut state = StreamState {
+        peer,
+        writer: writer.clone(),
+        bound_here: false,
+        bound_key: None,
+        held: Vec::new(),
+        held_bytes: 0,
+        broken: None,
+        running: Running::default(),
+        ip_budget: None,
+        close_connection: false,
+    };
+    let opened = tokio::time::Instant::now();
+    // Whether the stream ends because its Bind was refused.
+    let mut refused = false;
+    loop {
+        if state.writer.is_closed() {
+            tracing::debug!(%peer, "closing stream: its writer stopped");
+            break;
+        }
+        // A stream must bind in time, and a signature batch must not wait for its next member
+        // forever: both would pin memory for a peer that sends nothing.
+        let deadline = if !state.bound_here {
+            Some(opened + shared.config.bind_timeout)
+        } else if !state.held.is_empty() {
+            Some(tokio::time::Instant::now() + shared.config.frame_timeout)
+        } else {
+            None
+        };
+        // Backpressure: while this stream's answers are not being taken (its writer's queue is
+        // full), read none of its requests. The writer gives the stream up when the peer drains
+        // slower than `min_drain_rate` for `write_stall`, which ends the wait here too; so does
+        // the deadline, and `write_stall` in which the peer took none of the writer's bytes.
+        let stall = shared.config.network.write_stall;
+        if state.writer.capacity() == 0
+            && !matches!(within(deadline, reserve(&state.writer, stall, &drained)).await, Ok(()))
+        {
+            tracing::debug!(%peer, "closing stream: the peer does not read its answers");
+            break;
+        }
+        // Waiting for the next frame ends early when the writer stops (the peer took none of
+        // our bytes for `write_stall`): nothing could answer the frame anyway.
+        let next = tokio::select! {
+            biased;
+            next = within(deadline, read_prefix(&mut reader)) => next,
+            () = state.writer.closed() => {
+                tracing::debug!(%peer, "closing stream: its writer stopped");
+                break;
+            }
+        };
+        let prefix = match next {
+            Ok(Some(prefix)) => prefix,
+            Ok(None) => break,
+            Err(error) => {
+                // Garbage, a broken stream or a silent peer: the framing cannot be trusted.
+                tracing::debug!(%peer, %error, "closing stream");
+                break;
+            }
+        };
+        let frame_deadline = Some(tokio::time::Instant::now() + shared.config.frame_timeout);
+        let result = match prefix.kind {
+            FrameKind::Bind if state.bound_here => {
+                tracing::debug!(%peer, "closing stream: a second Bind frame");
+                break;
+            }
+            FrameKind::Bind => within(frame_deadline, on_bind(&shared, &mut state, &mut reader, prefix)).await,
+            FrameKind::Request => {
+                // Pinned in place: the request's future is a few KB, and handing it to the
+                // deadline by value would copy it twice per request.
+                let request = std::pin::pin!(on_request(&shared, &mut state, &mut reader, prefix));
+                within(frame_deadline, request).await
+            }
+            FrameKind::Cancel => {
+                // The dendrite stopped waiting: stop the handler too.
+                if let Some(task) = state.running().remove(&prefix.request_id) {
+                    task.abort();
+                }
+                within(frame_deadline, skip(&mut reader, u64::from(prefix.header_len) + u64::from(prefix.body_len)))
+                    .await
+            }
+            FrameKind::Response | FrameKind::Chunk => {
+                tracing::debug!(%peer, "closing stream: a dendrite sent an axon frame");
+                break;
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(%peer, %error, "stream closed");
+            refused = error.kind() == std::io::ErrorKind::PermissionDenied;
+            break;
+        }
+    }
+    fail_held(&shared, &mut state, Status::Unauthorized, "incomplete signature batch").await;
+    // Nobody can receive the answers any more.
+    for (_, task) in state.running().drain() {
+        task.abort();
+    }
+    if refused {
+        // The refusal that says why goes out first (the writer ends once its queue is empty),
+        // and the read half stays open until then: dropped, it would stop the peer's writes,
+        // and a peer that wrote requests right after its Bind would see that before the reason.
+        let close_connection = state.close_connection;
+        drop((writer, state));
+        let _ = tokio::time::timeout(shared.config.frame_timeout, written).await;
+        drop(reader);
+        if close_connection {
+            shared.network.disconnect(peer);
+        }
+    }
+}
+
+/// The quota of [`AxonConfig::bind_budget`] and [`AxonConfig::bind_refill`].
+pub(super) fn bind_quota(budget: u32, refill: Duration) -> Quota {
+    let burst = NonZeroU32::new(budget.max(1)).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(refill.max(Duration::from_millis(1)))
+        .unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN))
+        .allow_burst(burst)
+}
+
+/// A Bind frame: checked, cheapest first (rates, the connection's Bind budget, then the
+/// signature, the hotkey the connection may already be bound to, the blacklist), and answered
+/// with the axon's own binding. A refused Bind closes the stream (`Err`) after its refusal is
+/// queued: what follows it on the stream was sent in its name.
+pub(super) async fn on_bind<R: futures::io::AsyncBufRead + Unpin>(
+    shared: &Shared,
+    state: &mut StreamState,
+    reader: &mut R,
+    prefix: FramePrefix,
+) -> std::io::Result<()> {
+    let started = Instant::now();
+    let peer = state.peer;
+    let ip = shared.peers.get().get(&peer).and_then(|p| p.ip);
+    // Verifying a binding costs a signature check: the rate limits and the budget come first.
+    let early = if over_rate(shared, &peer, ip) {
+        Some((Status::TooManyRequests, "rate limit exceeded".to_owned()))
+    } else if shared.bind_rate.check_key(&peer).is_err() {
+        // A connection that keeps binding is probing or forging: close it.
+        state.close_connection = true;
+        let budget = shared.config.bind_budget;
+        Some((Status::TooManyRequests, format!("binding refused: the connection spent its budget of {budget} Binds")))
+    } else {
+        None
+    };
+    if let Some((status, message)) = early {
+        skip(reader, u64::from(prefix.header_len) + u64::from(prefix.body_len)).await?;
+        send_status(&state.writer, prefix.request_id, status, message.as_str(), started).await;
+        return Err(bind_refused(&message));
+    }
+    let header = read_bytes(reader, usize::from(prefix.header_len)).await?;
+    skip(reader, u64::from(prefix.body_len)).await?;
+    let now_secs = unix_nanos() / 1_000_000_000;
+    let verdict = HotkeyBinding::decode(header)
+        .map_err(|e| (Status::Unauthorized, format!("binding refused: binding does not decode: {e}")))
+        .and_then(|binding| {
+            check_binding(&binding, &peer.to_bytes(), now_secs, shared.config.binding_rules)
+                .map_err(|e| (Status::Unauthorized, format!("binding refused: {e}")))
+                .map(|hotkey| (hotkey, binding.expires_at))
+        })
+        .and_then(|(hotkey, expires_at)| {
+            // Refuse blacklisted hotkeys here already, before they can make the axon buffer anything.
+            let facts = shared.directory.facts(&hotkey);
+            blacklisted(shared, &hotkey, facts.as_ref())
+                .map_err(|reason| (Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
+            // One connection speaks for one hotkey: a Bind for another would take the streams
+            // already bound from under their requests. The same hotkey's Bind refreshes it.
+            let mut peers = shared.peers.get();
+            let entry = peers.entry(peer).or_default();
+            match entry.bound {
+                Some((bound, _)) if bound != hotkey => Err((
+                    Status::Unauthorized,
+                    format!("binding refused: the connection is already bound to {bound}, not {hotkey}"),
+                )),
+                bound => {
+                    // A refresh never shortens the binding (streams may bind with older copies).
+                    let until = bound.map_or(expires_at, |(_, until)| until.max(expires_at));
+                    entry.bound = Some((hotkey, until));
+                    Ok(hotkey)
+                }
+            }
+        });
+    match verdict {
+        Ok(hotkey) => {
+            state.bound_here = true;
+            state.bound_key = hotkey.verifying_key().ok();
+            let own = shared.own_binding().encode_to_vec();
+            send(&state.writer, FrameKind::Bind, prefix.request_id, own, Bytes::new()).await
+        }
+        Err((status, message)) => {
+            tracing::debug!(%peer, %message, "binding refused");
+            send_status(&state.writer, prefix.request_id, status, message.as_str(), started).await;
+            Err(bind_refused(&message))
+        }
+    }
+}
+
+/// The error that closes a stream after a refused Bind.
+pub(super) fn bind_refused(message: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::PermissionDenied, message.to_owned())
+}
+
+pub(super) async fn refuse(shared: &Shared, writer: &Writer, id: u64, refusal: Refusal, started: Instant) {
+    let deadline = tokio::time::Instant::now() + shared.config.frame_timeout;
+    let (status, message, synapse) = refusal;
+    // Only served synapse names become metric labels: a peer must not mint label values.
+    let label = if shared.handlers.contains_key(&synapse) { synapse.as_str() } else { "-" };
+    shared.metrics.record(label, status.code(), started.elapsed().as_secs_f64());
+    // From the stream's reader: a peer that stops reading its answers cannot block it forever.
+    send_status_by(deadline, writer, id, status, message, started).await;
+}
+
+/// Refuses every request of an unfinished batch, and the members still to come, with `status`.
+pub(super) async fn fail_held(shared: &Shared, state: &mut StreamState, status: Status, message: &str) {
+    state.held_bytes = 0;
+    if !state.held.is_empty() {
+        state.broken = Some((status, message.to_owned()));
+    }
+    for Held { id, started, head, body, budget, checked } in std::mem::take(&mut state.held) {
+        // The body and its share of memory go before the refusal may wait for room.
+        drop((body, budget, checked));
+        let refusal = (status, message.to_owned(), head.synapse);
+        refuse(shared, &state.writer, id, refusal, started).await;
+    }
+}
+
+pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
+    shared: &Arc<Shared>,
+    state: &mut StreamState,
+    reader: &mut R,
+    prefix: FramePrefix,
+) -> std::io::Result<()> {
+    let started = Instant::now();
+    let id = prefix.request_id;
+    let peer = state.peer;
+    let body_len = u64::from(prefix.body_len);
+    let rest = u64::from(prefix.header_len) + body_len;
+    let peer_state = shared.peers.get().get(&peer).cloned().unwrap_or_default();
+    // The address whose budget this stream's requests and answers count against.
+    if state.ip_budget.is_none() {
+        state.ip_budget.clone_from(&peer_state.ip_budget);
+    }
+
+    // 1. Limits that cost nothing: rate, binding, size. Refused bodies are skipped, never buffered.
+    let early = if over_rate(shared, &peer, peer_state.ip) {
+        Some((Status::TooManyRequests, "rate limit exceeded".to_owned()))
+    } else if peer_state.bound.is_none() || !state.bound_here {
+        Some((Status::Unauthorized, "connection is not bound to a hotkey".to_owned()))
+    } else if prefix.body_len > shared.config.max_request_bytes {
+        let max = shared.config.max_request_bytes;
+        Some((Status::PayloadTooLarge, format!("request body of {} bytes exceeds the limit of {max}", prefix.body_len)))
+    } else {
+        None
+    };
+    if let Some((status, message)) = early {
+        skip(reader, rest).await?;
+        // An unfinished signature batch cannot complete without this member: refuse it alike.
+        fail_held(shared, state, status, &message).await;
+        refuse(shared, &state.writer, id, (status, message, "-".into()), started).await;
+        return Ok(());
+    }
+
+    // 2. The header (at most 4 KiB): shape, then whether this continues a signature batch.
+    let header = read_bytes(reader, usize::from(prefix.header_len)).await?;
+    let head = match RequestHead::decode(&header) {
+        Ok(head) => head,
+        Err(e) => {
+            skip(reader, body_len).await?;
+            fail_held(shared, state, Status::Unauthorized, "incomplete signature batch").await;
+            refuse(shared, &state.writer, id, (Status::BadRequest, e.to_string(), "-".into()), started).await;
+            return Ok(());
+        }
+    };
+    let batch = head.batch.filter(|_| head.auth == AuthMode::PerRequest);
+    let continues = matches!(batch, Some((index, _)) if index > 0 && index as usize == state.held.len());
+    if !continues {
+        // Anything but the next member ends the batch being received.
+        fail_held(shared, state, Status::Unauthorized, "incomplete signature batch").await;
+        if batch.is_none_or(|(index, _)| index == 0) {
+            state.broken = None;
+        }
+    }
+    if let Some((status, message)) = state.broken.clone().filter(|_| batch.is_some_and(|(index, _)| index > 0)) {
+        // A later member of a batch that was already refused.
+        skip(reader, body_len).await?;
+        refuse(shared, &state.writer, id, refusal_of(&head, status, message), started).await;
+        return Ok(());
+    }
+    let held_bytes = if continues { state.held_bytes } else { 0 };
+    let max = shared.config.max_request_bytes as usize;
+    if held_bytes + prefix.body_len as usize > max {
+        skip(reader, body_len).await?;
+        fail_held(shared, state, Status::PayloadTooLarge, "signature batch exceeds the request size limit").await;
+        let message = format!("signature batch exceeds the request size limit of {max}");
+        refuse(shared, &state.writer, id, refusal_of(&head, Status::PayloadTooLarge, message), started).await;
+        return Ok(());
+    }
+    let Some(budget) = shared.memory.try_take_request(prefix.body_len, state.ip_budget.as_ref()) else {
+        skip(reader, body_len).await?;
+        let message = "axon is at capacity (request memory)";
+        fail_held(shared, state, Status::Unavailable, message).await;
+        refuse(shared, &state.writer, id, refusal_of(&head, Status::Unavailable, message.into()), started).await;
+        return Ok(());
+    };
+    let body = read_bytes(reader, prefix.body_len as usize).await?;
+
+    // 3. Receiver, route, binding: no cryptography yet.
+    let checked = precheck(shared, &peer_state, &head);
+
+    // 4. Signature (alone, or once for a whole batch), then nonce and blacklist.
+    match batch {
+        None => {
+            let verdict = checked.and_then(|()| {
+                if head.auth == AuthMode::PerRequest {
+                    shared
+                        .nonces
+                        .check_fresh(head.nonce, unix_nanos())
+                        .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
+                    head.verify_with(state.bound_key.as_ref(), &body)
+                        .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
+                }
+                authorize(shared, head, body, budget)
+            });
+            dispatch(shared, state, id, verdict, started).await;
+        }
+        Some((index, count)) => {
+            if index as usize != state.held.len() {
+                let refusal = refusal_of(&head, Status::Unauthorized, "incomplete signature batch".into());
+                refuse(shared, &state.writer, id, refusal, started).await;
+                return Ok(());
+            }
+            state.held_bytes += body.len();
+            state.held.push(Held { id, started, head, body, budget, checked });
+            if index + 1 == count {
+                let held = std::mem::take(&mut state.held);
+                state.held_bytes = 0;
+                settle_batch(shared, state, held).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Verifies a complete batch once, then admits or refuses each member.
+pub(super) async fn settle_batch(shared: &Arc<Shared>, state: &StreamState, held: Vec<Held>) {
+    let now = unix_nanos();
+    // No cryptography for a batch with a member that already failed, or a stale nonce: its
+    // signature could not admit the batch anyway.
+    let fresh = held.iter().all(|h| shared.nonces.check_fresh(h.head.nonce, now).is_ok());
+    let all_passed = held.iter().all(|h| h.checked.is_ok());
+    let verified = if !fresh {
+        Err("signature batch has a nonce outside the freshness window".to_owned())
+    } else if !all_passed {
+        Err("signature batch has refused requests".to_owned())
+    } else {
+        let members: Vec<(&RequestHead, &[u8])> = held.iter().map(|h| (&h.head, h.body.as_ref())).collect();
+        verify_batch_with(state.bound_key.as_ref(), &members).map_err(|e| e.to_string())
+    };
+    for Held { id, started, head, body, budget, checked } in held {
+        let verdict = match (&verified, checked) {
+            (_, Err(refusal)) => Err(refusal),
+            (Err(reason), Ok(_)) => Err(refusal_of(&head, Status::Unauthorized, reason.clone())),
+            (Ok(()), Ok(())) => authorize(shared, head, body, budget),
+        };
+        dispatch(shared, state, id, verdict, started).await;
+    }
+}
+
+pub(super) async fn dispatch(
+    shared: &Arc<Shared>,
+    state: &StreamState,
+    id: u64,
+    verdict: Result<Admitted, Refusal>,
+    started: Instant,
+) {
+    match verdict {
+        Ok(_) if state.running().contains_key(&id) => {
+            let refusal = (Status::BadRequest, format!("request id {id} is already in flight"), "-".to_owned());
+            refuse(shared, &state.writer, id, refusal, started).await;
+        }
+        Ok(mut admitted) => {
+            admitted.ip_budget = state.ip_budget.clone();
+            let inline = admitted.inline.clone();
+            // Streaming answers are spawned: one may have many chunks ready at once.
+            let unary = matches!(admitted.handler, Handler::Unary(_));
+            let work =
+                run(shared.clone(), state.peer, state.writer.clone(), id, admitted, started, state.running.clone());
+            let limit = shared.config.inline_poll;
+            if !unary || limit.is_zero() || !inline.allowed() {
+                track(state, id, work);
+                return;
+            }
+            // First poll here: an answer ready at once (a cheap handler, a refusal) then costs
+            // no task, and no wake-up of another worker thread to steal one.
+            let mut work = Box::pin(work);
+            let polled = Instant::now();
+            // Handlers' panics are caught inside; this guards the stream's reader against any
+            // other, so that it still cleans up (held batches, running handlers) when it ends.
+            let poll = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    std::future::Future::poll(work.as_mut(), cx)
+                })))
+            })
+            .await;
+            inline.record(polled.elapsed(), limit);
+            match poll {
+                Ok(std::task::Poll::Ready(())) => {}
+                Ok(std::task::Poll::Pending) => track(state, id, work),
+                Err(_panic) => {
+                    tracing::warn!(synapse = %inline.synapse, "request panicked outside its handler");
+                    let refusal = (Status::InternalError, "Internal Server Error".to_owned(), inline.synapse.clone());
+                    refuse(shared, &state.writer, id, refusal, started).await;
+                }
+            }
+        }
+        Err(refusal) => refuse(shared, &state.writer, id, refusal, started).await,
+    }
+}
+
+/// Runs an admitted request's future as a task, recorded so that a Cancel frame can stop it.
+pub(super) fn track(state: &StreamState, id: u64, work: impl std::future::Future<Output = ()> + Send + 'static) {
+    // Hold the map's lock across the spawn so that the task cannot finish (and remove itself)
+    // before its handle is recorded.
+    let mut map = state.running();
+    let task = tokio::spawn(work);
+    map.insert(id, task.abort_handle());
+}
