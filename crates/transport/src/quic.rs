@@ -1,8 +1,10 @@
 //! neuronet's QUIC transport for libp2p: quic-v1 with libp2p's TLS certificates (RFC: libp2p
 //! TLS handshake), so any libp2p QUIC peer can connect, but tuned for bulk synapse traffic:
 //!
-//! - cipher suites in the order AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305 (libp2p-tls puts
-//!   ChaCha20 first, which costs a third of the CPU at 1 MiB on hosts with AES instructions);
+//! - cipher suites in the order AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305 on hosts with AES
+//!   instructions (libp2p-tls puts ChaCha20 first, which costs a third of the CPU at 1 MiB
+//!   there), ChaCha20-Poly1305 first on hosts without; as the server, the axon's order wins
+//!   over the dialer's;
 //! - X25519 key exchange first (one key share, one packet), X25519MLKEM768 still offered;
 //! - UDP socket buffers of [`QuicConfig::udp_buffer`] bytes, so bursts are not dropped by the
 //!   kernel's 208 KiB default;
@@ -603,8 +605,45 @@ fn multiaddr(addr: SocketAddr) -> Multiaddr {
     Multiaddr::empty().with(addr.ip().into()).with(Protocol::Udp(addr.port())).with(Protocol::QuicV1)
 }
 
-/// TLS 1.3 client and server configurations presenting `keypair`'s libp2p certificate.
+/// Whether this processor runs AES-GCM in hardware: AES-NI with carry-less multiplication on
+/// x86, the ARMv8 AES extension (which brings PMULL) on aarch64.
+fn cpu_has_aes() -> bool {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    {
+        std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+    }
+    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
+/// The TLS 1.3 cipher suites in order of preference for a host with or without AES
+/// instructions. With them AES-GCM is the cheaper (ChaCha20-Poly1305 costs a third of the CPU
+/// at 1 MiB); without them ChaCha20-Poly1305 is, and software AES is slow.
+fn cipher_suites(aes_in_hardware: bool) -> Vec<rustls::SupportedCipherSuite> {
+    use aws_lc_rs::cipher_suite::{TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256};
+    match aes_in_hardware {
+        true => vec![TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256],
+        false => vec![TLS13_CHACHA20_POLY1305_SHA256, TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384],
+    }
+}
+
+/// TLS 1.3 client and server configurations presenting `keypair`'s libp2p certificate, with
+/// the cipher suites ordered for this processor.
 fn tls_configs(keypair: &identity::Keypair) -> Result<(rustls::ClientConfig, rustls::ServerConfig), QuicError> {
+    tls_configs_for(keypair, cpu_has_aes())
+}
+
+/// [`tls_configs`] for a host with or without AES instructions.
+fn tls_configs_for(
+    keypair: &identity::Keypair,
+    aes_in_hardware: bool,
+) -> Result<(rustls::ClientConfig, rustls::ServerConfig), QuicError> {
     let tls_err = |e: &dyn std::fmt::Display| QuicError::Tls(e.to_string());
     // libp2p-tls builds the certificate (signed by the node identity) and its resolvers; the
     // rest of its configuration is replaced.
@@ -613,11 +652,7 @@ fn tls_configs(keypair: &identity::Keypair) -> Result<(rustls::ClientConfig, rus
     let base = aws_lc_rs::default_provider();
     let verifier = Arc::new(PeerCertificate { algorithms: base.signature_verification_algorithms });
     let provider = Arc::new(CryptoProvider {
-        cipher_suites: vec![
-            aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256,
-            aws_lc_rs::cipher_suite::TLS13_AES_256_GCM_SHA384,
-            aws_lc_rs::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
-        ],
+        cipher_suites: cipher_suites(aes_in_hardware),
         kx_groups: vec![
             aws_lc_rs::kx_group::X25519,
             aws_lc_rs::kx_group::X25519MLKEM768,
@@ -638,6 +673,9 @@ fn tls_configs(keypair: &identity::Keypair) -> Result<(rustls::ClientConfig, rus
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::clone(&libp2p_server.cert_resolver));
     server.alpn_protocols = vec![ALPN.to_vec()];
+    // The axon picks the suite by its own order, not the dialer's: stock libp2p peers offer
+    // ChaCha20-Poly1305 first, even to an axon whose processor runs AES-GCM in hardware.
+    server.ignore_client_order = true;
     Ok((client, server))
 }
 
@@ -905,8 +943,12 @@ mod tests {
         Arc::new(Presents(Arc::new(rustls::sign::CertifiedKey::new(vec![cert], key))))
     }
 
-    /// Runs a TLS handshake in memory; the first error either side reports.
-    fn handshake(client: rustls::ClientConfig, server: rustls::ServerConfig) -> Result<(), rustls::Error> {
+    /// Runs a TLS handshake in memory: the cipher suite negotiated, or the first error either
+    /// side reports.
+    fn handshake(
+        client: rustls::ClientConfig,
+        server: rustls::ServerConfig,
+    ) -> Result<rustls::CipherSuite, rustls::Error> {
         let name = ServerName::try_from("l").unwrap();
         let mut client = rustls::ClientConnection::new(Arc::new(client), name)?;
         let mut server = rustls::ServerConnection::new(Arc::new(server))?;
@@ -924,7 +966,9 @@ mod tests {
             client.read_tls(&mut &flight[..]).unwrap();
             client.process_new_packets()?;
             if !client.is_handshaking() && !server.is_handshaking() {
-                return Ok(());
+                let suite = server.negotiated_cipher_suite().map(|suite| suite.suite());
+                assert_eq!(suite, client.negotiated_cipher_suite().map(|suite| suite.suite()), "both sides agree");
+                return suite.ok_or_else(|| rustls::Error::General("no cipher suite negotiated".into()));
             }
         }
         Err(rustls::Error::General("handshake did not finish".into()))
@@ -951,6 +995,33 @@ mod tests {
         impostor.cert_resolver = borrowed_certificate(&bob, &mallory);
         let refused = handshake(tls_configs(&alice).unwrap().0, impostor).expect_err("the dendrite must refuse");
         assert!(matches!(refused, rustls::Error::InvalidCertificate(_)), "{refused:?}");
+    }
+
+    #[test]
+    fn a_stock_libp2p_dialer_gets_aes_gcm_from_an_axon_with_aes_instructions() {
+        // libp2p-tls offers ChaCha20-Poly1305 first; the axon's order decides.
+        let stock = libp2p::tls::make_client_config(&identity::Keypair::generate_ed25519(), None).unwrap();
+        let offered: Vec<_> = stock.crypto_provider().cipher_suites.iter().map(|suite| suite.suite()).collect();
+        assert_eq!(offered.first(), Some(&rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256), "{offered:?}");
+        let axon = tls_configs(&identity::Keypair::generate_ed25519()).unwrap().1;
+        let chosen = handshake(stock, axon).expect("a stock libp2p dialer connects");
+        let expected = match cpu_has_aes() {
+            true => rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+            false => rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+        };
+        assert_eq!(chosen, expected, "AES instructions: {}", cpu_has_aes());
+    }
+
+    #[test]
+    fn chacha20_comes_first_without_aes_instructions() {
+        let names = |aes| cipher_suites(aes).iter().map(|suite| suite.suite()).collect::<Vec<_>>();
+        use rustls::CipherSuite::{TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256};
+        assert_eq!(names(true), [TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256]);
+        assert_eq!(names(false), [TLS13_CHACHA20_POLY1305_SHA256, TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384]);
+        // An axon without them answers ChaCha20 to a dendrite that has them and offers AES first.
+        let without_aes = tls_configs_for(&identity::Keypair::generate_ed25519(), false).unwrap().1;
+        let with_aes = tls_configs_for(&identity::Keypair::generate_ed25519(), true).unwrap().0;
+        assert_eq!(handshake(with_aes, without_aes), Ok(TLS13_CHACHA20_POLY1305_SHA256));
     }
 
     #[test]
