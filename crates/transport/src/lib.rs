@@ -41,11 +41,14 @@ mod metrics;
 mod quic;
 mod swarm;
 
-pub use axon::{AcceptedAuth, Axon, AxonConfig, AxonHandle, BlacklistFn, HandlerError, PriorityFn, RequestContext};
+pub use axon::{
+    AcceptedAuth, Axon, AxonConfig, AxonHandle, BlacklistFn, HandlerError, PriorityFn, Remote, RequestContext,
+};
 pub use dendrite::{Auth, Dendrite, DendriteConfig, Response, ResponseStream, Target};
 pub use directory::{Directory, PeerEntry, PeerFacts, SyncReport};
 pub use error::Error;
 pub use libp2p::{Multiaddr, PeerId};
 pub use metrics::{Metrics, RequestLabels, SynapseLabels};
+pub use neuronet_synapse::Failure;
 pub use quic::QuicError;
 pub use swarm::{load_or_create_identity, NetworkConfig, IDENTIFY_PROTOCOL, SYNAPSE_PROTOCOL};

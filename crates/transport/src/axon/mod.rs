@@ -25,7 +25,7 @@ use neuronet_synapse::frame::{FrameKind, FramePrefix, PREFIX_LEN};
 use neuronet_synapse::nonce::{NonceError, NonceGuard, NonceGuardConfig};
 use neuronet_synapse::payload::unix_nanos;
 use neuronet_synapse::proto::{AuthMode, HotkeyBinding};
-use neuronet_synapse::{Hotkey, Keypair, Status, Synapse, SynapseKind, VerifyingKey};
+use neuronet_synapse::{Failure, Hotkey, Keypair, Status, Synapse, SynapseKind, VerifyingKey};
 use prost::Message;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -46,6 +46,7 @@ mod stream;
 pub use config::{AcceptedAuth, AxonConfig};
 use memory::*;
 use peers::*;
+pub use pipeline::Remote;
 use pipeline::*;
 use router::*;
 pub use router::{BlacklistFn, HandlerError, PriorityFn, RequestContext};
@@ -183,40 +184,33 @@ impl Axon {
             listen_addrs.push(network.listen(addr).await?);
         }
         let rate = |n: u32| Quota::per_second(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
-        let mut names: Vec<String> = self.handlers.keys().cloned().collect();
-        names.sort();
-        let shared = Arc::new(Shared {
-            binding: Mutex::new(sign_own_binding(&self.keypair, &network.local_peer_id(), self.config.binding_ttl)),
+        let pipeline = Arc::new(Pipeline {
             hotkey: self.keypair.hotkey(),
-            keypair: self.keypair,
-            local_peer_id: network.local_peer_id(),
             gate: Gate::new(self.config.max_concurrency, self.config.queue_capacity),
             memory: Memory::new(self.config.max_inflight_bytes, self.config.max_inflight_bytes_per_ip),
             nonces: NonceGuard::new(self.config.nonce.clone()),
             peer_rate: RateLimiter::keyed(rate(self.config.rate_per_peer)),
             ip_rate: RateLimiter::keyed(rate(self.config.rate_per_ip)),
-            bind_rate: RateLimiter::keyed(bind_quota(self.config.bind_budget, self.config.bind_refill)),
-            network: network.downgrade(),
-            config: self.config,
             directory: self.directory,
-            handlers: self
-                .handlers
-                .into_iter()
-                .map(|(name, handler)| {
-                    let inline = Arc::new(InlineFlag { synapse: name.clone(), score: AtomicU32::new(0) });
-                    (name, Route { handler, inline })
-                })
-                .collect(),
-            names,
+            router: Router::new(self.handlers),
             blacklist: self.blacklist,
             priority: self.priority,
             metrics: self.metrics.clone(),
+            config: self.config,
+        });
+        let shared = Arc::new(Shared {
+            binding: Mutex::new(sign_own_binding(&self.keypair, &network.local_peer_id(), pipeline.config.binding_ttl)),
+            keypair: self.keypair,
+            local_peer_id: network.local_peer_id(),
+            bind_rate: RateLimiter::keyed(bind_quota(pipeline.config.bind_budget, pipeline.config.bind_refill)),
+            network: network.downgrade(),
+            pipeline,
             peers,
         });
         let accept = tokio::spawn(accept_loop(shared.clone(), incoming));
         Ok(AxonHandle {
             peer_id: network.local_peer_id(),
-            hotkey: shared.hotkey,
+            hotkey: shared.pipeline.hotkey,
             listen_addrs,
             metrics: self.metrics,
             accept,
@@ -256,7 +250,7 @@ impl AxonHandle {
     }
     /// Requests waiting for a handler slot now.
     pub fn queued(&self) -> usize {
-        self.shared.gate.queued()
+        self.shared.pipeline.gate.queued()
     }
 }
 
@@ -266,27 +260,17 @@ impl Drop for AxonHandle {
     }
 }
 
+/// What the QUIC adapter shares between its streams: the wire-neutral pipeline, and what only
+/// QUIC has (the axon's own binding, the peers' bindings, the Bind budgets, the swarm).
 struct Shared {
+    pipeline: Arc<Pipeline>,
     keypair: Arc<Keypair>,
-    hotkey: Hotkey,
     local_peer_id: PeerId,
     binding: Mutex<HotkeyBinding>,
-    config: AxonConfig,
-    directory: Directory,
-    handlers: HashMap<String, Route>,
-    names: Vec<String>,
-    blacklist: Option<BlacklistFn>,
-    priority: Option<PriorityFn>,
-    gate: Gate,
-    memory: Memory,
-    nonces: NonceGuard,
-    peer_rate: DefaultKeyedRateLimiter<PeerId>,
-    ip_rate: DefaultKeyedRateLimiter<IpAddr>,
     /// Each connection's Bind budget (`bind_budget`, `bind_refill`).
     bind_rate: DefaultKeyedRateLimiter<PeerId>,
     /// Closes connections that spent their Bind budget; does not keep the swarm alive.
     network: crate::swarm::WeakNetwork,
-    metrics: Metrics,
     peers: Arc<PeerTable>,
 }
 
@@ -300,8 +284,8 @@ impl Shared {
         let mut binding = self.binding.lock().unwrap_or_else(|p| p.into_inner());
         let now = unix_nanos() / 1_000_000_000;
         // Re-sign when less than a tenth of the lifetime is left.
-        if binding.expires_at.saturating_sub(now) < self.config.binding_ttl.as_secs() / 10 {
-            *binding = sign_own_binding(&self.keypair, &self.local_peer_id, self.config.binding_ttl);
+        if binding.expires_at.saturating_sub(now) < self.pipeline.config.binding_ttl.as_secs() / 10 {
+            *binding = sign_own_binding(&self.keypair, &self.local_peer_id, self.pipeline.config.binding_ttl);
         }
         binding.clone()
     }
@@ -312,8 +296,8 @@ async fn accept_loop(shared: Arc<Shared>, mut incoming: tokio::sync::mpsc::Recei
     while let Some((peer, stream)) = incoming.recv().await {
         tokio::spawn(serve_stream(shared.clone(), peer, stream));
         if last_cleanup.elapsed() > Duration::from_secs(60) {
-            shared.peer_rate.retain_recent();
-            shared.ip_rate.retain_recent();
+            shared.pipeline.peer_rate.retain_recent();
+            shared.pipeline.ip_rate.retain_recent();
             shared.bind_rate.retain_recent();
             shared.peers.get().retain(|_, state| state.connected);
             last_cleanup = Instant::now();

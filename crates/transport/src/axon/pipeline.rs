@@ -4,6 +4,36 @@
 
 use super::*;
 
+/// The axon's request pipeline, one per axon and shared by every wire it serves: its limits,
+/// memory budget, replay cache, blacklist, priority gate and handlers. A wire's adapter parses
+/// its own envelope into a [`RequestHead`] and a body, asks the pipeline at each step, and turns
+/// the answers the pipeline sends into its [`Sink`] into its own frames.
+pub(crate) struct Pipeline {
+    pub(super) config: AxonConfig,
+    /// The axon's hotkey: the receiver every request must name.
+    pub(super) hotkey: Hotkey,
+    pub(super) directory: Directory,
+    pub(super) router: Router,
+    pub(super) blacklist: Option<BlacklistFn>,
+    pub(super) priority: Option<PriorityFn>,
+    pub(super) gate: Gate,
+    pub(super) memory: Memory,
+    pub(super) nonces: NonceGuard,
+    pub(super) peer_rate: DefaultKeyedRateLimiter<PeerId>,
+    pub(super) ip_rate: DefaultKeyedRateLimiter<IpAddr>,
+    pub(super) metrics: Metrics,
+}
+
+/// Where a request came from, as its wire knows it before authentication: the address, and the
+/// libp2p PeerId when the wire has one (QUIC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Remote {
+    /// The caller's IP address, when the wire knows it.
+    pub ip: Option<IpAddr>,
+    /// The caller's libp2p PeerId (QUIC only).
+    pub peer_id: Option<PeerId>,
+}
+
 /// A request that passed every check before the queue.
 pub(super) struct Admitted {
     pub(super) head: RequestHead,
@@ -12,39 +42,45 @@ pub(super) struct Admitted {
     pub(super) handler: Handler,
     /// The synapse's flag: may its first poll run on the stream's reader task?
     pub(super) inline: Arc<InlineFlag>,
-    /// The caller's address's memory budget (set when dispatched).
-    pub(super) ip_budget: Option<Arc<tokio::sync::Semaphore>>,
     pub(super) caller: Hotkey,
     pub(super) facts: Option<PeerFacts>,
+    /// When the request arrived.
+    pub(super) started: Instant,
 }
 
-/// Over the per-peer or per-IP rate.
-pub(super) fn over_rate(shared: &Shared, peer: &PeerId, ip: Option<IpAddr>) -> bool {
-    // Keyed like the connection limits: one IPv6 host usually holds a whole /64.
-    shared.peer_rate.check_key(peer).is_err()
-        || ip.is_some_and(|ip| shared.ip_rate.check_key(&crate::inbound::ip_key(ip)).is_err())
+/// A refused request: why, and the synapse it named (a metric label only if served).
+pub(super) struct Refusal {
+    pub(super) failure: Failure,
+    pub(super) synapse: String,
 }
-
-pub(super) type Refusal = (Status, String, String);
 
 pub(super) fn refusal_of(head: &RequestHead, status: Status, message: String) -> Refusal {
-    (status, message, head.synapse.clone())
+    Refusal { failure: Failure::new(status, message), synapse: head.synapse.clone() }
 }
 
-/// The checks that need no cryptography: receiver, binding, accepted mode, sender. Which
-/// synapses the axon serves is told only to an authenticated caller ([`route`]).
-pub(super) fn precheck(shared: &Shared, state: &PeerState, head: &RequestHead) -> Result<(), Refusal> {
-    if head.receiver != *shared.hotkey.public() {
-        let message = format!("request is for another receiver, this axon is {}", shared.hotkey);
+impl Pipeline {
+    /// Whether `remote` is over the per-peer or per-IP rate.
+    pub(super) fn over_rate(&self, remote: &Remote) -> bool {
+        // Keyed like the connection limits: one IPv6 host usually holds a whole /64.
+        remote.peer_id.is_some_and(|peer| self.peer_rate.check_key(&peer).is_err())
+            || remote.ip.is_some_and(|ip| self.ip_rate.check_key(&crate::inbound::ip_key(ip)).is_err())
+    }
+}
+
+/// The checks that need no cryptography: receiver, the caller's binding (`bound`: the hotkey
+/// the wire proved and until when), accepted mode, sender. Which synapses the axon serves is told
+/// only to an authenticated caller ([`Router::route`]).
+pub(super) fn precheck(pipeline: &Pipeline, bound: Option<(Hotkey, u64)>, head: &RequestHead) -> Result<(), Refusal> {
+    if head.receiver != *pipeline.hotkey.public() {
+        let message = format!("request is for another receiver, this axon is {}", pipeline.hotkey);
         return Err(refusal_of(head, Status::Forbidden, message));
     }
-    let (bound, expires_at) = state
-        .bound
-        .ok_or_else(|| refusal_of(head, Status::Unauthorized, "connection is not bound to a hotkey".into()))?;
+    let (bound, expires_at) =
+        bound.ok_or_else(|| refusal_of(head, Status::Unauthorized, "connection is not bound to a hotkey".into()))?;
     if expires_at <= unix_nanos() / 1_000_000_000 {
         return Err(refusal_of(head, Status::Unauthorized, "the connection's binding has expired".into()));
     }
-    if !shared.config.accepted_auth.allows(head.auth) {
+    if !pipeline.config.accepted_auth.allows(head.auth) {
         let message = format!("this axon does not accept {:?} authentication", head.auth);
         return Err(refusal_of(head, Status::Unauthorized, message));
     }
@@ -57,9 +93,15 @@ pub(super) fn precheck(shared: &Shared, state: &PeerState, head: &RequestHead) -
 
 /// After the signature: the replay check, the blacklist on the authenticated hotkey, then the
 /// synapse (404).
-pub(super) fn authorize(shared: &Shared, head: RequestHead, body: Bytes, budget: Budget) -> Result<Admitted, Refusal> {
+pub(super) fn authorize(
+    pipeline: &Pipeline,
+    head: RequestHead,
+    body: Bytes,
+    budget: Budget,
+    started: Instant,
+) -> Result<Admitted, Refusal> {
     if head.auth == AuthMode::PerRequest {
-        shared.nonces.check(head.sender.public(), head.nonce, unix_nanos()).map_err(|e| {
+        pipeline.nonces.check(head.sender.public(), head.nonce, unix_nanos()).map_err(|e| {
             let status = match e {
                 NonceError::Full { .. } => Status::Unavailable,
                 NonceError::Stale { .. }
@@ -70,10 +112,10 @@ pub(super) fn authorize(shared: &Shared, head: RequestHead, body: Bytes, budget:
             refusal_of(&head, status, e.to_string())
         })?;
     }
-    let facts = shared.directory.facts(&head.sender);
-    blacklisted(shared, &head.sender, facts.as_ref())
+    let facts = pipeline.directory.facts(&head.sender);
+    blacklisted(pipeline, &head.sender, facts.as_ref())
         .map_err(|reason| refusal_of(&head, Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
-    let route = route(shared, &head)?;
+    let route = pipeline.router.route(&head)?;
     Ok(Admitted {
         caller: head.sender,
         head,
@@ -81,13 +123,15 @@ pub(super) fn authorize(shared: &Shared, head: RequestHead, body: Bytes, budget:
         budget,
         handler: route.handler,
         inline: route.inline,
-        ip_budget: None,
         facts,
+        started,
     })
 }
 
-pub(super) fn blacklisted(shared: &Shared, hotkey: &Hotkey, facts: Option<&PeerFacts>) -> Result<(), String> {
-    let config = &shared.config;
+/// The built-in blacklist (registration, validator permit, stake) and the axon's own, on an
+/// authenticated hotkey.
+pub(super) fn blacklisted(pipeline: &Pipeline, hotkey: &Hotkey, facts: Option<&PeerFacts>) -> Result<(), String> {
+    let config = &pipeline.config;
     if config.require_registered && !facts.is_some_and(|f| f.registered) {
         return Err(format!("{hotkey} is not registered"));
     }
@@ -97,43 +141,22 @@ pub(super) fn blacklisted(shared: &Shared, hotkey: &Hotkey, facts: Option<&PeerF
     if config.min_stake > 0 && facts.map(|f| f.stake).unwrap_or(0) < config.min_stake {
         return Err(format!("{hotkey} has less than {} rao of stake", config.min_stake));
     }
-    match &shared.blacklist {
+    match &pipeline.blacklist {
         Some(check) => check(hotkey, facts),
         None => Ok(()),
     }
 }
 
-/// One admitted request's task: the handler and its answer, then its entry in the stream's
-/// running map goes. (The handler's future is built in place inside this one: built outside
-/// and moved in, its few KB were copied three times per request.)
-pub(super) async fn run(
-    shared: Arc<Shared>,
-    peer: PeerId,
-    writer: Writer,
-    id: u64,
-    admitted: Admitted,
-    started: Instant,
-    running: Running,
-) {
-    handle(shared, peer, writer, id, admitted, started).await;
-    running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-}
-
-pub(super) async fn handle(
-    shared: Arc<Shared>,
-    peer: PeerId,
-    writer: Writer,
-    id: u64,
-    admitted: Admitted,
-    started: Instant,
-) {
+/// Runs an admitted request: priority, the gate, the handler under its timeout, and its answers
+/// into `sink`, whatever the wire.
+pub(super) async fn handle<S: Sink>(pipeline: Arc<Pipeline>, remote: Remote, sink: S, id: u64, admitted: Admitted) {
     // The body's share of the memory budget is returned when its handler is done (a streaming
     // handler's, when the stream ends).
-    let Admitted { head, body, budget, handler, caller, facts, inline: _, ip_budget } = admitted;
-    let span = tracing::debug_span!("request", synapse = %head.synapse, caller = %caller, %peer, id);
+    let Admitted { head, body, budget, handler, caller, facts, inline: _, started } = admitted;
+    let span = tracing::debug_span!("request", synapse = %head.synapse, caller = %caller, id);
     async move {
         let synapse = head.synapse.clone();
-        let priority = match &shared.priority {
+        let priority = match &pipeline.priority {
             // A panicking priority function must not take the request (or, polled on the
             // stream's reader, the stream) with it: such a request gets the lowest priority.
             Some(priority) => {
@@ -145,28 +168,18 @@ pub(super) async fn handle(
             }
             None => facts.as_ref().map(|f| f.stake as f64).unwrap_or(0.0),
         };
-        shared.metrics.queued.set(shared.gate.queued() as i64);
-        // Writing the answer gets a second after the deadline at most: a peer that stops reading
-        // must not keep the handler slot (or the body's memory) forever.
-        let requested = Duration::from_millis(u64::from(head.timeout_ms));
-        let timeout =
-            if head.timeout_ms == 0 { shared.config.default_timeout } else { requested.min(shared.config.max_timeout) };
-        let send_deadline = tokio::time::Instant::from(started + timeout + shared.config.write_grace);
-        let Ok(permit) = shared.gate.admit(priority).await else {
-            shared.metrics.record(&synapse, 503, started.elapsed().as_secs_f64());
-            send_status_by(
-                send_deadline,
-                &writer,
-                id,
-                Status::Unavailable,
-                "axon is at capacity: priority queue is full",
-                started,
-            )
-            .await;
+        pipeline.metrics.queued.set(pipeline.gate.queued() as i64);
+        let timeout = timeout_of(&pipeline.config, head.timeout_ms);
+        // Writing the answer gets `write_grace` after the deadline at most: a peer that stops
+        // reading must not keep the handler slot (or the body's memory) forever.
+        let due = tokio::time::Instant::from(started + timeout + pipeline.config.write_grace);
+        let answers = Answers { sink: &sink, id, due, started };
+        let Ok(permit) = pipeline.gate.admit(priority).await else {
+            pipeline.metrics.record(&synapse, 503, started.elapsed().as_secs_f64());
+            answers.end(Failure::new(Status::Unavailable, QUEUE_FULL)).await;
             return;
         };
-        let ctx =
-            RequestContext { caller, peer_id: peer, facts, synapse: synapse.clone(), deadline: started + timeout };
+        let ctx = RequestContext { caller, remote, facts, synapse: synapse.clone(), deadline: started + timeout };
         let status = match handler {
             Handler::Unary(handler) => {
                 let outcome = tokio::time::timeout_at(
@@ -180,137 +193,89 @@ pub(super) async fn handle(
                 drop(budget);
                 match outcome {
                     Ok(Ok(Ok(response))) => {
-                        let mut head = ResponseHead::new(Status::Success);
-                        head.process_time_us = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
-                        let out = (&writer, &shared.memory, ip_budget.as_ref());
-                        let _ = send_by(send_deadline, out, FrameKind::Response, id, head.encode(), response).await;
+                        let _ = answers.send(Part::Body(response)).await;
                         Status::Success
                     }
-                    Ok(Ok(Err(error))) => {
-                        send_status_by(send_deadline, &writer, id, error.status, error.message, started).await;
-                        error.status
-                    }
+                    Ok(Ok(Err(failure))) => answers.end(failure).await,
                     Ok(Err(_panic)) => {
                         tracing::warn!("handler panicked");
-                        send_status_by(send_deadline, &writer, id, Status::InternalError, PANICKED, started).await;
-                        Status::InternalError
+                        answers.end(Failure::new(Status::InternalError, PANICKED)).await
                     }
                     Err(_elapsed) => {
-                        send_status_by(
-                            send_deadline,
-                            &writer,
-                            id,
-                            Status::Timeout,
-                            crate::error::timeout_message(timeout),
-                            started,
-                        )
-                        .await;
-                        Status::Timeout
+                        answers.end(Failure::new(Status::Timeout, crate::error::timeout_message(timeout))).await
                     }
                 }
             }
             Handler::Streaming(handler) => {
                 // Boxed: the streaming path's state would otherwise size every unary request's task.
-                let out = (&writer, &shared.memory, ip_budget.as_ref());
-                let holds = (permit, &shared.gate, priority, budget);
-                Box::pin(stream_response(holds, out, id, handler, ctx, body, (started, timeout, send_deadline))).await
+                let holds = (permit, &pipeline.gate, priority, budget);
+                Box::pin(stream_response(holds, &answers, handler, ctx, body, timeout)).await
             }
         };
-        shared.metrics.record(&synapse, status.code(), started.elapsed().as_secs_f64());
+        pipeline.metrics.record(&synapse, status.code(), started.elapsed().as_secs_f64());
     }
     .instrument(span)
     .await
 }
 
-/// The message of a 500 for a handler that panicked.
-pub(super) const PANICKED: &str = "Internal Server Error: handler panicked";
-
-/// Ends a streaming answer with its final status, and returns it.
-pub(super) async fn end_stream(
-    writer: &Writer,
-    send_deadline: tokio::time::Instant,
-    id: u64,
-    status: Status,
-    message: impl Into<String>,
-    started: Instant,
-) -> Status {
-    send_status_by(send_deadline, writer, id, status, message, started).await;
-    status
+/// A request's timeout: what it asks for, at most `max_timeout`; `default_timeout` for 0.
+pub(super) fn timeout_of(config: &AxonConfig, timeout_ms: u32) -> Duration {
+    match timeout_ms {
+        0 => config.default_timeout,
+        ms => Duration::from_millis(u64::from(ms)).min(config.max_timeout),
+    }
 }
 
-/// Runs a streaming handler, writing its chunks; holds the handler slot (`_permit`) throughout,
-/// since the handler runs as long as the stream does.
-pub(super) async fn stream_response(
+/// The message of a 500 for a handler that panicked.
+pub(super) const PANICKED: &str = "Internal Server Error: handler panicked";
+/// The message of a 503 for a request the priority queue had no room for.
+pub(super) const QUEUE_FULL: &str = "axon is at capacity: priority queue is full";
+
+/// Runs a streaming handler, sending its chunks; holds the handler slot (`permit`) while the
+/// handler runs, and gives it up while a chunk waits for its caller.
+pub(super) async fn stream_response<S: Sink>(
     (permit, gate, priority, request_share): (crate::gate::Permit, &Gate, f64, Budget),
-    (writer, memory, ip): Out<'_>,
-    id: u64,
+    answers: &Answers<'_, S>,
     handler: StreamFn,
     ctx: RequestContext,
     body: Bytes,
-    (started, timeout, send_deadline): (Instant, Duration, tokio::time::Instant),
+    timeout: Duration,
 ) -> Status {
-    let deadline = tokio::time::Instant::from(started + timeout);
+    let deadline = tokio::time::Instant::from(answers.started + timeout);
     let items = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, body)));
     // The handler has its request: the body's share goes to the chunks.
     drop(request_share);
     let items = match items {
         Ok(Ok(items)) => items,
-        Ok(Err(error)) => {
-            return end_stream(writer, send_deadline, id, error.status, error.message, started).await;
-        }
-        Err(_) => {
-            return end_stream(writer, send_deadline, id, Status::InternalError, PANICKED, started).await;
-        }
+        Ok(Err(failure)) => return answers.end(failure).await,
+        Err(_) => return answers.end(Failure::new(Status::InternalError, PANICKED)).await,
     };
     let mut items = std::panic::AssertUnwindSafe(items).catch_unwind().boxed();
     let mut slot = Some(permit);
     loop {
         match tokio::time::timeout_at(deadline, items.next()).await {
-            Ok(Some(Ok(Ok(chunk)))) => {
-                let frame = OutFrame { kind: FrameKind::Chunk, id, header: Vec::new(), body: chunk, held: None };
-                match try_send_answer((writer, memory, ip), frame, send_deadline) {
-                    Ok(()) => {}
-                    Err(None) => return Status::Unavailable,
-                    Err(Some(frame)) => {
-                        // The caller is not taking its chunks (or memory is short): wait without
-                        // the handler's slot, so that other requests can run in it meanwhile.
-                        drop(slot.take());
-                        if send_waiting((writer, memory, ip), frame, send_deadline).await.is_err() {
-                            return Status::Unavailable;
+            Ok(Some(Ok(Ok(chunk)))) => match answers.try_send(Part::Chunk(chunk)) {
+                Ok(()) => {}
+                Err(None) => return Status::Unavailable,
+                Err(Some(part)) => {
+                    // The caller is not taking its chunks (or memory is short): wait without
+                    // the handler's slot, so that other requests can run in it meanwhile.
+                    drop(slot.take());
+                    if answers.send(part).await.is_err() {
+                        return Status::Unavailable;
+                    }
+                    match gate.admit(priority).await {
+                        Ok(permit) => {
+                            slot.replace(permit);
                         }
-                        match gate.admit(priority).await {
-                            Ok(permit) => {
-                                slot.replace(permit);
-                            }
-                            Err(_) => {
-                                let message = "axon is at capacity: priority queue is full";
-                                return end_stream(writer, send_deadline, id, Status::Unavailable, message, started)
-                                    .await;
-                            }
-                        }
+                        Err(_) => return answers.end(Failure::new(Status::Unavailable, QUEUE_FULL)).await,
                     }
                 }
-            }
-            Ok(Some(Ok(Err(error)))) => {
-                return end_stream(writer, send_deadline, id, error.status, error.message, started).await;
-            }
-            Ok(Some(Err(_panic))) => {
-                return end_stream(writer, send_deadline, id, Status::InternalError, PANICKED, started).await;
-            }
-            Ok(None) => {
-                return end_stream(writer, send_deadline, id, Status::Success, "Success", started).await;
-            }
-            Err(_) => {
-                return end_stream(
-                    writer,
-                    send_deadline,
-                    id,
-                    Status::Timeout,
-                    crate::error::timeout_message(timeout),
-                    started,
-                )
-                .await;
-            }
+            },
+            Ok(Some(Ok(Err(failure)))) => return answers.end(failure).await,
+            Ok(Some(Err(_panic))) => return answers.end(Failure::new(Status::InternalError, PANICKED)).await,
+            Ok(None) => return answers.end(Failure::new(Status::Success, "Success")).await,
+            Err(_) => return answers.end(Failure::new(Status::Timeout, crate::error::timeout_message(timeout))).await,
         }
     }
 }

@@ -8,8 +8,8 @@ use super::*;
 pub struct RequestContext {
     /// The caller's hotkey, proven by signature or by the connection binding.
     pub caller: Hotkey,
-    /// The caller's libp2p PeerId.
-    pub peer_id: PeerId,
+    /// Where the request came from (the address, and the PeerId on QUIC).
+    pub remote: Remote,
     /// What the Directory says about the caller.
     pub facts: Option<PeerFacts>,
     /// The synapse name.
@@ -18,27 +18,9 @@ pub struct RequestContext {
     pub deadline: Instant,
 }
 
-/// A handler's refusal or failure: a status and a message for the caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandlerError {
-    /// The status.
-    pub status: Status,
-    /// The message.
-    pub message: String,
-}
-
-impl HandlerError {
-    /// A failure with `status` and `message`.
-    pub fn new(status: Status, message: impl Into<String>) -> Self {
-        HandlerError { status, message: message.into() }
-    }
-}
-
-impl From<Status> for HandlerError {
-    fn from(status: Status) -> Self {
-        HandlerError { status, message: status.message().to_owned() }
-    }
-}
+/// A handler's refusal or failure: a status and a message for the caller (the one failure
+/// type, [`Failure`], by the name handlers know it).
+pub type HandlerError = Failure;
 
 pub(super) type UnaryFn =
     Arc<dyn Fn(RequestContext, Bytes) -> BoxFuture<'static, Result<Bytes, HandlerError>> + Send + Sync>;
@@ -115,12 +97,40 @@ pub type BlacklistFn = Arc<dyn Fn(&Hotkey, Option<&PeerFacts>) -> Result<(), Str
 /// Orders queued requests: higher runs first. Default: the caller's stake.
 pub type PriorityFn = Arc<dyn Fn(&Hotkey, Option<&PeerFacts>) -> f64 + Send + Sync>;
 
-/// The synapse's handler, or 404 naming the synapses served.
-pub(super) fn route(shared: &Shared, head: &RequestHead) -> Result<Route, Refusal> {
-    shared.handlers.get(&head.synapse).cloned().ok_or_else(|| {
-        let message = format!("Synapse name '{}' not found. Available synapses {:?}", head.synapse, shared.names);
-        refusal_of(head, Status::NotFound, message)
-    })
+/// The handlers by synapse name.
+pub(super) struct Router {
+    pub(super) handlers: HashMap<String, Route>,
+    /// The names served, sorted, for a 404's message.
+    pub(super) names: Vec<String>,
+}
+
+impl Router {
+    /// Routes for `handlers`, each synapse with a fresh inline-poll flag.
+    pub(super) fn new(handlers: HashMap<String, Handler>) -> Self {
+        let mut names: Vec<String> = handlers.keys().cloned().collect();
+        names.sort();
+        let handlers = handlers
+            .into_iter()
+            .map(|(name, handler)| {
+                let inline = Arc::new(InlineFlag { synapse: name.clone(), score: AtomicU32::new(0) });
+                (name, Route { handler, inline })
+            })
+            .collect();
+        Router { handlers, names }
+    }
+
+    /// Whether `synapse` is served (only served names become metric labels).
+    pub(super) fn serves(&self, synapse: &str) -> bool {
+        self.handlers.contains_key(synapse)
+    }
+
+    /// The synapse's handler, or 404 naming the synapses served.
+    pub(super) fn route(&self, head: &RequestHead) -> Result<Route, Refusal> {
+        self.handlers.get(&head.synapse).cloned().ok_or_else(|| {
+            let message = format!("Synapse name '{}' not found. Available synapses {:?}", head.synapse, self.names);
+            refusal_of(head, Status::NotFound, message)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,125 +1,168 @@
-//! Queuing answers on a QUIC stream's writer, with their share of the memory budget and
-//! the deadline past which writing them helps no one.
+//! Where a request's answers go: the [`Sink`] a wire gives the pipeline, and the one way the
+//! pipeline sends an answer into it ([`Answers`]). The QUIC sink queues frames on a stream's
+//! writer with their share of the memory budget and the deadline past which writing them helps no
+//! one.
 
 use super::*;
+
+/// One part of a request's answer.
+pub(crate) enum Part {
+    /// A unary answer's body (status 200).
+    Body(Bytes),
+    /// One chunk of a streaming answer.
+    Chunk(Bytes),
+    /// The final status (a failure, or a streaming answer's end), with its message.
+    End(Failure),
+}
+
+/// A wire's way to deliver answers. `try_send` is the fast path that needs no timer; `send`
+/// waits for room and memory until the answer's `due` time.
+pub(crate) trait Sink: Send + Sync + 'static {
+    /// Queues `part` for request `id` if there is room and memory now; otherwise hands it back
+    /// (`None`: the wire is gone).
+    fn try_send(&self, id: u64, part: Part, due: tokio::time::Instant, started: Instant) -> Result<(), Option<Part>>;
+    /// Queues `part` for request `id`, waiting until `due` for room and memory.
+    fn send(
+        &self,
+        id: u64,
+        part: Part,
+        due: tokio::time::Instant,
+        started: Instant,
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+}
+
+/// One request's answers: its sink, id, when it arrived and when its caller stops waiting.
+pub(crate) struct Answers<'a, S> {
+    pub(super) sink: &'a S,
+    pub(super) id: u64,
+    pub(super) due: tokio::time::Instant,
+    pub(super) started: Instant,
+}
+
+impl<S: Sink> Answers<'_, S> {
+    /// Queues `part` at once if it fits now.
+    pub(super) fn try_send(&self, part: Part) -> Result<(), Option<Part>> {
+        self.sink.try_send(self.id, part, self.due, self.started)
+    }
+
+    /// Queues `part`, waiting for room by the request's deadline.
+    pub(super) async fn send(&self, part: Part) -> std::io::Result<()> {
+        match self.try_send(part) {
+            Ok(()) => Ok(()),
+            Err(Some(part)) => self.sink.send(self.id, part, self.due, self.started).await,
+            Err(None) => Err(writer_closed()),
+        }
+    }
+
+    /// Ends the answer with `failure`'s status and message, and returns the status.
+    pub(super) async fn end(&self, failure: Failure) -> Status {
+        let status = failure.status;
+        let _ = self.send(Part::End(failure)).await;
+        status
+    }
+}
 
 /// The queue of a stream's writer task (see [`run_writer`]); bounded by `write_queue`, so that
 /// a fast streaming handler waits for the network instead of piling up chunks.
 pub(super) type Writer = tokio::sync::mpsc::Sender<OutFrame>;
 
-/// Where a request's answers go: its stream's writer, and the memory budgets they count against
-/// (the axon's, and the caller's address's when known).
-pub(super) type Out<'a> = (&'a Writer, &'a Memory, Option<&'a Arc<tokio::sync::Semaphore>>);
-
-pub(super) async fn send(
-    writer: &Writer,
-    kind: FrameKind,
-    id: u64,
-    header: Vec<u8>,
-    body: Bytes,
-) -> std::io::Result<()> {
-    writer
-        .send(OutFrame { kind, id, header, body, held: None })
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed"))
+/// The QUIC sink: a stream's writer, and the memory budgets its answers count against (the
+/// axon's, and the caller's address's when known).
+#[derive(Clone)]
+pub(super) struct QuicSink {
+    pub(super) writer: Writer,
+    pub(super) memory: Memory,
+    pub(super) ip: Option<Arc<tokio::sync::Semaphore>>,
 }
 
-/// Queues an answer's frame by `deadline`; its body holds a share of `memory` until written, so
-/// that answers waiting for a peer that reads slowly (or not at all) count against
-/// `max_inflight_bytes` like the requests they answer.
-pub(super) async fn send_by(
-    deadline: tokio::time::Instant,
-    out: Out<'_>,
-    kind: FrameKind,
-    id: u64,
-    header: Vec<u8>,
-    body: Bytes,
-) -> std::io::Result<()> {
-    let frame = OutFrame { kind, id, header, body, held: None };
-    match try_send_answer(out, frame, deadline) {
-        Ok(()) => Ok(()),
-        Err(Some(frame)) => send_waiting(out, frame, deadline).await,
-        Err(None) => Err(writer_closed()),
-    }
-}
-
-/// Queues an answer's frame if its share of memory and room in the queue are there now (no
-/// timer needed, the usual case); otherwise hands it back (`None`: the writer has stopped).
-pub(super) fn try_send_answer(
-    (writer, memory, ip): Out<'_>,
-    mut frame: OutFrame,
-    deadline: tokio::time::Instant,
-) -> Result<(), Option<OutFrame>> {
-    if writer.is_closed() {
-        return Err(None);
-    }
-    if !frame.body.is_empty() {
-        match memory.try_take_answer(frame.body.len(), ip) {
-            Some(share) => frame.held = Some(AnswerHold { share: Some(share), until: deadline }),
-            None => return Err(Some(frame)),
+impl QuicSink {
+    /// `part` as the frame that carries it; a body's share of memory is taken later.
+    fn frame(id: u64, part: Part, due: tokio::time::Instant, started: Instant) -> OutFrame {
+        let process_time_us = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
+        match part {
+            Part::Body(body) => {
+                let mut head = ResponseHead::new(Status::Success);
+                head.process_time_us = process_time_us;
+                OutFrame { kind: FrameKind::Response, id, header: head.encode(), body, held: None }
+            }
+            Part::Chunk(body) => OutFrame { kind: FrameKind::Chunk, id, header: Vec::new(), body, held: None },
+            // A status answers a request, and its caller stops waiting for it at `due` like for
+            // any answer: the writer drops it unwritten then.
+            Part::End(failure) => {
+                let mut head = ResponseHead::with_message(failure.status, failure.message);
+                head.process_time_us = process_time_us;
+                let held = Some(AnswerHold { share: None, until: due });
+                OutFrame { kind: FrameKind::Response, id, header: head.encode(), body: Bytes::new(), held }
+            }
         }
     }
-    writer.try_send(frame).map_err(|error| match error {
-        tokio::sync::mpsc::error::TrySendError::Full(frame) => Some(frame),
-        tokio::sync::mpsc::error::TrySendError::Closed(_) => None,
-    })
+
+    /// The bytes of `part` that count against the memory budget.
+    fn body_len(part: &Part) -> usize {
+        match part {
+            Part::Body(body) | Part::Chunk(body) => body.len(),
+            Part::End(_) => 0,
+        }
+    }
+
+    /// `part`'s share of memory now, or `Err` to wait for it; `None` when it needs none.
+    fn try_share(&self, part: &Part) -> Result<Option<Share>, ()> {
+        match Self::body_len(part) {
+            0 => Ok(None),
+            len => self.memory.try_take_answer(len, self.ip.as_ref()).map(Some).ok_or(()),
+        }
+    }
 }
 
-/// Queues an answer's frame by `deadline`, waiting for its share of memory and for room.
-pub(super) async fn send_waiting(
-    (writer, memory, ip): Out<'_>,
-    mut frame: OutFrame,
-    deadline: tokio::time::Instant,
-) -> std::io::Result<()> {
-    if frame.held.is_none() && !frame.body.is_empty() {
-        let share = memory.take_answer_by(frame.body.len(), ip, deadline).await?;
-        frame.held = Some(AnswerHold { share: Some(share), until: deadline });
+impl Sink for QuicSink {
+    fn try_send(&self, id: u64, part: Part, due: tokio::time::Instant, started: Instant) -> Result<(), Option<Part>> {
+        // Answers waiting for a peer that reads slowly (or not at all) count against the memory
+        // budget like the requests they answer.
+        let Ok(share) = self.try_share(&part) else { return Err(Some(part)) };
+        let room = match self.writer.try_reserve() {
+            Ok(room) => room,
+            Err(tokio::sync::mpsc::error::TrySendError::Full(())) => return Err(Some(part)),
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => return Err(None),
+        };
+        let mut frame = Self::frame(id, part, due, started);
+        if let Some(share) = share {
+            frame.held = Some(AnswerHold { share: Some(share), until: due });
+        }
+        room.send(frame);
+        Ok(())
     }
-    tokio::time::timeout_at(deadline, writer.send(frame))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "peer is not reading"))?
-        .map_err(|_| writer_closed())
+
+    async fn send(&self, id: u64, part: Part, due: tokio::time::Instant, started: Instant) -> std::io::Result<()> {
+        let share = match Self::body_len(&part) {
+            0 => None,
+            len => Some(self.memory.take_answer_by(len, self.ip.as_ref(), due).await?),
+        };
+        let room = tokio::time::timeout_at(due, self.writer.reserve())
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "peer is not reading"))?
+            .map_err(|_| writer_closed())?;
+        let mut frame = Self::frame(id, part, due, started);
+        if let Some(share) = share {
+            frame.held = Some(AnswerHold { share: Some(share), until: due });
+        }
+        room.send(frame);
+        Ok(())
+    }
+}
+
+/// Queues a frame that answers no request's deadline (the Bind answer, a refusal before the
+/// request is known); the writer gives it its default one.
+pub(super) async fn send_frame(writer: &Writer, kind: FrameKind, id: u64, header: Vec<u8>) -> std::io::Result<()> {
+    writer.send(OutFrame { kind, id, header, body: Bytes::new(), held: None }).await.map_err(|_| writer_closed())
+}
+
+/// A status answer's frame with no deadline of its own (see [`send_frame`]).
+pub(super) async fn send_status(writer: &Writer, id: u64, status: Status, message: &str, started: Instant) {
+    let mut head = ResponseHead::with_message(status, message);
+    head.process_time_us = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
+    let _ = send_frame(writer, FrameKind::Response, id, head.encode()).await;
 }
 
 pub(super) fn writer_closed() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream writer closed")
-}
-
-/// Queues a status answer by `deadline`, which is also when the writer drops it unwritten: a
-/// status answers a request, and its caller stops waiting then like for any answer.
-pub(super) async fn send_status_by(
-    deadline: tokio::time::Instant,
-    writer: &Writer,
-    id: u64,
-    status: Status,
-    message: impl Into<String>,
-    started: Instant,
-) {
-    let frame = status_frame(id, status, message, started, Some(deadline));
-    let _ = tokio::time::timeout_at(deadline, writer.send(frame)).await;
-}
-
-/// Queues a status answer with no deadline of its own (the writer gives it its default one).
-pub(super) async fn send_status(
-    writer: &Writer,
-    id: u64,
-    status: Status,
-    message: impl Into<String>,
-    started: Instant,
-) {
-    let _ = writer.send(status_frame(id, status, message, started, None)).await;
-}
-
-/// A status answer's frame, due by `until` when given.
-pub(super) fn status_frame(
-    id: u64,
-    status: Status,
-    message: impl Into<String>,
-    started: Instant,
-    until: Option<tokio::time::Instant>,
-) -> OutFrame {
-    let mut head = ResponseHead::with_message(status, message);
-    head.process_time_us = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
-    let held = until.map(|until| AnswerHold { share: None, until });
-    OutFrame { kind: FrameKind::Response, id, header: head.encode(), body: Bytes::new(), held }
 }

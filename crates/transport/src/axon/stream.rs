@@ -32,6 +32,8 @@ pub(super) struct StreamState {
     pub(super) running: Running,
     /// The caller's address's memory budget, once known.
     pub(super) ip_budget: Option<Arc<tokio::sync::Semaphore>>,
+    /// The caller's address, once known.
+    pub(super) ip: Option<IpAddr>,
     /// Close the whole connection when the stream ends (it spent its Bind budget).
     pub(super) close_connection: bool,
 }
@@ -78,11 +80,15 @@ pub(super) async fn within<T>(
 
 pub(super) async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp2p::Stream) {
     let (reader, writer) = stream.split();
-    let mut reader = BufReader::with_capacity(shared.config.network.stream_read_buffer.max(PREFIX_LEN), reader);
-    let (queue, frames) = tokio::sync::mpsc::channel(shared.config.write_queue.max(1));
-    let network = &shared.config.network;
-    let limits =
-        WriterLimits { stall: network.write_stall, min_rate: network.min_drain_rate, due: shared.config.frame_timeout };
+    let mut reader =
+        BufReader::with_capacity(shared.pipeline.config.network.stream_read_buffer.max(PREFIX_LEN), reader);
+    let (queue, frames) = tokio::sync::mpsc::channel(shared.pipeline.config.write_queue.max(1));
+    let network = &shared.pipeline.config.network;
+    let limits = WriterLimits {
+        stall: network.write_stall,
+        min_rate: network.min_drain_rate,
+        due: shared.pipeline.config.frame_timeout,
+    };
     let drained = Arc::new(AtomicU64::new(0));
     let written = tokio::spawn(run_writer(writer, frames, limits, drained.clone()));
     let writer: Writer = queue;
@@ -96,6 +102,7 @@ pub(super) async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp
         broken: None,
         running: Running::default(),
         ip_budget: None,
+        ip: None,
         close_connection: false,
     };
     let opened = tokio::time::Instant::now();
@@ -109,9 +116,9 @@ pub(super) async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp
         // A stream must bind in time, and a signature batch must not wait for its next member
         // forever: both would pin memory for a peer that sends nothing.
         let deadline = if !state.bound_here {
-            Some(opened + shared.config.bind_timeout)
+            Some(opened + shared.pipeline.config.bind_timeout)
         } else if !state.held.is_empty() {
-            Some(tokio::time::Instant::now() + shared.config.frame_timeout)
+            Some(tokio::time::Instant::now() + shared.pipeline.config.frame_timeout)
         } else {
             None
         };
@@ -119,7 +126,7 @@ pub(super) async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp
         // full), read none of its requests. The writer gives the stream up when the peer drains
         // slower than `min_drain_rate` for `write_stall`, which ends the wait here too; so does
         // the deadline, and `write_stall` in which the peer took none of the writer's bytes.
-        let stall = shared.config.network.write_stall;
+        let stall = shared.pipeline.config.network.write_stall;
         if state.writer.capacity() == 0
             && !matches!(within(deadline, reserve(&state.writer, stall, &drained)).await, Ok(()))
         {
@@ -145,7 +152,7 @@ pub(super) async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp
                 break;
             }
         };
-        let frame_deadline = Some(tokio::time::Instant::now() + shared.config.frame_timeout);
+        let frame_deadline = Some(tokio::time::Instant::now() + shared.pipeline.config.frame_timeout);
         let result = match prefix.kind {
             FrameKind::Bind if state.bound_here => {
                 tracing::debug!(%peer, "closing stream: a second Bind frame");
@@ -188,7 +195,7 @@ pub(super) async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp
         // and a peer that wrote requests right after its Bind would see that before the reason.
         let close_connection = state.close_connection;
         drop((writer, state));
-        let _ = tokio::time::timeout(shared.config.frame_timeout, written).await;
+        let _ = tokio::time::timeout(shared.pipeline.config.frame_timeout, written).await;
         drop(reader);
         if close_connection {
             shared.network.disconnect(peer);
@@ -218,12 +225,12 @@ pub(super) async fn on_bind<R: futures::io::AsyncBufRead + Unpin>(
     let peer = state.peer;
     let ip = shared.peers.get().get(&peer).and_then(|p| p.ip);
     // Verifying a binding costs a signature check: the rate limits and the budget come first.
-    let early = if over_rate(shared, &peer, ip) {
+    let early = if shared.pipeline.over_rate(&Remote { ip, peer_id: Some(peer) }) {
         Some((Status::TooManyRequests, "rate limit exceeded".to_owned()))
     } else if shared.bind_rate.check_key(&peer).is_err() {
         // A connection that keeps binding is probing or forging: close it.
         state.close_connection = true;
-        let budget = shared.config.bind_budget;
+        let budget = shared.pipeline.config.bind_budget;
         Some((Status::TooManyRequests, format!("binding refused: the connection spent its budget of {budget} Binds")))
     } else {
         None
@@ -239,14 +246,14 @@ pub(super) async fn on_bind<R: futures::io::AsyncBufRead + Unpin>(
     let verdict = HotkeyBinding::decode(header)
         .map_err(|e| (Status::Unauthorized, format!("binding refused: binding does not decode: {e}")))
         .and_then(|binding| {
-            check_binding(&binding, &peer.to_bytes(), now_secs, shared.config.binding_rules)
+            check_binding(&binding, &peer.to_bytes(), now_secs, shared.pipeline.config.binding_rules)
                 .map_err(|e| (Status::Unauthorized, format!("binding refused: {e}")))
                 .map(|hotkey| (hotkey, binding.expires_at))
         })
         .and_then(|(hotkey, expires_at)| {
             // Refuse blacklisted hotkeys here already, before they can make the axon buffer anything.
-            let facts = shared.directory.facts(&hotkey);
-            blacklisted(shared, &hotkey, facts.as_ref())
+            let facts = shared.pipeline.directory.facts(&hotkey);
+            blacklisted(&shared.pipeline, &hotkey, facts.as_ref())
                 .map_err(|reason| (Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
             // One connection speaks for one hotkey: a Bind for another would take the streams
             // already bound from under their requests. The same hotkey's Bind refreshes it.
@@ -270,7 +277,7 @@ pub(super) async fn on_bind<R: futures::io::AsyncBufRead + Unpin>(
             state.bound_here = true;
             state.bound_key = hotkey.verifying_key().ok();
             let own = shared.own_binding().encode_to_vec();
-            send(&state.writer, FrameKind::Bind, prefix.request_id, own, Bytes::new()).await
+            send_frame(&state.writer, FrameKind::Bind, prefix.request_id, own).await
         }
         Err((status, message)) => {
             tracing::debug!(%peer, %message, "binding refused");
@@ -285,14 +292,16 @@ pub(super) fn bind_refused(message: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::PermissionDenied, message.to_owned())
 }
 
+/// Answers a refused request, by the frame timeout: the stream's reader sends it, and a peer that
+/// stops reading its answers must not block it forever.
 pub(super) async fn refuse(shared: &Shared, writer: &Writer, id: u64, refusal: Refusal, started: Instant) {
-    let deadline = tokio::time::Instant::now() + shared.config.frame_timeout;
-    let (status, message, synapse) = refusal;
+    let Refusal { failure, synapse } = refusal;
     // Only served synapse names become metric labels: a peer must not mint label values.
-    let label = if shared.handlers.contains_key(&synapse) { synapse.as_str() } else { "-" };
-    shared.metrics.record(label, status.code(), started.elapsed().as_secs_f64());
-    // From the stream's reader: a peer that stops reading its answers cannot block it forever.
-    send_status_by(deadline, writer, id, status, message, started).await;
+    let label = if shared.pipeline.router.serves(&synapse) { synapse.as_str() } else { "-" };
+    shared.pipeline.metrics.record(label, failure.status.code(), started.elapsed().as_secs_f64());
+    let due = tokio::time::Instant::now() + shared.pipeline.config.frame_timeout;
+    let sink = QuicSink { writer: writer.clone(), memory: shared.pipeline.memory.clone(), ip: None };
+    Answers { sink: &sink, id, due, started }.end(failure).await;
 }
 
 /// Refuses every request of an unfinished batch, and the members still to come, with `status`.
@@ -304,7 +313,7 @@ pub(super) async fn fail_held(shared: &Shared, state: &mut StreamState, status: 
     for Held { id, started, head, body, budget, checked } in std::mem::take(&mut state.held) {
         // The body and its share of memory go before the refusal may wait for room.
         drop((body, budget, checked));
-        let refusal = (status, message.to_owned(), head.synapse);
+        let refusal = refusal_of(&head, status, message.to_owned());
         refuse(shared, &state.writer, id, refusal, started).await;
     }
 }
@@ -325,14 +334,15 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
     if state.ip_budget.is_none() {
         state.ip_budget.clone_from(&peer_state.ip_budget);
     }
+    state.ip = peer_state.ip;
 
     // 1. Limits that cost nothing: rate, binding, size. Refused bodies are skipped, never buffered.
-    let early = if over_rate(shared, &peer, peer_state.ip) {
+    let early = if shared.pipeline.over_rate(&Remote { ip: peer_state.ip, peer_id: Some(peer) }) {
         Some((Status::TooManyRequests, "rate limit exceeded".to_owned()))
     } else if peer_state.bound.is_none() || !state.bound_here {
         Some((Status::Unauthorized, "connection is not bound to a hotkey".to_owned()))
-    } else if prefix.body_len > shared.config.max_request_bytes {
-        let max = shared.config.max_request_bytes;
+    } else if prefix.body_len > shared.pipeline.config.max_request_bytes {
+        let max = shared.pipeline.config.max_request_bytes;
         Some((Status::PayloadTooLarge, format!("request body of {} bytes exceeds the limit of {max}", prefix.body_len)))
     } else {
         None
@@ -341,7 +351,14 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
         skip(reader, rest).await?;
         // An unfinished signature batch cannot complete without this member: refuse it alike.
         fail_held(shared, state, status, &message).await;
-        refuse(shared, &state.writer, id, (status, message, "-".into()), started).await;
+        refuse(
+            shared,
+            &state.writer,
+            id,
+            Refusal { failure: Failure::new(status, message), synapse: "-".into() },
+            started,
+        )
+        .await;
         return Ok(());
     }
 
@@ -352,7 +369,8 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
         Err(e) => {
             skip(reader, body_len).await?;
             fail_held(shared, state, Status::Unauthorized, "incomplete signature batch").await;
-            refuse(shared, &state.writer, id, (Status::BadRequest, e.to_string(), "-".into()), started).await;
+            let refusal = Refusal { failure: Failure::new(Status::BadRequest, e.to_string()), synapse: "-".into() };
+            refuse(shared, &state.writer, id, refusal, started).await;
             return Ok(());
         }
     };
@@ -372,7 +390,7 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
         return Ok(());
     }
     let held_bytes = if continues { state.held_bytes } else { 0 };
-    let max = shared.config.max_request_bytes as usize;
+    let max = shared.pipeline.config.max_request_bytes as usize;
     if held_bytes + prefix.body_len as usize > max {
         skip(reader, body_len).await?;
         fail_held(shared, state, Status::PayloadTooLarge, "signature batch exceeds the request size limit").await;
@@ -380,7 +398,7 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
         refuse(shared, &state.writer, id, refusal_of(&head, Status::PayloadTooLarge, message), started).await;
         return Ok(());
     }
-    let Some(budget) = shared.memory.try_take_request(prefix.body_len, state.ip_budget.as_ref()) else {
+    let Some(budget) = shared.pipeline.memory.try_take_request(prefix.body_len, state.ip_budget.as_ref()) else {
         skip(reader, body_len).await?;
         let message = "axon is at capacity (request memory)";
         fail_held(shared, state, Status::Unavailable, message).await;
@@ -390,7 +408,7 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
     let body = read_bytes(reader, prefix.body_len as usize).await?;
 
     // 3. Receiver, route, binding: no cryptography yet.
-    let checked = precheck(shared, &peer_state, &head);
+    let checked = precheck(&shared.pipeline, peer_state.bound, &head);
 
     // 4. Signature (alone, or once for a whole batch), then nonce and blacklist.
     match batch {
@@ -398,13 +416,14 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
             let verdict = checked.and_then(|()| {
                 if head.auth == AuthMode::PerRequest {
                     shared
+                        .pipeline
                         .nonces
                         .check_fresh(head.nonce, unix_nanos())
                         .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
                     head.verify_with(state.bound_key.as_ref(), &body)
                         .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
                 }
-                authorize(shared, head, body, budget)
+                authorize(&shared.pipeline, head, body, budget, started)
             });
             dispatch(shared, state, id, verdict, started).await;
         }
@@ -431,7 +450,7 @@ pub(super) async fn settle_batch(shared: &Arc<Shared>, state: &StreamState, held
     let now = unix_nanos();
     // No cryptography for a batch with a member that already failed, or a stale nonce: its
     // signature could not admit the batch anyway.
-    let fresh = held.iter().all(|h| shared.nonces.check_fresh(h.head.nonce, now).is_ok());
+    let fresh = held.iter().all(|h| shared.pipeline.nonces.check_fresh(h.head.nonce, now).is_ok());
     let all_passed = held.iter().all(|h| h.checked.is_ok());
     let verified = if !fresh {
         Err("signature batch has a nonce outside the freshness window".to_owned())
@@ -445,7 +464,7 @@ pub(super) async fn settle_batch(shared: &Arc<Shared>, state: &StreamState, held
         let verdict = match (&verified, checked) {
             (_, Err(refusal)) => Err(refusal),
             (Err(reason), Ok(_)) => Err(refusal_of(&head, Status::Unauthorized, reason.clone())),
-            (Ok(()), Ok(())) => authorize(shared, head, body, budget),
+            (Ok(()), Ok(())) => authorize(&shared.pipeline, head, body, budget, started),
         };
         dispatch(shared, state, id, verdict, started).await;
     }
@@ -460,17 +479,22 @@ pub(super) async fn dispatch(
 ) {
     match verdict {
         Ok(_) if state.running().contains_key(&id) => {
-            let refusal = (Status::BadRequest, format!("request id {id} is already in flight"), "-".to_owned());
+            let failure = Failure::new(Status::BadRequest, format!("request id {id} is already in flight"));
+            let refusal = Refusal { failure, synapse: "-".to_owned() };
             refuse(shared, &state.writer, id, refusal, started).await;
         }
-        Ok(mut admitted) => {
-            admitted.ip_budget = state.ip_budget.clone();
+        Ok(admitted) => {
             let inline = admitted.inline.clone();
             // Streaming answers are spawned: one may have many chunks ready at once.
             let unary = matches!(admitted.handler, Handler::Unary(_));
-            let work =
-                run(shared.clone(), state.peer, state.writer.clone(), id, admitted, started, state.running.clone());
-            let limit = shared.config.inline_poll;
+            let sink = QuicSink {
+                writer: state.writer.clone(),
+                memory: shared.pipeline.memory.clone(),
+                ip: state.ip_budget.clone(),
+            };
+            let remote = Remote { ip: state.ip, peer_id: Some(state.peer) };
+            let work = run(shared.pipeline.clone(), remote, sink, id, admitted, state.running.clone());
+            let limit = shared.pipeline.config.inline_poll;
             if !unary || limit.is_zero() || !inline.allowed() {
                 track(state, id, work);
                 return;
@@ -493,13 +517,22 @@ pub(super) async fn dispatch(
                 Ok(std::task::Poll::Pending) => track(state, id, work),
                 Err(_panic) => {
                     tracing::warn!(synapse = %inline.synapse, "request panicked outside its handler");
-                    let refusal = (Status::InternalError, "Internal Server Error".to_owned(), inline.synapse.clone());
+                    let failure = Failure::new(Status::InternalError, "Internal Server Error");
+                    let refusal = Refusal { failure, synapse: inline.synapse.clone() };
                     refuse(shared, &state.writer, id, refusal, started).await;
                 }
             }
         }
         Err(refusal) => refuse(shared, &state.writer, id, refusal, started).await,
     }
+}
+
+/// One admitted request's work on QUIC: the pipeline's handling, then its entry in the stream's
+/// running map goes. (The handler's future is built in place inside this one: built outside
+/// and moved in, its few KB were copied three times per request.)
+async fn run(pipeline: Arc<Pipeline>, remote: Remote, sink: QuicSink, id: u64, admitted: Admitted, running: Running) {
+    handle(pipeline, remote, sink, id, admitted).await;
+    running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
 }
 
 /// Runs an admitted request's future as a task, recorded so that a Cancel frame can stop it.
