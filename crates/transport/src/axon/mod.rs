@@ -23,9 +23,9 @@ use neuronet_synapse::binding::{check_binding, sign_binding, BindingRules};
 use neuronet_synapse::envelope::{verify_batch_with, RequestHead, ResponseHead};
 use neuronet_synapse::frame::{FrameKind, FramePrefix, PREFIX_LEN};
 use neuronet_synapse::nonce::{NonceError, NonceGuard, NonceGuardConfig};
-use neuronet_synapse::payload::unix_nanos;
+use neuronet_synapse::payload::{unix_nanos, Nonce};
 use neuronet_synapse::proto::{AuthMode, HotkeyBinding};
-use neuronet_synapse::{Failure, Hotkey, Keypair, Status, Synapse, SynapseKind, VerifyingKey};
+use neuronet_synapse::{Failure, Hotkey, Keypair, Status, Synapse, SynapseKind, SynapseMessage, VerifyingKey};
 use prost::Message;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -136,14 +136,12 @@ impl Axon {
     {
         debug_assert_eq!(S::KIND, SynapseKind::Unary, "use serve_stream for streaming synapses");
         let handler = Arc::new(handler);
-        let erased: UnaryFn = Arc::new(move |ctx, body: Bytes| {
+        let erased: UnaryFn = Arc::new(move |ctx, body: Body| {
             let handler = handler.clone();
             async move {
-                let request = S::Request::decode(body).map_err(|e| {
-                    HandlerError::new(Status::BadRequest, format!("request does not decode as {}: {e}", S::NAME))
-                })?;
+                let request: S::Request = body.encoding.decode(body.bytes, S::NAME)?;
                 let response = handler(ctx, request).await?;
-                Ok(Bytes::from(response.encode_to_vec()))
+                body.encoding.encode(&response)
             }
             .boxed()
         });
@@ -158,11 +156,10 @@ impl Axon {
         F: Fn(RequestContext, S::Request) -> St + Send + Sync + 'static,
         St: futures::Stream<Item = Result<S::Response, HandlerError>> + Send + 'static,
     {
-        let erased: StreamFn = Arc::new(move |ctx, body: Bytes| {
-            let request = S::Request::decode(body).map_err(|e| {
-                HandlerError::new(Status::BadRequest, format!("request does not decode as {}: {e}", S::NAME))
-            })?;
-            Ok(handler(ctx, request).map(|item| item.map(|chunk| Bytes::from(chunk.encode_to_vec()))).boxed())
+        let erased: StreamFn = Arc::new(move |ctx, body: Body| {
+            let encoding = body.encoding;
+            let request: S::Request = encoding.decode(body.bytes, S::NAME)?;
+            Ok(handler(ctx, request).map(move |item| item.and_then(|chunk| encoding.encode(&chunk))).boxed())
         });
         self.handlers.insert(S::NAME.to_owned(), Handler::Streaming(erased));
         self
@@ -183,21 +180,12 @@ impl Axon {
         for addr in addrs {
             listen_addrs.push(network.listen(addr).await?);
         }
-        let rate = |n: u32| Quota::per_second(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
-        let pipeline = Arc::new(Pipeline {
-            hotkey: self.keypair.hotkey(),
-            gate: Gate::new(self.config.max_concurrency, self.config.queue_capacity),
-            memory: Memory::new(self.config.max_inflight_bytes, self.config.max_inflight_bytes_per_ip),
-            nonces: NonceGuard::new(self.config.nonce.clone()),
-            peer_rate: RateLimiter::keyed(rate(self.config.rate_per_peer)),
-            ip_rate: RateLimiter::keyed(rate(self.config.rate_per_ip)),
-            directory: self.directory,
-            router: Router::new(self.handlers),
-            blacklist: self.blacklist,
-            priority: self.priority,
-            metrics: self.metrics.clone(),
-            config: self.config,
-        });
+        let hotkey = self.keypair.hotkey();
+        let pipeline = Arc::new(
+            Pipeline::new(self.config, hotkey, self.directory, Router::new(self.handlers))
+                .with_hooks(self.blacklist, self.priority)
+                .with_metrics(self.metrics.clone()),
+        );
         let shared = Arc::new(Shared {
             binding: Mutex::new(sign_own_binding(&self.keypair, &network.local_peer_id(), pipeline.config.binding_ttl)),
             keypair: self.keypair,

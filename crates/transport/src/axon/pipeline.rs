@@ -34,15 +34,34 @@ pub struct Remote {
     pub peer_id: Option<PeerId>,
 }
 
+/// What a wire proved about a request before the pipeline's own checks: who sent it (its
+/// signature, or a bound connection, said so), for which synapse, under which nonce (`None` when
+/// the wire's connection authenticates it and no replay check applies), and how long the caller
+/// waits (`timeout_ms`, 0 for the axon's default).
+#[derive(Debug, Clone)]
+pub(crate) struct Authenticated {
+    pub(crate) caller: Hotkey,
+    pub(crate) synapse: String,
+    pub(crate) nonce: Option<Nonce>,
+    pub(crate) timeout_ms: u32,
+}
+
+impl Authenticated {
+    /// What a verified neuronet request header proves.
+    pub(super) fn of(head: RequestHead) -> Self {
+        let nonce = (head.auth == AuthMode::PerRequest).then_some(head.nonce);
+        Authenticated { caller: head.sender, synapse: head.synapse, nonce, timeout_ms: head.timeout_ms }
+    }
+}
+
 /// A request that passed every check before the queue.
 pub(super) struct Admitted {
-    pub(super) head: RequestHead,
-    pub(super) body: Bytes,
+    pub(super) request: Authenticated,
+    pub(super) body: Body,
     pub(super) budget: Budget,
     pub(super) handler: Handler,
     /// The synapse's flag: may its first poll run on the stream's reader task?
     pub(super) inline: Arc<InlineFlag>,
-    pub(super) caller: Hotkey,
     pub(super) facts: Option<PeerFacts>,
     /// When the request arrived.
     pub(super) started: Instant,
@@ -55,10 +74,46 @@ pub(super) struct Refusal {
 }
 
 pub(super) fn refusal_of(head: &RequestHead, status: Status, message: String) -> Refusal {
-    Refusal { failure: Failure::new(status, message), synapse: head.synapse.clone() }
+    refusal_for(&head.synapse, status, message)
+}
+
+pub(super) fn refusal_for(synapse: &str, status: Status, message: String) -> Refusal {
+    Refusal { failure: Failure::new(status, message), synapse: synapse.to_owned() }
 }
 
 impl Pipeline {
+    /// A pipeline serving `router`'s synapses as `hotkey` under `config`.
+    pub(super) fn new(config: AxonConfig, hotkey: Hotkey, directory: Directory, router: Router) -> Self {
+        let rate = |n: u32| Quota::per_second(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        Pipeline {
+            hotkey,
+            gate: Gate::new(config.max_concurrency, config.queue_capacity),
+            memory: Memory::new(config.max_inflight_bytes, config.max_inflight_bytes_per_ip),
+            nonces: NonceGuard::new(config.nonce.clone()),
+            peer_rate: RateLimiter::keyed(rate(config.rate_per_peer)),
+            ip_rate: RateLimiter::keyed(rate(config.rate_per_ip)),
+            directory,
+            router,
+            blacklist: None,
+            priority: None,
+            metrics: Metrics::default(),
+            config,
+        }
+    }
+
+    /// With the axon's own blacklist and priority functions.
+    pub(super) fn with_hooks(mut self, blacklist: Option<BlacklistFn>, priority: Option<PriorityFn>) -> Self {
+        self.blacklist = blacklist;
+        self.priority = priority;
+        self
+    }
+
+    /// With `metrics` shared.
+    pub(super) fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// Whether `remote` is over the per-peer or per-IP rate.
     pub(super) fn over_rate(&self, remote: &Remote) -> bool {
         // Keyed like the connection limits: one IPv6 host usually holds a whole /64.
@@ -91,8 +146,42 @@ pub(super) fn precheck(pipeline: &Pipeline, bound: Option<(Hotkey, u64)>, head: 
     Ok(())
 }
 
-/// After the signature: the replay check, the blacklist on the authenticated hotkey, then the
-/// synapse (404).
+impl Pipeline {
+    /// After the wire's authentication, whatever the wire: the replay check (one cache for every
+    /// wire, so a nonce used on one is refused on the others), the blacklist on the
+    /// authenticated hotkey, then the synapse (404).
+    pub(crate) fn admit(
+        &self,
+        request: Authenticated,
+        body: Body,
+        budget: Budget,
+        started: Instant,
+    ) -> Result<Admitted, Refusal> {
+        if let Some(nonce) = request.nonce {
+            self.nonces
+                .check(request.caller.public(), nonce, unix_nanos())
+                .map_err(|e| refusal_for(&request.synapse, nonce_status(&e), e.to_string()))?;
+        }
+        let facts = self.directory.facts(&request.caller);
+        blacklisted(self, &request.caller, facts.as_ref()).map_err(|reason| {
+            refusal_for(&request.synapse, Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}."))
+        })?;
+        let route = self.router.route(&request.synapse)?;
+        Ok(Admitted { request, body, budget, handler: route.handler, inline: route.inline, facts, started })
+    }
+}
+
+/// The status a refused nonce gets: 503 when the replay cache cannot take it, 401 otherwise.
+pub(super) fn nonce_status(error: &NonceError) -> Status {
+    match error {
+        NonceError::Full { .. } => Status::Unavailable,
+        NonceError::Stale { .. } | NonceError::Future { .. } | NonceError::Replayed | NonceError::Overtaken { .. } => {
+            Status::Unauthorized
+        }
+    }
+}
+
+/// A verified neuronet request (QUIC) admitted: its body is protobuf.
 pub(super) fn authorize(
     pipeline: &Pipeline,
     head: RequestHead,
@@ -100,32 +189,7 @@ pub(super) fn authorize(
     budget: Budget,
     started: Instant,
 ) -> Result<Admitted, Refusal> {
-    if head.auth == AuthMode::PerRequest {
-        pipeline.nonces.check(head.sender.public(), head.nonce, unix_nanos()).map_err(|e| {
-            let status = match e {
-                NonceError::Full { .. } => Status::Unavailable,
-                NonceError::Stale { .. }
-                | NonceError::Future { .. }
-                | NonceError::Replayed
-                | NonceError::Overtaken { .. } => Status::Unauthorized,
-            };
-            refusal_of(&head, status, e.to_string())
-        })?;
-    }
-    let facts = pipeline.directory.facts(&head.sender);
-    blacklisted(pipeline, &head.sender, facts.as_ref())
-        .map_err(|reason| refusal_of(&head, Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}.")))?;
-    let route = pipeline.router.route(&head)?;
-    Ok(Admitted {
-        caller: head.sender,
-        head,
-        body,
-        budget,
-        handler: route.handler,
-        inline: route.inline,
-        facts,
-        started,
-    })
+    pipeline.admit(Authenticated::of(head), Body { bytes: body, encoding: Encoding::Protobuf }, budget, started)
 }
 
 /// The built-in blacklist (registration, validator permit, stake) and the axon's own, on an
@@ -152,10 +216,10 @@ pub(super) fn blacklisted(pipeline: &Pipeline, hotkey: &Hotkey, facts: Option<&P
 pub(super) async fn handle<S: Sink>(pipeline: Arc<Pipeline>, remote: Remote, sink: S, id: u64, admitted: Admitted) {
     // The body's share of the memory budget is returned when its handler is done (a streaming
     // handler's, when the stream ends).
-    let Admitted { head, body, budget, handler, caller, facts, inline: _, started } = admitted;
-    let span = tracing::debug_span!("request", synapse = %head.synapse, caller = %caller, id);
+    let Admitted { request, body, budget, handler, facts, inline: _, started } = admitted;
+    let Authenticated { caller, synapse, timeout_ms, .. } = request;
+    let span = tracing::debug_span!("request", %synapse, %caller, id);
     async move {
-        let synapse = head.synapse.clone();
         let priority = match &pipeline.priority {
             // A panicking priority function must not take the request (or, polled on the
             // stream's reader, the stream) with it: such a request gets the lowest priority.
@@ -169,7 +233,7 @@ pub(super) async fn handle<S: Sink>(pipeline: Arc<Pipeline>, remote: Remote, sin
             None => facts.as_ref().map(|f| f.stake as f64).unwrap_or(0.0),
         };
         pipeline.metrics.queued.set(pipeline.gate.queued() as i64);
-        let timeout = timeout_of(&pipeline.config, head.timeout_ms);
+        let timeout = timeout_of(&pipeline.config, timeout_ms);
         // Writing the answer gets `write_grace` after the deadline at most: a peer that stops
         // reading must not keep the handler slot (or the body's memory) forever.
         let due = tokio::time::Instant::from(started + timeout + pipeline.config.write_grace);
@@ -238,7 +302,7 @@ pub(super) async fn stream_response<S: Sink>(
     answers: &Answers<'_, S>,
     handler: StreamFn,
     ctx: RequestContext,
-    body: Bytes,
+    body: Body,
     timeout: Duration,
 ) -> Status {
     let deadline = tokio::time::Instant::from(answers.started + timeout);
@@ -277,5 +341,118 @@ pub(super) async fn stream_response<S: Sink>(
             Ok(None) => return answers.end(Failure::new(Status::Success, "Success")).await,
             Err(_) => return answers.end(Failure::new(Status::Timeout, crate::error::timeout_message(timeout))).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use neuronet_synapse::builtin::TextGeneration;
+    use neuronet_synapse::proto::{TextGenerationRequest, TextGenerationResponse};
+    use neuronet_synapse::CryptoType;
+
+    /// A sink that keeps what it is sent, as a wire would write it.
+    #[derive(Clone, Default)]
+    struct Kept(Arc<Mutex<Vec<(u64, Part)>>>);
+
+    impl Sink for Kept {
+        fn try_send(&self, id: u64, part: Part, _: tokio::time::Instant, _: Instant) -> Result<(), Option<Part>> {
+            self.0.lock().unwrap().push((id, part));
+            Ok(())
+        }
+        async fn send(&self, id: u64, part: Part, _: tokio::time::Instant, _: Instant) -> std::io::Result<()> {
+            self.0.lock().unwrap().push((id, part));
+            Ok(())
+        }
+    }
+
+    fn key(suri: &str) -> Keypair {
+        Keypair::from_suri(suri, CryptoType::Sr25519).unwrap()
+    }
+
+    fn pipeline() -> Arc<Pipeline> {
+        let axon = Axon::new(key("//Bob"), AxonConfig::default()).serve::<TextGeneration, _, _>(
+            |ctx, request: TextGenerationRequest| async move {
+                Ok(TextGenerationResponse {
+                    text: format!("{} asked {}", ctx.caller, request.prompt),
+                    ..Default::default()
+                })
+            },
+        );
+        let router = Router::new(axon.handlers);
+        Arc::new(Pipeline::new(AxonConfig::default(), key("//Bob").hotkey(), Directory::new(), router))
+    }
+
+    fn request(nonce: Nonce) -> Authenticated {
+        Authenticated {
+            caller: key("//Alice").hotkey(),
+            synapse: TextGeneration::NAME.into(),
+            nonce: Some(nonce),
+            timeout_ms: 0,
+        }
+    }
+
+    fn budget(pipeline: &Pipeline) -> Budget {
+        pipeline.memory.try_take_request(64, None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_json_request_gets_a_json_answer() {
+        let pipeline = pipeline();
+        let body = Body { bytes: Bytes::from_static(br#"{"prompt": "hi"}"#), encoding: Encoding::Json };
+        let admitted = pipeline.admit(request(Nonce::now()), body, budget(&pipeline), Instant::now()).ok().unwrap();
+        let kept = Kept::default();
+        let remote = Remote { ip: None, peer_id: None };
+        handle(pipeline, remote, kept.clone(), 7, admitted).await;
+        let kept = kept.0.lock().unwrap();
+        let [(7, Part::Body(json))] = &kept[..] else { panic!("one answer body for request 7") };
+        let answer: TextGenerationResponse = serde_json::from_slice(json).unwrap();
+        assert_eq!(answer.text, format!("{} asked hi", key("//Alice").hotkey()));
+    }
+
+    #[tokio::test]
+    async fn a_nonce_used_on_one_wire_is_refused_on_another() {
+        let pipeline = pipeline();
+        let (alice, bob) = (key("//Alice"), key("//Bob"));
+        // A signed neuronet request, as the QUIC adapter admits it.
+        let body = TextGenerationRequest { prompt: "once".into(), ..Default::default() }.encode_to_vec();
+        let mut head = RequestHead::new(TextGeneration::NAME, alice.hotkey(), *bob.hotkey().public(), 1_000);
+        head.sign(&alice, &body);
+        let nonce = head.nonce;
+        let quic = authorize(&pipeline, head, Bytes::from(body), budget(&pipeline), Instant::now());
+        assert!(quic.is_ok());
+        // The same sender and nonce through another wire's entry point.
+        let json = Body { bytes: Bytes::from_static(br#"{"prompt": "twice"}"#), encoding: Encoding::Json };
+        let Err(refusal) = pipeline.admit(request(nonce), json, budget(&pipeline), Instant::now()) else {
+            panic!("a replayed nonce must be refused")
+        };
+        assert_eq!(refusal.failure.status, Status::Unauthorized, "{}", refusal.failure.message);
+        assert!(refusal.failure.message.contains("already used"), "{}", refusal.failure.message);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_synapse_is_named_only_after_the_replay_check() {
+        let pipeline = pipeline();
+        let nonce = Nonce::now();
+        let unknown = Authenticated { synapse: "Nope".into(), ..request(nonce) };
+        let body = || Body { bytes: Bytes::new(), encoding: Encoding::Protobuf };
+        let Err(first) = pipeline.admit(unknown.clone(), body(), budget(&pipeline), Instant::now()) else { panic!() };
+        assert_eq!(first.failure.status, Status::NotFound);
+        assert!(first.failure.message.contains(TextGeneration::NAME), "{}", first.failure.message);
+        let Err(again) = pipeline.admit(unknown, body(), budget(&pipeline), Instant::now()) else { panic!() };
+        assert_eq!(again.failure.status, Status::Unauthorized, "{}", again.failure.message);
+    }
+
+    #[tokio::test]
+    async fn a_request_in_undecodable_json_is_400() {
+        let pipeline = pipeline();
+        let body = Body { bytes: Bytes::from_static(b"{not json"), encoding: Encoding::Json };
+        let admitted = pipeline.admit(request(Nonce::now()), body, budget(&pipeline), Instant::now()).ok().unwrap();
+        let kept = Kept::default();
+        handle(pipeline, Remote { ip: None, peer_id: None }, kept.clone(), 1, admitted).await;
+        let kept = kept.0.lock().unwrap();
+        let [(1, Part::End(failure))] = &kept[..] else { panic!("one final status") };
+        assert_eq!(failure.status, Status::BadRequest);
+        assert!(failure.message.contains("does not decode as TextGeneration"), "{}", failure.message);
     }
 }
