@@ -122,28 +122,14 @@ impl Pipeline {
     }
 }
 
-/// The checks that need no cryptography: receiver, the caller's binding (`bound`: the hotkey
-/// the wire proved and until when), accepted mode, sender. Which synapses the axon serves is told
-/// only to an authenticated caller ([`Router::route`]).
+/// The checks that need no cryptography (`neuronet_synapse::admission::precheck`): receiver,
+/// the caller's binding (`bound`: the hotkey the wire proved and until when), accepted mode,
+/// sender. Which synapses the axon serves is told only to an authenticated caller
+/// ([`Router::route`]).
 pub(super) fn precheck(pipeline: &Pipeline, bound: Option<(Hotkey, u64)>, head: &RequestHead) -> Result<(), Refusal> {
-    if head.receiver != *pipeline.hotkey.public() {
-        let message = format!("request is for another receiver, this axon is {}", pipeline.hotkey);
-        return Err(refusal_of(head, Status::Forbidden, message));
-    }
-    let (bound, expires_at) =
-        bound.ok_or_else(|| refusal_of(head, Status::Unauthorized, "connection is not bound to a hotkey".into()))?;
-    if expires_at <= unix_nanos() / 1_000_000_000 {
-        return Err(refusal_of(head, Status::Unauthorized, "the connection's binding has expired".into()));
-    }
-    if !pipeline.config.accepted_auth.allows(head.auth) {
-        let message = format!("this axon does not accept {:?} authentication", head.auth);
-        return Err(refusal_of(head, Status::Unauthorized, message));
-    }
-    if head.sender != bound {
-        let message = format!("sender {} is not the connection's hotkey {bound}", head.sender);
-        return Err(refusal_of(head, Status::Unauthorized, message));
-    }
-    Ok(())
+    let accepted = pipeline.config.accepted_auth.allows(head.auth);
+    neuronet_synapse::admission::precheck(head, &pipeline.hotkey, bound, unix_nanos() / 1_000_000_000, accepted)
+        .map_err(|failure| Refusal { failure, synapse: head.synapse.clone() })
 }
 
 impl Pipeline {
@@ -160,7 +146,7 @@ impl Pipeline {
         if let Some(nonce) = request.nonce {
             self.nonces
                 .check(request.caller.public(), nonce, unix_nanos())
-                .map_err(|e| refusal_for(&request.synapse, nonce_status(&e), e.to_string()))?;
+                .map_err(|e| refusal_for(&request.synapse, e.status(), e.to_string()))?;
         }
         let facts = self.directory.facts(&request.caller);
         blacklisted(self, &request.caller, facts.as_ref()).map_err(|reason| {
@@ -168,16 +154,6 @@ impl Pipeline {
         })?;
         let route = self.router.route(&request.synapse)?;
         Ok(Admitted { request, body, budget, handler: route.handler, inline: route.inline, facts, started })
-    }
-}
-
-/// The status a refused nonce gets: 503 when the replay cache cannot take it, 401 otherwise.
-pub(super) fn nonce_status(error: &NonceError) -> Status {
-    match error {
-        NonceError::Full { .. } => Status::Unavailable,
-        NonceError::Stale { .. } | NonceError::Future { .. } | NonceError::Replayed | NonceError::Overtaken { .. } => {
-            Status::Unauthorized
-        }
     }
 }
 
@@ -233,7 +209,11 @@ pub(super) async fn handle<S: Sink>(pipeline: Arc<Pipeline>, remote: Remote, sin
             None => facts.as_ref().map(|f| f.stake as f64).unwrap_or(0.0),
         };
         pipeline.metrics.queued.set(pipeline.gate.queued() as i64);
-        let timeout = timeout_of(&pipeline.config, timeout_ms);
+        let timeout = neuronet_synapse::admission::timeout(
+            timeout_ms,
+            pipeline.config.default_timeout,
+            pipeline.config.max_timeout,
+        );
         // Writing the answer gets `write_grace` after the deadline at most: a peer that stops
         // reading must not keep the handler slot (or the body's memory) forever.
         let due = tokio::time::Instant::from(started + timeout + pipeline.config.write_grace);
@@ -280,14 +260,6 @@ pub(super) async fn handle<S: Sink>(pipeline: Arc<Pipeline>, remote: Remote, sin
     }
     .instrument(span)
     .await
-}
-
-/// A request's timeout: what it asks for, at most `max_timeout`; `default_timeout` for 0.
-pub(super) fn timeout_of(config: &AxonConfig, timeout_ms: u32) -> Duration {
-    match timeout_ms {
-        0 => config.default_timeout,
-        ms => Duration::from_millis(u64::from(ms)).min(config.max_timeout),
-    }
 }
 
 /// The message of a 500 for a handler that panicked.

@@ -25,10 +25,8 @@ pub(super) struct StreamState {
     pub(super) bound_here: bool,
     /// The hotkey bound here, decoded once for the stream's per-request signatures.
     pub(super) bound_key: Option<VerifyingKey>,
-    pub(super) held: Vec<Held>,
-    pub(super) held_bytes: usize,
-    /// Why the batch being received was refused, for its remaining members.
-    pub(super) broken: Option<(Status, String)>,
+    /// The signature batch being received.
+    pub(super) batch: BatchAssembly<Held>,
     pub(super) running: Running,
     /// The caller's address's memory budget, once known.
     pub(super) ip_budget: Option<Arc<tokio::sync::Semaphore>>,
@@ -97,9 +95,7 @@ pub(super) async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp
         writer: writer.clone(),
         bound_here: false,
         bound_key: None,
-        held: Vec::new(),
-        held_bytes: 0,
-        broken: None,
+        batch: BatchAssembly::new(),
         running: Running::default(),
         ip_budget: None,
         ip: None,
@@ -117,7 +113,7 @@ pub(super) async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp
         // forever: both would pin memory for a peer that sends nothing.
         let deadline = if !state.bound_here {
             Some(opened + shared.pipeline.config.bind_timeout)
-        } else if !state.held.is_empty() {
+        } else if state.batch.is_holding() {
             Some(tokio::time::Instant::now() + shared.pipeline.config.frame_timeout)
         } else {
             None
@@ -184,7 +180,7 @@ pub(super) async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp
             break;
         }
     }
-    fail_held(&shared, &mut state, Status::Unauthorized, "incomplete signature batch").await;
+    fail_held(&shared, &mut state, Failure::new(Status::Unauthorized, INCOMPLETE_BATCH)).await;
     // Nobody can receive the answers any more.
     for (_, task) in state.running().drain() {
         task.abort();
@@ -304,16 +300,19 @@ pub(super) async fn refuse(shared: &Shared, writer: &Writer, id: u64, refusal: R
     Answers { sink: &sink, id, due, started }.end(failure).await;
 }
 
-/// Refuses every request of an unfinished batch, and the members still to come, with `status`.
-pub(super) async fn fail_held(shared: &Shared, state: &mut StreamState, status: Status, message: &str) {
-    state.held_bytes = 0;
-    if !state.held.is_empty() {
-        state.broken = Some((status, message.to_owned()));
-    }
-    for Held { id, started, head, body, budget, checked } in std::mem::take(&mut state.held) {
+/// Refuses every request of an unfinished batch, and the members still to come, with `failure`.
+pub(super) async fn fail_held(shared: &Shared, state: &mut StreamState, failure: Failure) {
+    let broken = state.batch.break_with(failure);
+    refuse_broken(shared, state, broken).await;
+}
+
+/// Refuses the members of a broken batch.
+pub(super) async fn refuse_broken(shared: &Shared, state: &StreamState, broken: Option<Broken<Held>>) {
+    let Some(Broken { members, failure }) = broken else { return };
+    for Held { id, started, head, body, budget, checked } in members {
         // The body and its share of memory go before the refusal may wait for room.
         drop((body, budget, checked));
-        let refusal = refusal_of(&head, status, message.to_owned());
+        let refusal = refusal_for(&head.synapse, failure.status, failure.message.clone());
         refuse(shared, &state.writer, id, refusal, started).await;
     }
 }
@@ -350,7 +349,7 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
     if let Some((status, message)) = early {
         skip(reader, rest).await?;
         // An unfinished signature batch cannot complete without this member: refuse it alike.
-        fail_held(shared, state, status, &message).await;
+        fail_held(shared, state, Failure::new(status, message.clone())).await;
         refuse(
             shared,
             &state.writer,
@@ -368,40 +367,26 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
         Ok(head) => head,
         Err(e) => {
             skip(reader, body_len).await?;
-            fail_held(shared, state, Status::Unauthorized, "incomplete signature batch").await;
+            fail_held(shared, state, Failure::new(Status::Unauthorized, INCOMPLETE_BATCH)).await;
             let refusal = Refusal { failure: Failure::new(Status::BadRequest, e.to_string()), synapse: "-".into() };
             refuse(shared, &state.writer, id, refusal, started).await;
             return Ok(());
         }
     };
-    let batch = head.batch.filter(|_| head.auth == AuthMode::PerRequest);
-    let continues = matches!(batch, Some((index, _)) if index > 0 && index as usize == state.held.len());
-    if !continues {
-        // Anything but the next member ends the batch being received.
-        fail_held(shared, state, Status::Unauthorized, "incomplete signature batch").await;
-        if batch.is_none_or(|(index, _)| index == 0) {
-            state.broken = None;
-        }
-    }
-    if let Some((status, message)) = state.broken.clone().filter(|_| batch.is_some_and(|(index, _)| index > 0)) {
-        // A later member of a batch that was already refused.
-        skip(reader, body_len).await?;
-        refuse(shared, &state.writer, id, refusal_of(&head, status, message), started).await;
-        return Ok(());
-    }
-    let held_bytes = if continues { state.held_bytes } else { 0 };
+    let batch = BatchAssembly::<Held>::position(&head);
     let max = shared.pipeline.config.max_request_bytes as usize;
-    if held_bytes + prefix.body_len as usize > max {
+    let (broken, verdict) = state.batch.on_header(batch, prefix.body_len as usize, max);
+    refuse_broken(shared, state, broken).await;
+    if let Err(failure) = verdict {
+        // A later member of a refused batch, or a batch over the size limit.
         skip(reader, body_len).await?;
-        fail_held(shared, state, Status::PayloadTooLarge, "signature batch exceeds the request size limit").await;
-        let message = format!("signature batch exceeds the request size limit of {max}");
-        refuse(shared, &state.writer, id, refusal_of(&head, Status::PayloadTooLarge, message), started).await;
+        refuse(shared, &state.writer, id, refusal_of(&head, failure.status, failure.message), started).await;
         return Ok(());
     }
     let Some(budget) = shared.pipeline.memory.try_take_request(prefix.body_len, state.ip_budget.as_ref()) else {
         skip(reader, body_len).await?;
         let message = "axon is at capacity (request memory)";
-        fail_held(shared, state, Status::Unavailable, message).await;
+        fail_held(shared, state, Failure::new(Status::Unavailable, message)).await;
         refuse(shared, &state.writer, id, refusal_of(&head, Status::Unavailable, message.into()), started).await;
         return Ok(());
     };
@@ -427,18 +412,15 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
             });
             dispatch(shared, state, id, verdict, started).await;
         }
-        Some((index, count)) => {
-            if index as usize != state.held.len() {
-                let refusal = refusal_of(&head, Status::Unauthorized, "incomplete signature batch".into());
-                refuse(shared, &state.writer, id, refusal, started).await;
-                return Ok(());
-            }
-            state.held_bytes += body.len();
-            state.held.push(Held { id, started, head, body, budget, checked });
-            if index + 1 == count {
-                let held = std::mem::take(&mut state.held);
-                state.held_bytes = 0;
-                settle_batch(shared, state, held).await;
+        Some(_) => {
+            let len = body.len();
+            match state.batch.place(batch, Held { id, started, head, body, budget, checked }, len) {
+                Placed::Lone(_) | Placed::Held => {}
+                Placed::Complete(members) => settle_batch(shared, state, members).await,
+                Placed::Refused(held, failure) => {
+                    let refusal = refusal_of(&held.head, failure.status, failure.message);
+                    refuse(shared, &state.writer, held.id, refusal, held.started).await;
+                }
             }
         }
     }
