@@ -156,6 +156,12 @@ impl Directory {
         self.entries.load().get(hotkey).cloned()
     }
 
+    /// The entry whose PeerId is `peer_id`, if any (a scan: for the rare lookups by PeerId, such
+    /// as which peer keeps its connection when an axon is full).
+    pub fn by_peer_id(&self, peer_id: &PeerId) -> Option<PeerEntry> {
+        self.entries.load().values().find(|entry| entry.peer_id.as_ref() == Some(peer_id)).cloned()
+    }
+
     /// A hotkey's facts, if known.
     pub fn facts(&self, hotkey: &Hotkey) -> Option<PeerFacts> {
         self.entries.load().get(hotkey).map(|e| e.facts.clone())

@@ -19,7 +19,7 @@ use std::convert::Infallible;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 
-use crate::swarm::{ip_of, PeerEvents, SYNAPSE_PROTOCOL};
+use crate::swarm::{ip_of, PeerEvents, Standing, SYNAPSE_PROTOCOL};
 use libp2p::core::ConnectedPoint;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 /// Why a connection was denied.
 #[derive(Debug)]
 enum TooManyConnections {
-    /// Every connection the axon allows is open, and all of them are bound.
+    /// Every connection the axon allows is open, none of them to spare for this peer.
     Total,
     /// The address (IPv6: its /64) has its share.
     Address(IpAddr),
@@ -141,23 +141,30 @@ impl Inbound {
         (inbound, receiver)
     }
 
-    fn is_bound(&self, peer: &PeerId) -> bool {
-        self.bindings.as_ref().is_some_and(|b| b.is_bound(peer))
+    fn standing(&self, peer: &PeerId) -> Standing {
+        self.bindings.as_ref().map_or(Standing::Unbound, |b| b.standing(peer))
     }
 
-    /// The oldest connection that has not bound a hotkey and is not being closed already.
-    fn evictable(&self) -> Option<(ConnectionId, PeerId)> {
+    /// The connection to close to make room for a newcomer whose standing is at best `up_to`:
+    /// the oldest unbound one, else (for a newcomer the Directory lists as registered by its
+    /// PeerId) the oldest of a peer the metagraph does not list as registered. None when no
+    /// connection stands below the newcomer.
+    fn evictable(&self, up_to: Standing) -> Option<(ConnectionId, PeerId)> {
         self.connections
             .iter()
-            .filter(|(_, c)| !c.evicted && !c.bound && !self.is_bound(&c.peer))
-            .min_by_key(|(_, c)| c.since)
-            .map(|(id, c)| (*id, c.peer))
+            .filter(|(_, c)| !c.evicted)
+            .map(|(id, c)| (self.standing(&c.peer), c.since, *id, c.peer))
+            .filter(|(standing, ..)| *standing < up_to)
+            .min_by_key(|(standing, since, ..)| (*standing, *since))
+            .map(|(_, _, id, peer)| (id, peer))
     }
 
-    /// Whether a connection from `remote` may be accepted. When the axon is full, `evict` closes
-    /// the oldest unbound connection to make room (a pending handshake only asks whether there is
-    /// one); with every connection bound the new one is denied.
-    fn check(&mut self, remote: &Multiaddr, evict: bool) -> Result<(), ConnectionDenied> {
+    /// Whether a connection from `remote` may be accepted. When the axon is full, a newcomer
+    /// (`Some` once its handshake proved its PeerId) takes the place of the oldest unbound
+    /// connection, and a newcomer the Directory lists as registered that of the oldest peer it
+    /// does not; otherwise it is denied. A pending handshake (`None`) only asks whether room could
+    /// be made for a registered peer.
+    fn check(&mut self, remote: &Multiaddr, newcomer: Option<PeerId>) -> Result<(), ConnectionDenied> {
         if let Some(ip) = ip_of(remote) {
             let (address, network) = (ip_key(ip), network_key(ip));
             let count = self.per_ip.get(&address).copied().unwrap_or(0);
@@ -173,11 +180,16 @@ impl Inbound {
         }
         let evicted = self.connections.values().filter(|c| c.evicted).count() as u32;
         if self.limits.total > 0 && self.total.saturating_sub(evicted) >= self.limits.total {
-            let Some((id, peer)) = self.evictable() else {
+            let up_to = match newcomer {
+                Some(peer) if self.bindings.as_ref().is_some_and(|b| b.registered_peer(&peer)) => Standing::Registered,
+                Some(_) => Standing::Bound,
+                None => Standing::Registered,
+            };
+            let Some((id, peer)) = self.evictable(up_to) else {
                 tracing::debug!(total = self.total, "denying a connection: the axon is full of bound peers");
                 return Err(ConnectionDenied::new(TooManyConnections::Total));
             };
-            if evict {
+            if newcomer.is_some() {
                 tracing::debug!(%peer, "closing an unbound connection to make room for a new one");
                 self.close(id, peer);
             }
@@ -205,7 +217,7 @@ impl Inbound {
             {
                 continue;
             }
-            connection.bound = bindings.as_ref().is_some_and(|b| b.is_bound(&connection.peer));
+            connection.bound = bindings.as_ref().is_some_and(|b| b.standing(&connection.peer) > Standing::Unbound);
             if !connection.bound {
                 late.push((*id, connection.peer));
             }
@@ -231,7 +243,7 @@ impl NetworkBehaviour for Inbound {
         _: &Multiaddr,
         remote: &Multiaddr,
     ) -> Result<(), ConnectionDenied> {
-        self.check(remote, false)
+        self.check(remote, None)
     }
 
     fn handle_established_inbound_connection(
@@ -242,7 +254,7 @@ impl NetworkBehaviour for Inbound {
         remote: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
         // Checked again: several handshakes from one address may have been pending at once.
-        self.check(remote, true)?;
+        self.check(remote, Some(peer))?;
         self.connections.insert(id, Accepted { peer, since: Instant::now(), evicted: false, bound: false });
         Ok(self.handler(peer))
     }

@@ -208,9 +208,23 @@ enum Command {
 pub(crate) trait PeerEvents: Send + Sync {
     fn connected(&self, peer: PeerId, ip: Option<IpAddr>);
     fn disconnected(&self, peer: PeerId);
-    /// Whether `peer` has bound a hotkey (unbound connections are closed after `bind_timeout`,
-    /// and are the first to go when the axon is full).
-    fn is_bound(&self, peer: &PeerId) -> bool;
+    /// How `peer` stands: unbound connections are closed after `bind_timeout`, and when the
+    /// axon is full they go first, then those of peers the metagraph does not list.
+    fn standing(&self, peer: &PeerId) -> Standing;
+    /// Whether the Directory lists `peer` as a registered hotkey's PeerId (known before it binds).
+    fn registered_peer(&self, peer: &PeerId) -> bool;
+}
+
+/// How a connected peer stands with an axon, worst first: the order in which connections make
+/// room when the axon is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Standing {
+    /// No hotkey bound (or its binding has expired).
+    Unbound,
+    /// Bound to a hotkey the Directory does not list as registered.
+    Bound,
+    /// Bound to a registered hotkey.
+    Registered,
 }
 
 /// A handle to the task that owns the swarm.

@@ -36,8 +36,31 @@ async fn a_refused_bind_closes_its_stream() {
     let alice = key("//Alice");
     let client = RawClient::connect(&axon.listen_addrs()[0]).await;
 
-    // A forged binding: Alice's signature with a bit flipped. Each costs the axon a signature
-    // check, so it gets one per stream, not thousands.
+    // A binding for another PeerId: refused, and the stream is closed (what follows a refused
+    // Bind was sent in its name and is never read).
+    let mut stream = client.open().await;
+    let elsewhere = sign_binding(&alice, &neuronet_transport::PeerId::random().to_bytes(), in_an_hour());
+    let refusal = refused_bind(&mut stream, &elsewhere).await;
+    assert_eq!(refusal.status, Status::Unauthorized, "{}", refusal.message);
+    assert!(refusal.message.contains("another peer id"), "{}", refusal.message);
+    assert!(stream.closed_within(Duration::from_secs(2)).await, "the stream stays open after a refused Bind");
+
+    // The connection itself still binds and is served.
+    let mut stream = client.open_bound(&alice).await;
+    let b = body("after a refusal");
+    let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
+    let (response, _) = stream.request(1, &head, &b).await;
+    assert_eq!(response.status, Status::Success, "{}", response.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_bind_closes_its_connection() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let alice = key("//Alice");
+    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
+
+    // Alice's binding with a bit of its signature flipped: a forgery costs the axon one
+    // signature check, and the connection is closed, so it cannot ask for thousands.
     let mut stream = client.open().await;
     let mut forged = sign_binding(&alice, &client.local_peer_id.to_bytes(), in_an_hour());
     let mut signature = forged.signature.to_vec();
@@ -46,11 +69,12 @@ async fn a_refused_bind_closes_its_stream() {
     let refusal = refused_bind(&mut stream, &forged).await;
     assert_eq!(refusal.status, Status::Unauthorized, "{}", refusal.message);
     assert!(refusal.message.contains("binding refused"), "{}", refusal.message);
-    assert!(stream.closed_within(Duration::from_secs(2)).await, "the stream stays open after a refused Bind");
+    assert!(client.disconnected_within(Duration::from_secs(3)).await, "the connection stays open after a forgery");
 
-    // The connection itself still binds and is served.
+    // A new connection binds and is served.
+    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
     let mut stream = client.open_bound(&alice).await;
-    let b = body("after a refusal");
+    let b = body("after a forgery");
     let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
     let (response, _) = stream.request(1, &head, &b).await;
     assert_eq!(response.status, Status::Success, "{}", response.message);
@@ -128,11 +152,11 @@ async fn a_binding_that_never_expires_is_refused() {
 async fn unknown_synapses_are_named_only_to_authenticated_callers() {
     let axon = echo_axon("//Bob", AxonConfig::default()).await;
     let (alice, mallory) = (key("//Alice"), key("//Mallory"));
-    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
-    let mut stream = client.open_bound(&alice).await;
     let b = body("what do you serve?");
 
     // Signed by Mallory in Alice's name: refused before the axon says what it serves.
+    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
+    let mut stream = client.open_bound(&alice).await;
     let mut head = signed_head(&mallory, &axon.hotkey(), "Nope", &b);
     head.sender = alice.hotkey();
     let (response, _) = stream.request(1, &head, &b).await;
@@ -140,14 +164,19 @@ async fn unknown_synapses_are_named_only_to_authenticated_callers() {
     assert!(!response.message.contains(TextGeneration::NAME), "{}", response.message);
 
     // A bad signature of Alice's own.
+    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
+    let mut stream = client.open_bound(&alice).await;
     let mut head = signed_head(&alice, &axon.hotkey(), "Nope", &b);
     let mut signature = head.signature.unwrap().0;
     signature[0] ^= 1;
     head.signature = Some(Signature(signature));
     let (response, _) = stream.request(2, &head, &b).await;
     assert_eq!(response.status, Status::Unauthorized, "{}", response.message);
+    assert!(!response.message.contains(TextGeneration::NAME), "{}", response.message);
 
     // Authenticated: 404, naming the synapses served.
+    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
+    let mut stream = client.open_bound(&alice).await;
     let head = signed_head(&alice, &axon.hotkey(), "Nope", &b);
     let (response, _) = stream.request(3, &head, &b).await;
     assert_eq!(response.status, Status::NotFound, "{}", response.message);

@@ -45,33 +45,33 @@ async fn forged_signature_is_401() {
     let axon = echo_axon("//Bob", AxonConfig::default()).await;
     let alice = key("//Alice");
     let mallory = key("//Mallory");
-    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
-    let mut stream = client.open_bound(&alice).await;
     let b = body("forged");
 
     // Signed by Mallory, claiming to be Alice (the connection's hotkey).
-    let mut head = signed_head(&mallory, &axon.hotkey(), TextGeneration::NAME, &b);
-    head.sender = alice.hotkey();
-    let (response, answer) = stream.request(1, &head, &b).await;
-    assert_eq!(response.status, Status::Unauthorized, "{}", response.message);
-    assert!(response.message.contains("signature does not verify"), "{}", response.message);
-    assert!(answer.is_empty());
-
+    let mut impostor = signed_head(&mallory, &axon.hotkey(), TextGeneration::NAME, &b);
+    impostor.sender = alice.hotkey();
     // Alice's genuine signature with one bit flipped.
-    let mut head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
-    let mut sig = head.signature.unwrap().0;
+    let mut flipped = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
+    let mut sig = flipped.signature.unwrap().0;
     sig[10] ^= 0x01;
-    head.signature = Some(Signature(sig));
-    let (response, _) = stream.request(2, &head, &b).await;
-    assert_eq!(response.status, Status::Unauthorized, "{}", response.message);
-    assert!(response.message.contains("signature does not verify"), "{}", response.message);
-
+    flipped.signature = Some(Signature(sig));
     // A genuine signature over another body.
-    let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &body("the signed one"));
-    let (response, _) = stream.request(3, &head, &body("the sent one")).await;
-    assert_eq!(response.status, Status::Unauthorized, "{}", response.message);
+    let other_body = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &body("the signed one"));
 
-    // The same stream then serves a genuine request.
+    for (head, sent) in [(impostor, b.clone()), (flipped, b.clone()), (other_body, body("the sent one"))] {
+        let client = RawClient::connect(&axon.listen_addrs()[0]).await;
+        let mut stream = client.open_bound(&alice).await;
+        let (response, answer) = stream.request(1, &head, &sent).await;
+        assert_eq!(response.status, Status::Unauthorized, "{}", response.message);
+        assert!(response.message.contains("signature does not verify"), "{}", response.message);
+        assert!(answer.is_empty());
+        // A forgery costs the axon one signature check per connection: it closes it.
+        assert!(client.disconnected_within(Duration::from_secs(3)).await, "the connection stays open");
+    }
+
+    // A new connection then serves a genuine request.
+    let client = RawClient::connect(&axon.listen_addrs()[0]).await;
+    let mut stream = client.open_bound(&alice).await;
     let head = signed_head(&alice, &axon.hotkey(), TextGeneration::NAME, &b);
     let (response, answer) = stream.request(4, &head, &b).await;
     assert_eq!(response.status, Status::Success, "{}", response.message);

@@ -10,7 +10,7 @@ use crate::gate::Gate;
 use crate::inbound::InboundStream;
 use crate::io::{read_bytes, read_prefix, run_writer, skip, AnswerHold, OutFrame, Share, WriterLimits};
 use crate::metrics::Metrics;
-use crate::swarm::{Network, NetworkConfig, PeerEvents};
+use crate::swarm::{Network, NetworkConfig, PeerEvents, Standing};
 use crate::Error;
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -20,7 +20,7 @@ use futures::{FutureExt, StreamExt};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use libp2p::{Multiaddr, PeerId};
 use neuronet_synapse::admission::{BatchAssembly, Broken, Placed, INCOMPLETE_BATCH};
-use neuronet_synapse::binding::{check_binding, sign_binding, BindingRules};
+use neuronet_synapse::binding::{check_binding, sign_binding, BindingError, BindingRules};
 use neuronet_synapse::envelope::{verify_batch_with, RequestHead, ResponseHead};
 use neuronet_synapse::frame::{FrameKind, FramePrefix, PREFIX_LEN};
 use neuronet_synapse::nonce::{NonceGuard, NonceGuardConfig};
@@ -173,6 +173,7 @@ impl Axon {
             connected: self.metrics.connections.clone(),
             ip_budgets: Mutex::default(),
             ip_budget: self.config.max_inflight_bytes_per_ip,
+            directory: self.directory.clone(),
         });
         let (network, incoming) =
             Network::start(&self.config.network, peers.clone() as Arc<dyn PeerEvents>, self.config.bind_timeout)?;

@@ -13,6 +13,8 @@ pub(super) struct PeerTable {
     pub(super) ip_budgets: Mutex<HashMap<IpAddr, std::sync::Weak<tokio::sync::Semaphore>>>,
     /// `max_inflight_bytes_per_ip`.
     pub(super) ip_budget: usize,
+    /// The metagraph facts, for which peers keep their place when the axon is full.
+    pub(super) directory: Directory,
 }
 
 #[derive(Default, Clone)]
@@ -54,6 +56,9 @@ impl PeerEvents for PeerTable {
         let state = peers.entry(peer).or_default();
         if !state.connected {
             self.connected.inc();
+            // A binding left by a Bind that raced the peer's last close does not carry over:
+            // a new connection binds afresh (and is blacklisted afresh).
+            state.bound = None;
         }
         state.ip = ip;
         state.ip_budget = ip_budget;
@@ -64,7 +69,19 @@ impl PeerEvents for PeerTable {
             self.connected.dec();
         }
     }
-    fn is_bound(&self, peer: &PeerId) -> bool {
-        self.get().get(peer).is_some_and(|state| state.bound.is_some())
+    fn standing(&self, peer: &PeerId) -> Standing {
+        let bound = self.get().get(peer).and_then(|state| state.bound);
+        match bound {
+            Some((hotkey, until)) if until > unix_nanos() / 1_000_000_000 => {
+                match self.directory.facts(&hotkey).is_some_and(|facts| facts.registered) {
+                    true => Standing::Registered,
+                    false => Standing::Bound,
+                }
+            }
+            _ => Standing::Unbound,
+        }
+    }
+    fn registered_peer(&self, peer: &PeerId) -> bool {
+        self.directory.by_peer_id(peer).is_some_and(|entry| entry.facts.registered)
     }
 }

@@ -161,13 +161,21 @@ pub(super) async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp
                 let request = std::pin::pin!(on_request(&shared, &mut state, &mut reader, prefix));
                 within(frame_deadline, request).await
             }
+            FrameKind::Cancel if !state.bound_here || prefix.header_len != 0 || prefix.body_len != 0 => {
+                // A Cancel is empty and cancels a request of this stream's binding.
+                tracing::debug!(%peer, "closing stream: a Cancel frame before Bind or with contents");
+                break;
+            }
             FrameKind::Cancel => {
+                if shared.pipeline.over_rate(&Remote { ip: state.ip, peer_id: Some(peer) }) {
+                    tracing::debug!(%peer, "closing stream: Cancel frames over the rate limit");
+                    break;
+                }
                 // The dendrite stopped waiting: stop the handler too.
                 if let Some(task) = state.running().remove(&prefix.request_id) {
                     task.abort();
                 }
-                within(frame_deadline, skip(&mut reader, u64::from(prefix.header_len) + u64::from(prefix.body_len)))
-                    .await
+                Ok(())
             }
             FrameKind::Response | FrameKind::Chunk => {
                 tracing::debug!(%peer, "closing stream: a dendrite sent an axon frame");
@@ -239,11 +247,19 @@ pub(super) async fn on_bind<R: futures::io::AsyncBufRead + Unpin>(
     let header = read_bytes(reader, usize::from(prefix.header_len)).await?;
     skip(reader, u64::from(prefix.body_len)).await?;
     let now_secs = unix_nanos() / 1_000_000_000;
+    let mut forged = false;
     let verdict = HotkeyBinding::decode(header)
         .map_err(|e| (Status::Unauthorized, format!("binding refused: binding does not decode: {e}")))
         .and_then(|binding| {
             check_binding(&binding, &peer.to_bytes(), now_secs, shared.pipeline.config.binding_rules)
-                .map_err(|e| (Status::Unauthorized, format!("binding refused: {e}")))
+                .map_err(|e| {
+                    // A peer's own software signs its binding for its own PeerId: a signature
+                    // that does not verify is a forgery, and the connection gets no more checks.
+                    if matches!(e, BindingError::BadSignature(_)) {
+                        forged = true;
+                    }
+                    (Status::Unauthorized, format!("binding refused: {e}"))
+                })
                 .map(|hotkey| (hotkey, binding.expires_at))
         })
         .and_then(|(hotkey, expires_at)| {
@@ -277,6 +293,7 @@ pub(super) async fn on_bind<R: futures::io::AsyncBufRead + Unpin>(
         }
         Err((status, message)) => {
             tracing::debug!(%peer, %message, "binding refused");
+            state.close_connection |= forged;
             send_status(&state.writer, prefix.request_id, status, message.as_str(), started).await;
             Err(bind_refused(&message))
         }
@@ -398,6 +415,7 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
     // 4. Signature (alone, or once for a whole batch), then nonce and blacklist.
     match batch {
         None => {
+            let mut forged = false;
             let verdict = checked.and_then(|()| {
                 if head.auth == AuthMode::PerRequest {
                     shared
@@ -405,18 +423,27 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
                         .nonces
                         .check_fresh(head.nonce, unix_nanos())
                         .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
-                    head.verify_with(state.bound_key.as_ref(), &body)
-                        .map_err(|e| refusal_of(&head, Status::Unauthorized, e.to_string()))?;
+                    head.verify_with(state.bound_key.as_ref(), &body).map_err(|e| {
+                        forged = true;
+                        refusal_of(&head, Status::Unauthorized, e.to_string())
+                    })?;
                 }
                 authorize(&shared.pipeline, head, body, budget, started)
             });
             dispatch(shared, state, id, verdict, started).await;
+            if forged {
+                return Err(forgery(state));
+            }
         }
         Some(_) => {
             let len = body.len();
             match state.batch.place(batch, Held { id, started, head, body, budget, checked }, len) {
                 Placed::Lone(_) | Placed::Held => {}
-                Placed::Complete(members) => settle_batch(shared, state, members).await,
+                Placed::Complete(members) => {
+                    if settle_batch(shared, state, members).await {
+                        return Err(forgery(state));
+                    }
+                }
                 Placed::Refused(held, failure) => {
                     let refusal = refusal_of(&held.head, failure.status, failure.message);
                     refuse(shared, &state.writer, held.id, refusal, held.started).await;
@@ -427,12 +454,22 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
     Ok(())
 }
 
-/// Verifies a complete batch once, then admits or refuses each member.
-pub(super) async fn settle_batch(shared: &Arc<Shared>, state: &StreamState, held: Vec<Held>) {
+/// A request signature that does not verify on a bound stream is a forgery (the peer's own
+/// software signs for the hotkey it bound): after its 401 the connection is closed, so that
+/// forged signatures cost the axon one check per connection, not one per request.
+fn forgery(state: &mut StreamState) -> std::io::Error {
+    state.close_connection = true;
+    bind_refused("a request signature does not verify: closing the connection")
+}
+
+/// Verifies a complete batch once, then admits or refuses each member; true when the batch's
+/// signature does not verify (a forgery).
+pub(super) async fn settle_batch(shared: &Arc<Shared>, state: &StreamState, held: Vec<Held>) -> bool {
     let now = unix_nanos();
     // No cryptography for a batch with a member that already failed, or a stale nonce: its
     // signature could not admit the batch anyway.
     let fresh = held.iter().all(|h| shared.pipeline.nonces.check_fresh(h.head.nonce, now).is_ok());
+    let mut forged = false;
     let all_passed = held.iter().all(|h| h.checked.is_ok());
     let verified = if !fresh {
         Err("signature batch has a nonce outside the freshness window".to_owned())
@@ -440,7 +477,10 @@ pub(super) async fn settle_batch(shared: &Arc<Shared>, state: &StreamState, held
         Err("signature batch has refused requests".to_owned())
     } else {
         let members: Vec<(&RequestHead, &[u8])> = held.iter().map(|h| (&h.head, h.body.as_ref())).collect();
-        verify_batch_with(state.bound_key.as_ref(), &members).map_err(|e| e.to_string())
+        verify_batch_with(state.bound_key.as_ref(), &members).map_err(|e| {
+            forged = true;
+            e.to_string()
+        })
     };
     for Held { id, started, head, body, budget, checked } in held {
         let verdict = match (&verified, checked) {
@@ -450,6 +490,7 @@ pub(super) async fn settle_batch(shared: &Arc<Shared>, state: &StreamState, held
         };
         dispatch(shared, state, id, verdict, started).await;
     }
+    forged
 }
 
 pub(super) async fn dispatch(
