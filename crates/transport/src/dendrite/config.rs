@@ -1,0 +1,105 @@
+//! The dendrite's settings: how it authenticates, and every limit it holds an axon to.
+
+use crate::swarm::NetworkConfig;
+use std::time::Duration;
+
+/// How the dendrite authenticates its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Auth {
+    /// Every request signed by the hotkey (default).
+    #[default]
+    PerRequest,
+    /// Requests authenticated by the hotkey-bound connection alone.
+    Connection,
+}
+
+/// Dendrite settings. Every field has a documented default.
+#[derive(Debug, Clone)]
+pub struct DendriteConfig {
+    /// Swarm and QUIC settings.
+    pub network: NetworkConfig,
+    /// Authentication mode. Default [`Auth::PerRequest`].
+    pub auth: Auth,
+    /// Long-lived streams per connection, at most. A connection starts with one and opens the
+    /// next when a request finds the streams busy. Default 2: more streams cost tasks and memory
+    /// for little gain on two cores (see the benchmark).
+    pub streams_per_connection: usize,
+    /// Largest response body accepted; larger ones are skipped and reported as 413. Default 64 MiB.
+    pub max_response_bytes: u32,
+    /// Time allowed to dial and bind a new connection. Default 5 s.
+    pub connect_timeout: Duration,
+    /// UDP sockets (one swarm each) the dendrite spreads its connections over. Default 1: with
+    /// [`NetworkConfig::udp_buffer`]'s 4 MiB receive buffer one socket takes the answers of 256
+    /// miners at once without drops; raise it where the kernel caps buffers lower.
+    pub sockets: usize,
+    /// Chunks of one streaming answer buffered for a caller that reads slower than they
+    /// arrive; past it the request is cancelled (413) rather than buffered without bound.
+    /// Default 256.
+    pub stream_chunk_buffer: usize,
+    /// Bytes of one streaming answer's chunks buffered for a caller that reads slower than they
+    /// arrive; a chunk that would pass it cancels the request (413) and is never read into
+    /// memory, so no chunk larger than this is delivered. Default 4 MiB: the count bound alone
+    /// let an axon pin 256 chunks of up to `max_response_bytes` (16 GiB) per query, and token
+    /// streams send chunks of tens of bytes.
+    pub stream_buffer_bytes: usize,
+    /// Time the rest of a frame (header and body) has to arrive once its prefix has. An axon
+    /// that announces a body and then sends it too slowly, or not at all, loses the stream: the
+    /// requests waiting on it end with 503 instead of waiting for their own timeouts behind it.
+    /// Default 10 s, like the axon's `frame_timeout`; a frame must arrive at 6.4 MB/s to bring
+    /// a 64 MiB body in time, so raise it for large answers over slow links.
+    pub frame_timeout: Duration,
+    /// Times a stream the axon drops before answering the binding is opened again. Default 4.
+    pub open_retries: u32,
+    /// Largest body signed in a batch; larger requests are signed alone (their hashing
+    /// dominates, and the axon holds a batch whole before verifying it). Default 64 KiB.
+    pub batch_body_limit: usize,
+    /// Most body bytes under one batch signature. Default 256 KiB (the axon's default request
+    /// limit is 8 MiB, so batches always fit it).
+    pub batch_bytes: usize,
+    /// Connections being set up at once; more wait their turn. Default 32: a validator that
+    /// dials hundreds of miners at once otherwise floods its one UDP socket with handshake
+    /// packets (the kernel drops them, and QUIC's handshake retransmits take seconds).
+    pub max_concurrent_dials: usize,
+    /// Lifetime of the dendrite's hotkey binding. A connection renews it on a new stream with a
+    /// freshly signed Bind frame when a tenth of it is left (at least `connect_timeout`, at most
+    /// half of it), and retires its older streams. Default 24 h.
+    pub binding_ttl: Duration,
+    /// How long a connection waits, after a further pool stream failed to open, before it tries
+    /// again (busy requests must not make a refusing axon open streams in a loop). Default 1 s.
+    pub stream_open_backoff: Duration,
+}
+
+impl Default for DendriteConfig {
+    fn default() -> Self {
+        DendriteConfig {
+            network: NetworkConfig::default(),
+            auth: Auth::PerRequest,
+            streams_per_connection: 2,
+            max_response_bytes: 64 * 1024 * 1024,
+            connect_timeout: Duration::from_secs(5),
+            max_concurrent_dials: 32,
+            stream_chunk_buffer: 256,
+            stream_buffer_bytes: 4 * 1024 * 1024,
+            frame_timeout: Duration::from_secs(10),
+            open_retries: 4,
+            batch_body_limit: 64 * 1024,
+            batch_bytes: 256 * 1024,
+            sockets: 1,
+            binding_ttl: Duration::from_secs(24 * 3600),
+            stream_open_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+impl DendriteConfig {
+    /// Sets `auth`.
+    pub fn with_auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+    /// Sets `streams_per_connection` (at least 1).
+    pub fn with_streams_per_connection(mut self, n: usize) -> Self {
+        self.streams_per_connection = n.max(1);
+        self
+    }
+}

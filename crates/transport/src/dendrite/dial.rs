@@ -1,0 +1,114 @@
+//! Dialing a target: resolving its address, one dial at a time per hotkey, and the first
+//! stream's binding exchange.
+
+use super::pool::{Connection, Slot, SlotState};
+use super::{Dendrite, Target};
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use neuronet_synapse::{Hotkey, Status};
+use std::sync::Arc;
+
+impl Dendrite {
+    pub(super) async fn connection(&self, target: &Target) -> Result<Arc<Connection>, (Status, String)> {
+        let hotkey = *target.hotkey();
+        let slot = {
+            let mut connections =
+                self.inner.connections.lock().map_err(|_| (Status::InternalError, "lock poisoned".to_owned()))?;
+            connections.entry(*hotkey.public()).or_default().clone()
+        };
+        let live = |slot: &SlotState| {
+            let current = slot.current.lock().ok()?;
+            current.as_ref().filter(|conn| conn.pick().is_some()).cloned()
+        };
+        if let Some(conn) = live(&slot) {
+            return Ok(conn);
+        }
+        // (Re)connect: one dial at a time per target; whoever waited behind it reuses its result.
+        let _connecting = slot.connecting.lock().await;
+        if let Some(conn) = live(&slot) {
+            return Ok(conn);
+        }
+        let (addr, peer) = self.resolve(target)?;
+        // Waiting for a dial slot is not part of the connect timeout; the query's own timeout
+        // still bounds it.
+        let _slot =
+            self.inner.dials.acquire().await.map_err(|_| (Status::Unavailable, "dendrite closed".to_owned()))?;
+        // Boxed: dialing is the rare path, and its state would otherwise size every query's future.
+        let connect = Box::pin(self.connect(hotkey, addr, peer, &slot));
+        let conn = tokio::time::timeout(self.inner.config.connect_timeout, connect)
+            .await
+            .map_err(|_| (Status::Timeout, format!("connecting to {hotkey} timed out")))??;
+        if let Ok(mut current) = slot.current.lock() {
+            *current = Some(conn.clone());
+        }
+        Ok(conn)
+    }
+
+    pub(super) fn resolve(&self, target: &Target) -> Result<(Multiaddr, Option<PeerId>), (Status, String)> {
+        let (addr, peer) = match target {
+            Target::Explicit { addr, .. } => (addr.clone(), None),
+            Target::Hotkey(hotkey) => {
+                let entry = self
+                    .inner
+                    .directory
+                    .get(hotkey)
+                    .ok_or_else(|| (Status::Unavailable, format!("{hotkey} is not in the directory")))?;
+                let addr = entry
+                    .addrs
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| (Status::Unavailable, format!("{hotkey} has no address")))?;
+                (addr, entry.peer_id)
+            }
+        };
+        let from_addr = addr.iter().find_map(|p| match p {
+            Protocol::P2p(peer) => Some(peer),
+            _ => None,
+        });
+        Ok((addr, peer.or(from_addr)))
+    }
+
+    pub(super) async fn connect(
+        &self,
+        hotkey: Hotkey,
+        addr: Multiaddr,
+        peer: Option<PeerId>,
+        slot: &Slot,
+    ) -> Result<Arc<Connection>, (Status, String)> {
+        let peer_id = self
+            .network(&hotkey)
+            .dial(addr.clone(), peer)
+            .await
+            .map_err(|e| (Status::Unavailable, format!("Service unavailable at {addr}: {e}")))?;
+        // A PeerId known before the dial (from the directory, the address or an earlier
+        // binding) was proven by the TLS handshake: the first request can follow the Bind frame
+        // at once, saving the binding's round trip. Its answer is still only read once the
+        // axon's binding is verified. An unknown PeerId waits for the binding first, so that
+        // nothing but the Bind frame reaches a peer not yet known to hold the hotkey.
+        let remembered = slot.proven.lock().ok().and_then(|p| *p);
+        let pinned = peer.or(remembered) == Some(peer_id);
+        let opened = match pinned {
+            true => self.open_pipelined(peer_id, hotkey, slot.clone()).await,
+            false => self.open_stream(peer_id, &hotkey).await,
+        };
+        let first = match opened {
+            Ok(stream) => {
+                if let Ok(mut proven) = slot.proven.lock() {
+                    *proven = Some(peer_id);
+                }
+                stream
+            }
+            Err(refusal) => {
+                if refusal.0 == Status::Unauthorized {
+                    self.network(&hotkey).disconnect(peer_id).await;
+                }
+                return Err(refusal);
+            }
+        };
+        // Further pool streams open when requests start to queue (see `grow`), not now: a
+        // connection that carries one request at a time needs one stream, and opening another
+        // beside the first request (a Bind each way, two signature checks) delays its answer.
+        let conn = Arc::new(Connection::new(hotkey, peer_id, first));
+        Ok(conn)
+    }
+}
