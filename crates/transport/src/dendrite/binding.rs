@@ -11,7 +11,7 @@ use neuronet_synapse::envelope::ResponseHead;
 use neuronet_synapse::frame::FrameKind;
 use neuronet_synapse::payload::unix_nanos;
 use neuronet_synapse::proto::HotkeyBinding;
-use neuronet_synapse::{Hotkey, Status};
+use neuronet_synapse::{Failure, Hotkey, Status};
 use prost::Message;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ impl Dendrite {
     /// Keeps the connection's binding alive: a binding due for renewal is renewed in the
     /// background while requests go on over the current streams; one about to expire is
     /// renewed before this request is sent, which would otherwise be refused (401).
-    pub(super) async fn keep_bound(&self, conn: &Arc<Connection>) -> Result<(), (Status, String)> {
+    pub(super) async fn keep_bound(&self, conn: &Arc<Connection>) -> Result<(), Failure> {
         let bound_until = conn.bound_until.load(Ordering::Acquire);
         match renewal(bound_until, unix_nanos(), self.renewal_margin()) {
             Renewal::Fresh => Ok(()),
@@ -45,9 +45,11 @@ impl Dendrite {
                 self.renew_in_background(conn);
                 Ok(())
             }
-            Renewal::Urgent => tokio::time::timeout(self.inner.config.connect_timeout, self.renew(conn))
-                .await
-                .map_err(|_| (Status::Timeout, format!("renewing the binding to {} timed out", conn.hotkey)))?,
+            Renewal::Urgent => {
+                tokio::time::timeout(self.inner.config.connect_timeout, self.renew(conn)).await.map_err(|_| {
+                    Failure::new(Status::Timeout, format!("renewing the binding to {} timed out", conn.hotkey))
+                })?
+            }
         }
     }
 
@@ -72,7 +74,7 @@ impl Dendrite {
 
     /// Renews the connection's binding: opens a stream with a freshly signed Bind frame, which
     /// takes the others' place (they close once their requests are done).
-    pub(super) async fn renew(&self, conn: &Arc<Connection>) -> Result<(), (Status, String)> {
+    pub(super) async fn renew(&self, conn: &Arc<Connection>) -> Result<(), Failure> {
         let _one = conn.renewing.lock().await;
         let bound_until = conn.bound_until.load(Ordering::Acquire);
         if renewal(bound_until, unix_nanos(), self.renewal_margin()) == Renewal::Fresh {
@@ -93,10 +95,13 @@ pub(super) async fn read_binding_answer(
     peer_id: PeerId,
     expected: &Hotkey,
     frame_timeout: Duration,
-) -> Result<(), (Status, String)> {
-    let io_err = |e: std::io::Error| (Status::Unavailable, format!("binding exchange with {expected}: {e}"));
-    let prefix =
-        read_prefix(reader).await.map_err(io_err)?.ok_or((Status::Unavailable, "axon closed the stream".to_owned()))?;
+) -> Result<(), Failure> {
+    let io_err =
+        |e: std::io::Error| Failure::new(Status::Unavailable, format!("binding exchange with {expected}: {e}"));
+    let prefix = read_prefix(reader)
+        .await
+        .map_err(io_err)?
+        .ok_or(Failure::new(Status::Unavailable, "axon closed the stream"))?;
     let rest = async {
         let header = read_bytes(reader, usize::from(prefix.header_len)).await?;
         skip(reader, u64::from(prefix.body_len)).await?;
@@ -105,13 +110,14 @@ pub(super) async fn read_binding_answer(
     let header = rest_of_frame(&prefix, frame_timeout, rest).await.map_err(io_err)?;
     match prefix.kind {
         FrameKind::Bind => {
-            let record = HotkeyBinding::decode(header)
-                .map_err(|e| (Status::Unauthorized, format!("binding refused: axon's binding does not decode: {e}")))?;
+            let record = HotkeyBinding::decode(header).map_err(|e| {
+                Failure::new(Status::Unauthorized, format!("binding refused: axon's binding does not decode: {e}"))
+            })?;
             let proven = verify_binding(&record, &peer_id.to_bytes(), unix_nanos() / 1_000_000_000)
-                .map_err(|e| (Status::Unauthorized, format!("binding refused: {e}")))?;
+                .map_err(|e| Failure::new(Status::Unauthorized, format!("binding refused: {e}")))?;
             if proven != *expected {
                 tracing::warn!(%peer_id, expected = %expected, found = %proven, "axon holds another hotkey");
-                return Err((
+                return Err(Failure::new(
                     Status::Unauthorized,
                     format!("binding refused: axon holds hotkey {proven}, expected {expected}"),
                 ));
@@ -122,14 +128,14 @@ pub(super) async fn read_binding_answer(
             // Refused: keep the axon's status when it is a refusal, but never let an answer
             // without a binding pass for anything else.
             let head = ResponseHead::decode(&header)
-                .map_err(|e| (Status::Unauthorized, format!("binding refused: undecodable answer: {e}")))?;
+                .map_err(|e| Failure::new(Status::Unauthorized, format!("binding refused: undecodable answer: {e}")))?;
             let status = match head.status {
                 Status::TooManyRequests | Status::Forbidden | Status::Unavailable => head.status,
                 _ => Status::Unauthorized,
             };
-            Err((status, head.message))
+            Err(Failure::new(status, head.message))
         }
-        _ => Err((Status::Unauthorized, "binding refused: unexpected frame".to_owned())),
+        _ => Err(Failure::new(Status::Unauthorized, "binding refused: unexpected frame")),
     }
 }
 

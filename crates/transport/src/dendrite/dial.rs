@@ -5,15 +5,15 @@ use super::pool::{Connection, Slot, SlotState};
 use super::{Dendrite, Target};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
-use neuronet_synapse::{Hotkey, Status};
+use neuronet_synapse::{Failure, Hotkey, Status};
 use std::sync::Arc;
 
 impl Dendrite {
-    pub(super) async fn connection(&self, target: &Target) -> Result<Arc<Connection>, (Status, String)> {
+    pub(super) async fn connection(&self, target: &Target) -> Result<Arc<Connection>, Failure> {
         let hotkey = *target.hotkey();
         let slot = {
             let mut connections =
-                self.inner.connections.lock().map_err(|_| (Status::InternalError, "lock poisoned".to_owned()))?;
+                self.inner.connections.lock().map_err(|_| Failure::new(Status::InternalError, "lock poisoned"))?;
             connections.entry(*hotkey.public()).or_default().clone()
         };
         let live = |slot: &SlotState| {
@@ -32,32 +32,31 @@ impl Dendrite {
         // Waiting for a dial slot is not part of the connect timeout; the query's own timeout
         // still bounds it.
         let _slot =
-            self.inner.dials.acquire().await.map_err(|_| (Status::Unavailable, "dendrite closed".to_owned()))?;
+            self.inner.dials.acquire().await.map_err(|_| Failure::new(Status::Unavailable, "dendrite closed"))?;
         // Boxed: dialing is the rare path, and its state would otherwise size every query's future.
         let connect = Box::pin(self.connect(hotkey, addr, peer, &slot));
         let conn = tokio::time::timeout(self.inner.config.connect_timeout, connect)
             .await
-            .map_err(|_| (Status::Timeout, format!("connecting to {hotkey} timed out")))??;
+            .map_err(|_| Failure::new(Status::Timeout, format!("connecting to {hotkey} timed out")))??;
         if let Ok(mut current) = slot.current.lock() {
             *current = Some(conn.clone());
         }
         Ok(conn)
     }
 
-    pub(super) fn resolve(&self, target: &Target) -> Result<(Multiaddr, Option<PeerId>), (Status, String)> {
+    pub(super) fn resolve(&self, target: &Target) -> Result<(Multiaddr, Option<PeerId>), Failure> {
         let (addr, peer) = match target {
             Target::Explicit { addr, .. } => (addr.clone(), None),
             Target::Hotkey(hotkey) => {
-                let entry = self
-                    .inner
-                    .directory
-                    .get(hotkey)
-                    .ok_or_else(|| (Status::Unavailable, format!("{hotkey} is not in the directory")))?;
+                let entry =
+                    self.inner.directory.get(hotkey).ok_or_else(|| {
+                        Failure::new(Status::Unavailable, format!("{hotkey} is not in the directory"))
+                    })?;
                 let addr = entry
                     .addrs
                     .first()
                     .cloned()
-                    .ok_or_else(|| (Status::Unavailable, format!("{hotkey} has no address")))?;
+                    .ok_or_else(|| Failure::new(Status::Unavailable, format!("{hotkey} has no address")))?;
                 (addr, entry.peer_id)
             }
         };
@@ -74,12 +73,12 @@ impl Dendrite {
         addr: Multiaddr,
         peer: Option<PeerId>,
         slot: &Slot,
-    ) -> Result<Arc<Connection>, (Status, String)> {
+    ) -> Result<Arc<Connection>, Failure> {
         let peer_id = self
             .network(&hotkey)
             .dial(addr.clone(), peer)
             .await
-            .map_err(|e| (Status::Unavailable, format!("Service unavailable at {addr}: {e}")))?;
+            .map_err(|e| Failure::new(Status::Unavailable, format!("Service unavailable at {addr}: {e}")))?;
         // A PeerId known before the dial (from the directory, the address or an earlier
         // binding) was proven by the TLS handshake: the first request can follow the Bind frame
         // at once, saving the binding's round trip. Its answer is still only read once the
@@ -99,7 +98,7 @@ impl Dendrite {
                 stream
             }
             Err(refusal) => {
-                if refusal.0 == Status::Unauthorized {
+                if refusal.status == Status::Unauthorized {
                     self.network(&hotkey).disconnect(peer_id).await;
                 }
                 return Err(refusal);

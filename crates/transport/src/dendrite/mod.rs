@@ -35,7 +35,7 @@ use neuronet_synapse::binding::sign_binding;
 use neuronet_synapse::envelope::{RequestHead, ResponseHead};
 use neuronet_synapse::payload::unix_nanos;
 use neuronet_synapse::proto::{AuthMode, HotkeyBinding};
-use neuronet_synapse::{Hotkey, Keypair, Status, Synapse};
+use neuronet_synapse::{Failure, Hotkey, Keypair, Status, Synapse};
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -85,15 +85,8 @@ pub struct Response<T> {
 }
 
 impl<T> Response<T> {
-    fn failure(target: Hotkey, status: Status, message: impl Into<String>, started: Instant) -> Self {
-        Response {
-            target,
-            status,
-            message: message.into(),
-            body: None,
-            process_time: Duration::ZERO,
-            elapsed: started.elapsed(),
-        }
+    fn failure(target: Hotkey, Failure { status, message }: Failure, started: Instant) -> Self {
+        Response { target, status, message, body: None, process_time: Duration::ZERO, elapsed: started.elapsed() }
     }
 
     /// Whether the status is 200 and a body came.
@@ -208,19 +201,31 @@ impl Dendrite {
         let sent =
             tokio::time::timeout_at(deadline, self.send(target, S::NAME, body, timeout, Pending::Unary(tx))).await;
         let response = match sent {
-            Err(_) => Response::failure(hotkey, Status::Timeout, crate::error::timeout_message(timeout), started),
-            Ok(Err((status, message))) => Response::failure(hotkey, status, message, started),
+            Err(_) => Response::failure(
+                hotkey,
+                Failure::new(Status::Timeout, crate::error::timeout_message(timeout)),
+                started,
+            ),
+            Ok(Err(failure)) => Response::failure(hotkey, failure, started),
             Ok(Ok((stream, id))) => match tokio::time::timeout_at(deadline, rx).await {
                 Ok(Ok(Reply::Done(head, bytes))) => decode_response::<S>(hotkey, head, bytes, started),
-                Ok(Ok(Reply::Failed(status, message))) => Response::failure(hotkey, status, message, started),
-                Ok(Ok(Reply::Chunk(_))) => {
-                    Response::failure(hotkey, Status::Unprocessable, "a chunk answered a unary request", started)
+                Ok(Ok(Reply::Failed(failure))) => Response::failure(hotkey, failure, started),
+                Ok(Ok(Reply::Chunk(_))) => Response::failure(
+                    hotkey,
+                    Failure::new(Status::Unprocessable, "a chunk answered a unary request"),
+                    started,
+                ),
+                Ok(Err(_)) => {
+                    Response::failure(hotkey, Failure::new(Status::Unavailable, "connection closed"), started)
                 }
-                Ok(Err(_)) => Response::failure(hotkey, Status::Unavailable, "connection closed", started),
                 Err(_) => {
                     stream.take(id);
                     cancel(&stream, id).await;
-                    Response::failure(hotkey, Status::Timeout, crate::error::timeout_message(timeout), started)
+                    Response::failure(
+                        hotkey,
+                        Failure::new(Status::Timeout, crate::error::timeout_message(timeout)),
+                        started,
+                    )
                 }
             },
         };
@@ -266,7 +271,7 @@ impl Dendrite {
         match tokio::time::timeout_at(deadline, self.send(target, S::NAME, body, timeout, Pending::Stream(sink))).await
         {
             Err(_) => stream.finish(Status::Timeout, crate::error::timeout_message(timeout)),
-            Ok(Err((status, message))) => stream.finish(status, message),
+            Ok(Err(failure)) => stream.finish(failure.status, failure.message),
             Ok(Ok(request)) => {
                 stream.rx = Some(rx);
                 stream.request = Some(request);
@@ -301,7 +306,7 @@ impl Dendrite {
         body: Bytes,
         timeout: Duration,
         pending: Pending,
-    ) -> Result<(Arc<PoolStream>, u64), (Status, String)> {
+    ) -> Result<(Arc<PoolStream>, u64), Failure> {
         let conn = self.connection(target).await?;
         self.keep_bound(&conn).await?;
         // A connection can lose its only stream between the dial and this pick (its binding
@@ -432,8 +437,8 @@ impl<T: Message + Default> ResponseStream<T> {
                 self.ended(head.status, head.message);
                 None
             }
-            Ok(Some(Reply::Failed(status, message))) => {
-                self.ended(status, message);
+            Ok(Some(Reply::Failed(failure))) => {
+                self.ended(failure.status, failure.message);
                 None
             }
             Ok(None) => {

@@ -13,7 +13,7 @@ use futures::io::{AsyncReadExt, BufReader, ReadHalf, WriteHalf};
 use libp2p::PeerId;
 use neuronet_synapse::frame::{FrameKind, PREFIX_LEN};
 use neuronet_synapse::payload::unix_nanos;
-use neuronet_synapse::{Hotkey, Status};
+use neuronet_synapse::{Failure, Hotkey, Status};
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -31,7 +31,7 @@ pub(super) struct PoolStream {
     pub(super) reader: Mutex<Option<tokio::task::AbortHandle>>,
     /// Why the stream ended, once it has: what a request that finds it dead is told (a binding
     /// refused while the first request was on its way, say), rather than a bare 503.
-    pub(super) ended: Mutex<Option<(Status, String)>>,
+    pub(super) ended: Mutex<Option<Failure>>,
     /// When the binding sent in this stream's Bind frame expires (Unix seconds).
     pub(super) bound_until: u64,
     /// Set once a stream with a fresher binding took this one's place: no request is sent on it
@@ -40,27 +40,28 @@ pub(super) struct PoolStream {
 }
 
 impl PoolStream {
-    pub(super) fn fail_all(&self, status: Status, message: &str) {
-        self.end(status, message);
+    /// Ends the stream with `failure`, told to every request still waiting on it.
+    pub(super) fn fail_all(&self, failure: Failure) {
+        self.end(&failure);
         for waiter in self.close() {
-            deliver(waiter, Reply::Failed(status, message.to_owned()));
+            deliver(waiter, Reply::Failed(failure.clone()));
         }
     }
 
     /// Records why the stream ends (the first reason given stands).
-    pub(super) fn end(&self, status: Status, message: &str) {
+    pub(super) fn end(&self, failure: &Failure) {
         if let Ok(mut ended) = self.ended.lock() {
-            ended.get_or_insert_with(|| (status, message.to_owned()));
+            ended.get_or_insert_with(|| failure.clone());
         }
     }
 
     /// Why the stream ended, or a generic 503 when it is not known.
-    pub(super) fn ended(&self) -> (Status, String) {
+    pub(super) fn ended(&self) -> Failure {
         self.ended
             .lock()
             .ok()
             .and_then(|ended| ended.clone())
-            .unwrap_or_else(|| (Status::Unavailable, "connection to the axon lost".to_owned()))
+            .unwrap_or_else(|| Failure::new(Status::Unavailable, "connection to the axon lost"))
     }
 
     /// Marks the stream dead, stops its writer and hands back the requests still waiting.
@@ -165,13 +166,13 @@ impl Connection {
     /// connection has no live stream left, so nothing would ever pick it.
     pub(super) fn add_stream(&self, stream: Arc<PoolStream>) -> bool {
         let Ok(mut streams) = self.streams.lock() else {
-            stream.fail_all(Status::Unavailable, "connection lost");
+            stream.fail_all(Failure::new(Status::Unavailable, "connection lost"));
             return false;
         };
         streams.retain(|s| s.alive.load(Ordering::Acquire));
         if streams.is_empty() {
             drop(streams);
-            stream.fail_all(Status::Unavailable, "connection lost");
+            stream.fail_all(Failure::new(Status::Unavailable, "connection lost"));
             return false;
         }
         self.bound_until.fetch_max(stream.bound_until, Ordering::AcqRel);
@@ -186,7 +187,7 @@ impl Connection {
         let retired = match self.streams.lock() {
             Ok(mut streams) => std::mem::replace(&mut *streams, vec![stream]),
             Err(_) => {
-                stream.fail_all(Status::Unavailable, "connection lost");
+                stream.fail_all(Failure::new(Status::Unavailable, "connection lost"));
                 return;
             }
         };
@@ -198,13 +199,13 @@ impl Connection {
     }
 
     /// Why the connection has no live stream: the first recorded end of one of its streams.
-    pub(super) fn failure(&self) -> (Status, String) {
+    pub(super) fn failure(&self) -> Failure {
         let ended = self
             .streams
             .lock()
             .ok()
             .and_then(|streams| streams.iter().find_map(|s| s.ended.lock().ok().and_then(|ended| ended.clone())));
-        ended.unwrap_or_else(|| (Status::Unavailable, "no live stream to the axon".to_owned()))
+        ended.unwrap_or_else(|| Failure::new(Status::Unavailable, "no live stream to the axon"))
     }
 
     /// A live stream, round robin.
@@ -267,15 +268,11 @@ impl Dendrite {
 
     /// Opens a stream and runs the binding exchange on it, retrying a stream the axon dropped
     /// before answering (libp2p-stream drops inbound streams that arrive in a burst).
-    pub(super) async fn open_stream(
-        &self,
-        peer_id: PeerId,
-        expected: &Hotkey,
-    ) -> Result<Arc<PoolStream>, (Status, String)> {
+    pub(super) async fn open_stream(&self, peer_id: PeerId, expected: &Hotkey) -> Result<Arc<PoolStream>, Failure> {
         let mut attempt = 0u32;
         loop {
             match self.try_open_stream(peer_id, expected).await {
-                Err((Status::Unavailable, message)) if attempt < self.inner.config.open_retries => {
+                Err(Failure { status: Status::Unavailable, message }) if attempt < self.inner.config.open_retries => {
                     attempt += 1;
                     tracing::debug!(%peer_id, attempt, %message, "stream dropped before the binding answer, retrying");
                     // Jitter so that many dendrites dropped together do not collide again.
@@ -287,11 +284,7 @@ impl Dendrite {
         }
     }
 
-    pub(super) async fn try_open_stream(
-        &self,
-        peer_id: PeerId,
-        expected: &Hotkey,
-    ) -> Result<Arc<PoolStream>, (Status, String)> {
+    pub(super) async fn try_open_stream(&self, peer_id: PeerId, expected: &Hotkey) -> Result<Arc<PoolStream>, Failure> {
         let mut bound = self.open_with_bind(peer_id, expected).await?;
         read_binding_answer(&mut bound.reader, peer_id, expected, self.inner.config.frame_timeout).await?;
         Ok(self.start_stream(bound))
@@ -305,7 +298,7 @@ impl Dendrite {
         peer_id: PeerId,
         expected: Hotkey,
         slot: Slot,
-    ) -> Result<Arc<PoolStream>, (Status, String)> {
+    ) -> Result<Arc<PoolStream>, Failure> {
         let BoundStream { mut reader, writer, bound_until } = self.open_with_bind(peer_id, &expected).await?;
         let pool = self.start_writer(writer, reader.get_ref().received(), bound_until);
         // Weak: the reader task lives as long as the connection, which must not keep the
@@ -317,7 +310,7 @@ impl Dendrite {
             let pool = stream;
             match read_binding_answer(&mut reader, peer_id, &expected, limits.frame_timeout).await {
                 Ok(()) => read_responses(pool, reader, limits).await,
-                Err((status, message)) => {
+                Err(refusal) => {
                     // This task must deliver the refusal: the writer may not stop it now.
                     if let Ok(mut reader) = pool.reader.lock() {
                         reader.take();
@@ -325,15 +318,15 @@ impl Dendrite {
                     if let Ok(mut proven) = slot.proven.lock() {
                         *proven = None;
                     }
-                    pool.end(status, &message);
+                    pool.end(&refusal);
                     let waiting = pool.close();
                     // The connection is gone before the callers hear of it, so that their next
                     // query dials afresh instead of finding it closing.
-                    if let Some(inner) = dendrite.upgrade().filter(|_| status == Status::Unauthorized) {
+                    if let Some(inner) = dendrite.upgrade().filter(|_| refusal.status == Status::Unauthorized) {
                         Dendrite { inner }.network(&expected).disconnect(peer_id).await;
                     }
                     for waiter in waiting {
-                        deliver(waiter, Reply::Failed(status, message.clone()));
+                        deliver(waiter, Reply::Failed(refusal.clone()));
                     }
                 }
             }
@@ -343,21 +336,17 @@ impl Dendrite {
     }
 
     /// Opens a synapse stream to `peer_id` and writes the dendrite's Bind frame on it.
-    pub(super) async fn open_with_bind(
-        &self,
-        peer_id: PeerId,
-        expected: &Hotkey,
-    ) -> Result<BoundStream, (Status, String)> {
+    pub(super) async fn open_with_bind(&self, peer_id: PeerId, expected: &Hotkey) -> Result<BoundStream, Failure> {
         let mut control = self.network(expected).control();
         let stream = control
             .open_stream(peer_id, SYNAPSE_PROTOCOL)
             .await
-            .map_err(|e| (Status::Unavailable, format!("opening a stream to {expected}: {e}")))?;
+            .map_err(|e| Failure::new(Status::Unavailable, format!("opening a stream to {expected}: {e}")))?;
         let (reader, mut writer) = stream.split();
         let binding = self.binding();
         write_frame(&mut writer, FrameKind::Bind, 0, &binding.encode_to_vec(), &[])
             .await
-            .map_err(|e| (Status::Unavailable, format!("binding exchange with {expected}: {e}")))?;
+            .map_err(|e| Failure::new(Status::Unavailable, format!("binding exchange with {expected}: {e}")))?;
         let capacity = self.inner.config.network.stream_read_buffer.max(PREFIX_LEN);
         let reader = BufReader::with_capacity(capacity, Counted::new(reader));
         Ok(BoundStream { reader, writer, bound_until: binding.expires_at })

@@ -7,7 +7,7 @@ use crate::io::{read_bytes, read_prefix, skip};
 use bytes::Bytes;
 use neuronet_synapse::envelope::ResponseHead;
 use neuronet_synapse::frame::{FrameKind, FramePrefix};
-use neuronet_synapse::Status;
+use neuronet_synapse::{Failure, Status};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 pub(super) enum Reply {
     Done(ResponseHead, Bytes),
     Chunk(Bytes),
-    Failed(Status, String),
+    Failed(Failure),
 }
 
 pub(super) enum Pending {
@@ -65,7 +65,7 @@ pub(super) async fn read_responses(pool: Arc<PoolStream>, mut reader: StreamRead
         Ok(()) => "axon closed the stream".to_owned(),
         Err(error) => format!("stream failed: {error}"),
     };
-    pool.fail_all(Status::Unavailable, &message);
+    pool.fail_all(Failure::new(Status::Unavailable, message));
 }
 
 pub(super) async fn read_loop(pool: &PoolStream, reader: &mut StreamReader, limits: ReadLimits) -> std::io::Result<()> {
@@ -86,10 +86,10 @@ pub(super) async fn read_frame(
     if body_len > max_body {
         skip(reader, u64::from(header_len) + u64::from(body_len)).await?;
         if let Some(waiter) = pool.take(request_id) {
-            let reply = Reply::Failed(
+            let reply = Reply::Failed(Failure::new(
                 Status::PayloadTooLarge,
                 format!("response body of {body_len} bytes exceeds the limit of {max_body}"),
-            );
+            ));
             deliver(waiter, reply);
         }
         return Ok(());
@@ -101,7 +101,10 @@ pub(super) async fn read_frame(
             if let Some(waiter) = pool.take(request_id) {
                 let reply = match ResponseHead::decode(&header) {
                     Ok(head) => Reply::Done(head, body),
-                    Err(e) => Reply::Failed(Status::Unprocessable, format!("response header does not decode: {e}")),
+                    Err(e) => Reply::Failed(Failure::new(
+                        Status::Unprocessable,
+                        format!("response header does not decode: {e}"),
+                    )),
                 };
                 deliver(waiter, reply);
             }
@@ -154,7 +157,7 @@ pub(super) async fn read_frame(
 pub(super) fn cancel_unread(pool: &PoolStream, request_id: u64, message: String) {
     if let Some(waiter) = pool.take(request_id) {
         let _ = pool.enqueue(Outgoing::Cancel(request_id));
-        deliver(waiter, Reply::Failed(Status::PayloadTooLarge, message));
+        deliver(waiter, Reply::Failed(Failure::new(Status::PayloadTooLarge, message)));
     }
 }
 

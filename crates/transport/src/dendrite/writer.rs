@@ -8,7 +8,7 @@ use futures::io::WriteHalf;
 use neuronet_synapse::envelope::{sign_batch, RequestHead};
 use neuronet_synapse::frame::FrameKind;
 use neuronet_synapse::payload::MAX_BATCH;
-use neuronet_synapse::{Keypair, Status};
+use neuronet_synapse::{Failure, Keypair, Status};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,7 +81,7 @@ pub(super) async fn write_requests(
         };
         let mut stall = Stall::new(stall, min_rate, &mut alive);
         if let Err(error) = write_frames(&mut writer, frames, &mut buffer, &mut stall).await {
-            pool.fail_all(Status::Unavailable, &format!("sending failed: {error}"));
+            pool.fail_all(Failure::new(Status::Unavailable, format!("sending failed: {error}")));
             if let Some(reader) = pool.reader.lock().ok().and_then(|mut r| r.take()) {
                 reader.abort();
             }
