@@ -95,7 +95,7 @@ pub async fn measure(count: usize, payload: usize, tuning: crate::neuro::Tuning)
     let timeout = Duration::from_secs(30);
 
     let started = Instant::now();
-    let answers = dendrite.forward::<Echo>(&targets, request.clone(), timeout).await;
+    let answers = dendrite.forward_within::<Echo>(&targets, request.clone(), timeout).await;
     let cold = started.elapsed();
     let ok = answers.iter().filter(|a| a.status == Status::Success).count();
     if let Some(failed) = answers.iter().find(|a| a.status != Status::Success) {
@@ -111,7 +111,7 @@ pub async fn measure(count: usize, payload: usize, tuning: crate::neuro::Tuning)
         // A validator forwards every few seconds, not back to back: the machine is idle between.
         tokio::time::sleep(PAUSE).await;
         let started = Instant::now();
-        let answers = dendrite.forward::<Echo>(&targets, request.clone(), timeout).await;
+        let answers = dendrite.forward_within::<Echo>(&targets, request.clone(), timeout).await;
         rounds.push(started.elapsed());
         anyhow::ensure!(answers.iter().all(|a| a.status == Status::Success), "warm forward failed");
     }

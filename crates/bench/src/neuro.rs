@@ -80,8 +80,9 @@ impl Rig {
         let validator = Keypair::from_seed(&[2; 32], CryptoType::Sr25519);
         let dendrite = Dendrite::new(validator, self.config.clone()).await?;
         let started = Instant::now();
-        let answer =
-            dendrite.query::<Echo>(&self.target, EchoMessage { payload: Bytes::from_static(b"x") }, TIMEOUT).await;
+        let answer = dendrite
+            .query_within::<Echo>(&self.target, EchoMessage { payload: Bytes::from_static(b"x") }, TIMEOUT)
+            .await;
         let elapsed = started.elapsed();
         anyhow::ensure!(answer.status == Status::Success, "setup query failed: {} {}", answer.status, answer.message);
         Ok(elapsed)
@@ -94,7 +95,7 @@ impl Rig {
         let dendrite = Dendrite::new(validator, self.config.clone()).await?;
         // Warm up: connection, stream pool, caches.
         for _ in 0..50 {
-            dendrite.query::<Echo>(&self.target, request.clone(), TIMEOUT).await;
+            dendrite.query_within::<Echo>(&self.target, request.clone(), TIMEOUT).await;
         }
         Ok(Session { dendrite: Arc::new(dendrite), target: self.target.clone(), request })
     }
@@ -111,7 +112,7 @@ impl Session {
     /// `count` requests one after another: their latencies.
     pub async fn sequential(&self, count: usize) -> anyhow::Result<Vec<Duration>> {
         crate::latencies(count, || async {
-            let answer = self.dendrite.query::<Echo>(&self.target, self.request.clone(), TIMEOUT).await;
+            let answer = self.dendrite.query_within::<Echo>(&self.target, self.request.clone(), TIMEOUT).await;
             anyhow::ensure!(answer.is_success(), "query failed: {} {}", answer.status, answer.message);
             Ok(())
         })
@@ -124,7 +125,7 @@ impl Session {
         crate::throughput(count, move || {
             let (dendrite, target, request) = (dendrite.clone(), target.clone(), request.clone());
             async move {
-                let answer = dendrite.query::<Echo>(&target, request, TIMEOUT).await;
+                let answer = dendrite.query_within::<Echo>(&target, request, TIMEOUT).await;
                 if !answer.is_success() {
                     eprintln!("request failed: {} {}", answer.status, answer.message);
                 }

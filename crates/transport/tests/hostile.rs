@@ -408,7 +408,8 @@ async fn a_caller_that_reads_no_answers_loses_its_stream() {
     let handled = handled.load(Ordering::Relaxed);
     assert!(handled <= 20, "the axon handled {handled} of {sent} requests whose answers nobody read");
     let other = dendrite("//Charlie").await;
-    let answer = other.query::<TextGeneration>(&target(&axon), prompt("still serving"), Duration::from_secs(5)).await;
+    let answer =
+        other.query_within::<TextGeneration>(&target(&axon), prompt("still serving"), Duration::from_secs(5)).await;
     assert_eq!(answer.body.map(|b| b.text), Some(echo_of("still serving")), "{}", answer.message);
 }
 
@@ -446,7 +447,7 @@ async fn a_stream_nobody_reads_does_not_keep_its_handler_slot() {
     stream.write_frame(FrameKind::Request, 1, &head.encode(), &b).await.expect("request written");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let other = dendrite("//Charlie").await;
-    let answer = other.query::<TextGeneration>(&target(&axon), prompt("served"), Duration::from_secs(3)).await;
+    let answer = other.query_within::<TextGeneration>(&target(&axon), prompt("served"), Duration::from_secs(3)).await;
     assert_eq!(answer.status, Status::Success, "{}", answer.message);
 }
 
@@ -475,7 +476,7 @@ async fn one_address_cannot_take_the_whole_memory_budget() {
     let other = dendrite("//Charlie").await;
     let target = Target::Explicit { hotkey: axon.hotkey(), addr: v6 };
     let text = "y".repeat(8 * 1024);
-    let answer = other.query::<TextGeneration>(&target, prompt(&text), Duration::from_secs(5)).await;
+    let answer = other.query_within::<TextGeneration>(&target, prompt(&text), Duration::from_secs(5)).await;
     assert_eq!(answer.status, Status::Success, "{}", answer.message);
     assert_eq!(answer.body.unwrap().text, echo_of(&text));
 }
@@ -517,7 +518,7 @@ async fn an_axon_that_reads_no_requests_fails_them_with_503() {
     let target = Target::Explicit { hotkey: silent.hotkey, addr: silent.addr.clone() };
     let request = prompt(&"x".repeat(200 * 1024));
     let started = Instant::now();
-    let answer = dendrite.query::<TextGeneration>(&target, request.clone(), Duration::from_secs(10)).await;
+    let answer = dendrite.query_within::<TextGeneration>(&target, request.clone(), Duration::from_secs(10)).await;
     assert_eq!(answer.status, Status::Unavailable, "{}", answer.message);
     assert!(answer.message.contains("not reading"), "{}", answer.message);
     assert!(started.elapsed() < Duration::from_secs(5), "503 took {:?}", started.elapsed());
@@ -526,7 +527,7 @@ async fn an_axon_that_reads_no_requests_fails_them_with_503() {
     let runtime = tokio::runtime::Handle::current().metrics();
     let before = runtime.num_alive_tasks();
     for _ in 0..4 {
-        let answer = dendrite.query::<TextGeneration>(&target, request.clone(), Duration::from_secs(10)).await;
+        let answer = dendrite.query_within::<TextGeneration>(&target, request.clone(), Duration::from_secs(10)).await;
         assert_eq!(answer.status, Status::Unavailable, "{}", answer.message);
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -582,7 +583,8 @@ async fn a_flooding_hotkey_cannot_lock_others_out_of_the_replay_cache() {
     }
 
     let charlie = dendrite("//Charlie").await;
-    let answer = charlie.query::<TextGeneration>(&target(&axon), prompt("still served"), Duration::from_secs(5)).await;
+    let answer =
+        charlie.query_within::<TextGeneration>(&target(&axon), prompt("still served"), Duration::from_secs(5)).await;
     assert_eq!(answer.body.map(|b| b.text), Some(echo_of("still served")), "{}", answer.message);
     // The flooder's nonces only ever rise, so losing its oldest ones cost it nothing either.
     for (id, status, message) in &flood {

@@ -20,7 +20,7 @@ async fn over_the_rate_limit_is_429_and_the_limit_refills() {
     // refused.
     let mut statuses = Vec::new();
     for i in 0..20 {
-        let answer = dendrite.query::<TextGeneration>(&target, prompt(&i.to_string()), T).await;
+        let answer = dendrite.query_within::<TextGeneration>(&target, prompt(&i.to_string()), T).await;
         statuses.push((answer.status, answer.message));
     }
     let ok = statuses.iter().filter(|(s, _)| *s == Status::Success).count();
@@ -34,7 +34,7 @@ async fn over_the_rate_limit_is_429_and_the_limit_refills() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let started = std::time::Instant::now();
     let answers = futures::future::join_all(
-        (0..20).map(|i| dendrite.query::<TextGeneration>(&target, prompt(&i.to_string()), T)),
+        (0..20).map(|i| dendrite.query_within::<TextGeneration>(&target, prompt(&i.to_string()), T)),
     )
     .await;
     assert!(started.elapsed() < Duration::from_secs(1), "answered in {:?}", started.elapsed());
@@ -57,7 +57,7 @@ async fn connections_over_the_per_ip_limit_are_closed() {
     assert_echo(&first, &target, "one").await;
     assert_echo(&second, &target, "two").await;
     let third = dendrite("//Dave").await;
-    let refused = third.query::<TextGeneration>(&target, prompt("three"), T).await;
+    let refused = third.query_within::<TextGeneration>(&target, prompt("three"), T).await;
     assert_eq!(refused.status, Status::Unavailable, "{}", refused.message);
     // The first two keep being served.
     assert_echo(&first, &target, "still one").await;
@@ -72,12 +72,12 @@ async fn a_dendrite_that_gives_up_frees_the_handler_slot() {
     let target = target(&axon);
     assert_echo(&dendrite, &target, "warm up").await;
 
-    let slow = dendrite.query::<TextGeneration>(&target, prompt("sleep:5000"), Duration::from_millis(200)).await;
+    let slow = dendrite.query_within::<TextGeneration>(&target, prompt("sleep:5000"), Duration::from_millis(200)).await;
     assert_eq!(slow.status, Status::Timeout, "{}", slow.message);
     // The dendrite told the axon it gave up, so the 5 s handler was stopped and its slot freed.
     let mut served = false;
     for _ in 0..20 {
-        let next = dendrite.query::<TextGeneration>(&target, prompt("next"), T).await;
+        let next = dendrite.query_within::<TextGeneration>(&target, prompt("next"), T).await;
         if next.status == Status::Success {
             served = true;
             break;
@@ -97,7 +97,8 @@ async fn request_memory_is_bounded_across_requests() {
     assert_echo(&dendrite, &target, "warm up").await;
     let big = format!("sleep:300 {}", "x".repeat(40_000));
     let answers =
-        futures::future::join_all((0..6).map(|_| dendrite.query::<TextGeneration>(&target, prompt(&big), T))).await;
+        futures::future::join_all((0..6).map(|_| dendrite.query_within::<TextGeneration>(&target, prompt(&big), T)))
+            .await;
     let statuses: Vec<_> = answers.iter().map(|a| (a.status, a.message.clone())).collect();
     let refused = answers.iter().filter(|a| a.status == Status::Unavailable).count();
     assert!(refused >= 1, "{statuses:?}");
@@ -118,7 +119,7 @@ async fn connections_over_the_total_limit_are_denied() {
     let first = dendrite("//Alice").await;
     assert_echo(&first, &target, "one").await;
     let second = dendrite("//Charlie").await;
-    let refused = second.query::<TextGeneration>(&target, prompt("two"), T).await;
+    let refused = second.query_within::<TextGeneration>(&target, prompt("two"), T).await;
     assert_eq!(refused.status, Status::Unavailable, "{}", refused.message);
     assert_echo(&first, &target, "still one").await;
 }

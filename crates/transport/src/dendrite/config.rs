@@ -26,6 +26,10 @@ pub struct DendriteConfig {
     pub streams_per_connection: usize,
     /// Largest response body accepted; larger ones are skipped and reported as 413. Default 64 MiB.
     pub max_response_bytes: u32,
+    /// Time a query (or a streaming answer, whole) has when the caller gives none: `query`,
+    /// `forward` and `query_stream` use it, the `_within` forms take their own. The axon is
+    /// told it, and answers 408 past it. Default 12 s, bittensor's dendrite default.
+    pub timeout: Duration,
     /// Time allowed to dial and bind a new connection. Default 5 s.
     pub connect_timeout: Duration,
     /// UDP sockets (one swarm each) the dendrite spreads its connections over. Default 1: with
@@ -76,6 +80,7 @@ impl Default for DendriteConfig {
             auth: Auth::PerRequest,
             streams_per_connection: 2,
             max_response_bytes: 64 * 1024 * 1024,
+            timeout: Duration::from_secs(12),
             connect_timeout: Duration::from_secs(5),
             max_concurrent_dials: 32,
             stream_chunk_buffer: 256,
@@ -95,6 +100,12 @@ impl DendriteConfig {
     /// Sets `auth`.
     pub fn with_auth(mut self, auth: Auth) -> Self {
         self.auth = auth;
+        self
+    }
+    /// Sets `timeout`, the time `query`, `forward` and `query_stream` give an answer (default
+    /// 12 s, bittensor's dendrite default).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
         self
     }
     /// Sets `streams_per_connection` (at least 1).

@@ -8,8 +8,19 @@ use libp2p::{Multiaddr, PeerId};
 use neuronet_synapse::{Failure, Hotkey, Status};
 use std::sync::Arc;
 
+/// How a new connection's first stream starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FirstStream {
+    /// A query waits: where the PeerId was known before the dial, its request follows the Bind
+    /// frame at once (its answer is read only once the axon's binding is verified).
+    Pipelined,
+    /// Nothing waits to be sent ([`Dendrite::connect`]): the connection is ready once the
+    /// axon's binding is verified, and a refusal is told to the caller.
+    Verified,
+}
+
 impl Dendrite {
-    pub(super) async fn connection(&self, target: &Target) -> Result<Arc<Connection>, Failure> {
+    pub(super) async fn connection(&self, target: &Target, first: FirstStream) -> Result<Arc<Connection>, Failure> {
         let hotkey = *target.hotkey();
         let slot = {
             let mut connections =
@@ -34,8 +45,8 @@ impl Dendrite {
         let _slot =
             self.inner.dials.acquire().await.map_err(|_| Failure::new(Status::Unavailable, "dendrite closed"))?;
         // Boxed: dialing is the rare path, and its state would otherwise size every query's future.
-        let connect = Box::pin(self.connect(hotkey, addr, peer, &slot));
-        let conn = tokio::time::timeout(self.inner.config.connect_timeout, connect)
+        let dial = Box::pin(self.dial(hotkey, addr, peer, &slot, first));
+        let conn = tokio::time::timeout(self.inner.config.connect_timeout, dial)
             .await
             .map_err(|_| Failure::new(Status::Timeout, format!("connecting to {hotkey} timed out")))??;
         if let Ok(mut current) = slot.current.lock() {
@@ -67,12 +78,13 @@ impl Dendrite {
         Ok((addr, peer.or(from_addr)))
     }
 
-    pub(super) async fn connect(
+    pub(super) async fn dial(
         &self,
         hotkey: Hotkey,
         addr: Multiaddr,
         peer: Option<PeerId>,
         slot: &Slot,
+        first: FirstStream,
     ) -> Result<Arc<Connection>, Failure> {
         let peer_id = self
             .network(&hotkey)
@@ -86,7 +98,7 @@ impl Dendrite {
         // nothing but the Bind frame reaches a peer not yet known to hold the hotkey.
         let remembered = slot.proven.lock().ok().and_then(|p| *p);
         let pinned = peer.or(remembered) == Some(peer_id);
-        let opened = match pinned {
+        let opened = match pinned && first == FirstStream::Pipelined {
             true => self.open_pipelined(peer_id, hotkey, slot.clone()).await,
             false => self.open_stream(peer_id, &hotkey).await,
         };

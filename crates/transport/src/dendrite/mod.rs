@@ -21,6 +21,7 @@ mod writer;
 pub use config::{Auth, DendriteConfig};
 
 use binding::expiry_after;
+use dial::FirstStream;
 use pool::{PoolStream, Slot};
 use reader::{ChunkSink, Pending, Reply};
 use writer::{cancel, Outgoing};
@@ -38,6 +39,7 @@ use neuronet_synapse::proto::{AuthMode, HotkeyBinding};
 use neuronet_synapse::{Failure, Hotkey, Keypair, Status, Synapse};
 use prost::Message;
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -117,7 +119,7 @@ struct Inner {
 /// let validator = Keypair::from_suri("//Alice", CryptoType::Sr25519)?;
 /// let dendrite = Dendrite::new(validator, DendriteConfig::default()).await?;
 /// let answer = dendrite
-///     .query::<Ping>(&Target::Explicit { hotkey: miner, addr }, proto::PingRequest {}, std::time::Duration::from_secs(5))
+///     .query::<Ping>(&Target::Explicit { hotkey: miner, addr }, proto::PingRequest {})
 ///     .await;
 /// println!("{} {:?}", answer.status, answer.body);
 /// # Ok(()) }
@@ -184,10 +186,15 @@ impl Dendrite {
         &self.inner.directory
     }
 
-    /// Sends one unary request and waits for the answer or `timeout`. Never fails as a whole:
-    /// every failure is a status (503 unreachable, 408 timeout, 401 binding refused, 422
-    /// undecodable answer).
-    pub async fn query<S: Synapse>(
+    /// Sends one unary request and waits for the answer or [`DendriteConfig::timeout`]. Never
+    /// fails as a whole: every failure is a status (503 unreachable, 408 timeout, 401 binding
+    /// refused, 422 undecodable answer).
+    pub async fn query<S: Synapse>(&self, target: &Target, request: S::Request) -> Response<S::Response> {
+        self.query_within::<S>(target, request, self.inner.config.timeout).await
+    }
+
+    /// [`Dendrite::query`] with its own `timeout` (the axon is told it too).
+    pub async fn query_within<S: Synapse>(
         &self,
         target: &Target,
         request: S::Request,
@@ -233,19 +240,42 @@ impl Dendrite {
         response
     }
 
-    /// Sends the same request to every target concurrently: one answer per target, in order.
-    pub async fn forward<S: Synapse>(
+    /// Sends the same request to every target concurrently: one answer per target, in order,
+    /// each within [`DendriteConfig::timeout`].
+    pub async fn forward<S: Synapse>(&self, targets: &[Target], request: S::Request) -> Vec<Response<S::Response>> {
+        self.forward_within::<S>(targets, request, self.inner.config.timeout).await
+    }
+
+    /// [`Dendrite::forward`] with its own `timeout`.
+    pub async fn forward_within<S: Synapse>(
         &self,
         targets: &[Target],
         request: S::Request,
         timeout: Duration,
     ) -> Vec<Response<S::Response>> {
-        futures::future::join_all(targets.iter().map(|t| self.query::<S>(t, request.clone(), timeout))).await
+        futures::future::join_all(targets.iter().map(|t| self.query_within::<S>(t, request.clone(), timeout))).await
+    }
+
+    /// Dials and binds the connections to `targets` that are not open yet, concurrently (at most
+    /// [`DendriteConfig::max_concurrent_dials`] at once, each within
+    /// [`DendriteConfig::connect_timeout`]), so that the first query to them pays no setup.
+    /// One result per target, in order: `Ok` once its connection is bound, or why it is not.
+    pub async fn connect(&self, targets: &[Target]) -> Vec<Result<(), Failure>> {
+        futures::future::join_all(
+            targets.iter().map(|t| async move { self.connection(t, FirstStream::Verified).await.map(|_| ()) }),
+        )
+        .await
     }
 
     /// Sends a streaming request; the returned stream yields each chunk, then ends with the
-    /// final status available from [`ResponseStream::status`].
-    pub async fn query_stream<S: Synapse>(
+    /// final status available from [`ResponseStream::status`]. The whole answer must come
+    /// within [`DendriteConfig::timeout`].
+    pub async fn query_stream<S: Synapse>(&self, target: &Target, request: S::Request) -> ResponseStream<S::Response> {
+        self.query_stream_within::<S>(target, request, self.inner.config.timeout).await
+    }
+
+    /// [`Dendrite::query_stream`] with its own `timeout`.
+    pub async fn query_stream_within<S: Synapse>(
         &self,
         target: &Target,
         request: S::Request,
@@ -307,7 +337,7 @@ impl Dendrite {
         timeout: Duration,
         pending: Pending,
     ) -> Result<(Arc<PoolStream>, u64), Failure> {
-        let conn = self.connection(target).await?;
+        let conn = self.connection(target, FirstStream::Pipelined).await?;
         self.keep_bound(&conn).await?;
         // A connection can lose its only stream between the dial and this pick (its binding
         // refused): the request is then told why.
@@ -466,6 +496,31 @@ impl<T: Message + Default> ResponseStream<T> {
     /// Who was asked.
     pub fn target(&self) -> Hotkey {
         self.target
+    }
+}
+
+/// The hotkey, the PeerId and how many targets have a connection; never the keypair.
+impl fmt::Debug for Dendrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let connections = self.inner.connections.lock().map(|c| c.len()).unwrap_or_default();
+        f.debug_struct("Dendrite")
+            .field("hotkey", &self.hotkey())
+            .field("peer_id", &self.peer_id())
+            .field("auth", &self.inner.config.auth)
+            .field("connections", &connections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who was asked, whether the stream has ended and how, and the bytes of chunks not yet read.
+impl<T> fmt::Debug for ResponseStream<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseStream")
+            .field("target", &self.target)
+            .field("status", &self.status)
+            .field("message", &self.message)
+            .field("unread_bytes", &self.buffered.load(Ordering::Acquire))
+            .finish_non_exhaustive()
     }
 }
 
