@@ -85,8 +85,10 @@ pub async fn measure(count: usize, payload: usize, tuning: crate::neuro::Tuning)
     anyhow::ensure!(targets.len() == count, "child started {} of {count} axons", targets.len());
 
     let validator = Keypair::from_seed(&[2; 32], CryptoType::Sr25519);
-    let defaults = DendriteConfig::default();
-    let config = DendriteConfig { sockets: tuning.sockets.unwrap_or(defaults.sockets), ..defaults };
+    let mut config = DendriteConfig::default();
+    if let Some(sockets) = tuning.sockets {
+        config = config.with_sockets(sockets);
+    }
     let sockets = config.sockets;
     let dendrite = Dendrite::new(validator, config).await?;
     let metrics = tokio::runtime::Handle::current().metrics();

@@ -30,10 +30,10 @@ pub struct Tuning {
 
 impl Tuning {
     fn apply(&self, network: &NetworkConfig, auth: Auth) -> DendriteConfig {
-        let defaults = DendriteConfig::default();
-        let config =
-            DendriteConfig { network: network.clone(), sockets: self.sockets.unwrap_or(defaults.sockets), ..defaults }
-                .with_auth(auth);
+        let mut config = DendriteConfig::default().with_network(network.clone()).with_auth(auth);
+        if let Some(sockets) = self.sockets {
+            config = config.with_sockets(sockets);
+        }
         match self.streams {
             Some(n) => config.with_streams_per_connection(n),
             None => config,
@@ -53,12 +53,10 @@ impl Rig {
     pub async fn start(auth: Auth, network: &NetworkConfig, tuning: &Tuning) -> anyhow::Result<Self> {
         let miner = Keypair::from_seed(&[1; 32], CryptoType::Sr25519);
         // The benchmark is one peer at full speed: lift the per-peer rate limit out of the way.
-        let config = AxonConfig {
-            network: network.clone(),
-            rate_per_peer: 1_000_000,
-            rate_per_ip: 1_000_000,
-            ..AxonConfig::default()
-        };
+        let config = AxonConfig::default()
+            .with_network(network.clone())
+            .with_rate_per_peer(1_000_000)
+            .with_rate_per_ip(1_000_000);
         let axon = Axon::new(miner, config)
             .serve::<Echo, _, _>(|_ctx, request| async move { Ok(request) })
             .start(["/ip4/127.0.0.1/udp/0/quic-v1".parse()?])

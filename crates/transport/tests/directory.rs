@@ -46,7 +46,7 @@ async fn targets_by_hotkey_resolve_through_the_directory() {
 async fn node_identity_persists_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("identity.key");
-    let config = AxonConfig { network: NetworkConfig::default().with_identity_path(&path), ..AxonConfig::default() };
+    let config = AxonConfig::default().with_network(NetworkConfig::default().with_identity_path(&path));
     let first = echo_axon("//Bob", config.clone()).await.peer_id();
     let second = echo_axon("//Bob", config).await.peer_id();
     assert_eq!(first, second, "same PeerId from the persisted identity");
@@ -88,7 +88,7 @@ async fn undecodable_answer_is_422() {
 async fn directory_facts_drive_the_built_in_blacklist() {
     let directory = Directory::new();
     let validator = key("//Alice").hotkey();
-    let config = AxonConfig { require_validator_permit: true, min_stake: 1_000, ..AxonConfig::default() };
+    let config = AxonConfig::default().with_require_validator_permit(true).with_min_stake(1_000);
     let axon = with_echo(Axon::new(key("//Bob"), config).with_directory(directory.clone()))
         .start([loopback4()])
         .await

@@ -12,7 +12,7 @@ const T: Duration = Duration::from_secs(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_rate_limit_is_429_and_the_limit_refills() {
-    let axon = echo_axon("//Bob", AxonConfig { rate_per_peer: 5, ..AxonConfig::default() }).await;
+    let axon = echo_axon("//Bob", AxonConfig::default().with_rate_per_peer(5)).await;
     let dendrite = dendrite("//Alice").await;
     let target = target(&axon);
     // One at a time: the burst of five covers the pool streams' Bind frames (binding costs a
@@ -48,8 +48,7 @@ async fn over_the_rate_limit_is_429_and_the_limit_refills() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_per_ip_limit_are_closed() {
-    let config =
-        AxonConfig { network: NetworkConfig::default().with_max_connections_per_ip(2), ..AxonConfig::default() };
+    let config = AxonConfig::default().with_network(NetworkConfig::default().with_max_connections_per_ip(2));
     let axon = echo_axon("//Bob", config).await;
     let target = target(&axon);
     let first = dendrite("//Alice").await;
@@ -67,7 +66,7 @@ async fn connections_over_the_per_ip_limit_are_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dendrite_that_gives_up_frees_the_handler_slot() {
     // One handler slot and no queue: while a handler runs, anything else gets 503.
-    let axon = echo_axon("//Bob", AxonConfig { max_concurrency: 1, queue_capacity: 0, ..AxonConfig::default() }).await;
+    let axon = echo_axon("//Bob", AxonConfig::default().with_max_concurrency(1).with_queue_capacity(0)).await;
     let dendrite = dendrite("//Alice").await;
     let target = target(&axon);
     assert_echo(&dendrite, &target, "warm up").await;
@@ -91,7 +90,7 @@ async fn a_dendrite_that_gives_up_frees_the_handler_slot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_memory_is_bounded_across_requests() {
     // Room for two 40 kB bodies at once; the rest are refused without being buffered.
-    let axon = echo_axon("//Bob", AxonConfig { max_inflight_bytes: 100_000, ..AxonConfig::default() }).await;
+    let axon = echo_axon("//Bob", AxonConfig::default().with_max_inflight_bytes(100_000)).await;
     let dendrite = dendrite("//Alice").await;
     let target = target(&axon);
     assert_echo(&dendrite, &target, "warm up").await;
@@ -113,8 +112,8 @@ async fn request_memory_is_bounded_across_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_total_limit_are_denied() {
-    let network = NetworkConfig { max_connections: 1, ..NetworkConfig::default() };
-    let axon = echo_axon("//Bob", AxonConfig { network, ..AxonConfig::default() }).await;
+    let network = NetworkConfig::default().with_max_connections(1);
+    let axon = echo_axon("//Bob", AxonConfig::default().with_network(network)).await;
     let target = target(&axon);
     let first = dendrite("//Alice").await;
     assert_echo(&first, &target, "one").await;
@@ -128,8 +127,8 @@ async fn connections_over_the_total_limit_are_denied() {
 /// TLS handshake on it; an honest dendrite does so transparently. At 0, every dial is retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_past_the_handshake_limit_prove_their_address_first() {
-    let network = NetworkConfig { max_pending_handshakes: 0, ..NetworkConfig::default() };
-    let axon = echo_axon("//Bob", AxonConfig { network, ..AxonConfig::default() }).await;
+    let network = NetworkConfig::default().with_max_pending_handshakes(0);
+    let axon = echo_axon("//Bob", AxonConfig::default().with_network(network)).await;
     let target = target(&axon);
     let dendrites = futures::future::join_all(["//Alice", "//Charlie", "//Dave"].map(dendrite)).await;
     let rounds = dendrites.iter().map(|d| assert_echo(d, &target, "after a retry"));

@@ -175,7 +175,7 @@ async fn hold(mut stream: RawStream) {
 
 /// The bounds under test, set as a validator would (the defaults, a short frame timeout).
 fn validator_config() -> DendriteConfig {
-    DendriteConfig { frame_timeout: Duration::from_secs(1), ..DendriteConfig::default() }
+    DendriteConfig::default().with_frame_timeout(Duration::from_secs(1))
 }
 
 /// What the dendrite buffers for a streaming answer at most, in bytes (its default).
@@ -303,7 +303,7 @@ fn a_long_lived_connection_outlives_its_binding() {
         // dendrite renews its binding on the open connection, and no query is refused for an
         // expired one, nor lost on a stream retired while it was in flight.
         let axon = echo_axon("//Bob", AxonConfig::default()).await;
-        let config = DendriteConfig { binding_ttl: Duration::from_secs(2), ..DendriteConfig::default() };
+        let config = DendriteConfig::default().with_binding_ttl(Duration::from_secs(2));
         let dendrite = Dendrite::new(key("//Alice"), config).await.expect("dendrite starts");
         let target = target(&axon);
         let started = Instant::now();

@@ -116,7 +116,7 @@ async fn blacklisted_caller_is_403() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_request_is_413_and_the_stream_keeps_serving() {
-    let config = AxonConfig { max_request_bytes: 1024, ..AxonConfig::default() };
+    let config = AxonConfig::default().with_max_request_bytes(1024);
     let axon = echo_axon("//Bob", config).await;
     // One stream per connection, so the request after the 413 travels on the very same stream.
     let dendrite =
@@ -343,7 +343,7 @@ async fn a_panicking_priority_function_costs_the_request_its_priority_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_is_503() {
-    let config = AxonConfig { max_concurrency: 1, queue_capacity: 1, ..AxonConfig::default() };
+    let config = AxonConfig::default().with_max_concurrency(1).with_queue_capacity(1);
     let axon = echo_axon("//Bob", config).await;
     let dendrite = dendrite("//Alice").await;
     let target = target(&axon);
@@ -451,8 +451,7 @@ async fn connection_auth_mode() {
     }
 
     // Refused by an axon that wants per-request signatures.
-    let strict =
-        echo_axon("//Charlie", AxonConfig { accepted_auth: AcceptedAuth::PerRequest, ..AxonConfig::default() }).await;
+    let strict = echo_axon("//Charlie", AxonConfig::default().with_accepted_auth(AcceptedAuth::PerRequest)).await;
     let answer = dendrite.query_within::<TextGeneration>(&target(&strict), prompt("unsigned"), T).await;
     assert_eq!(answer.status, Status::Unauthorized, "{}", answer.message);
     assert!(answer.message.contains("does not accept Connection"), "{}", answer.message);
@@ -462,8 +461,7 @@ async fn connection_auth_mode() {
     assert_echo(&signer, &target(&strict), "signed").await;
 
     // And an axon accepting only connection mode refuses signed requests.
-    let conn_only =
-        echo_axon("//Dave", AxonConfig { accepted_auth: AcceptedAuth::Connection, ..AxonConfig::default() }).await;
+    let conn_only = echo_axon("//Dave", AxonConfig::default().with_accepted_auth(AcceptedAuth::Connection)).await;
     let answer = signer.query_within::<TextGeneration>(&target(&conn_only), prompt("signed"), T).await;
     assert_eq!(answer.status, Status::Unauthorized, "{}", answer.message);
     assert!(answer.message.contains("does not accept PerRequest"), "{}", answer.message);

@@ -15,6 +15,7 @@ pub enum Auth {
 
 /// Dendrite settings. Every field has a documented default.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DendriteConfig {
     /// Swarm and QUIC settings.
     pub network: NetworkConfig,
@@ -97,7 +98,81 @@ impl Default for DendriteConfig {
 }
 
 impl DendriteConfig {
-    /// Sets `auth`.
+    /// Sets `network`. Default [`NetworkConfig::default`].
+    pub fn with_network(mut self, network: NetworkConfig) -> Self {
+        self.network = network;
+        self
+    }
+    /// Sets `max_response_bytes`. Default 64 MiB.
+    pub fn with_max_response_bytes(mut self, max_response_bytes: u32) -> Self {
+        self.max_response_bytes = max_response_bytes;
+        self
+    }
+    /// Sets `connect_timeout`. Default 5 s.
+    pub fn with_connect_timeout(mut self, connect_timeout: Duration) -> Self {
+        self.connect_timeout = connect_timeout;
+        self
+    }
+    /// Sets `sockets`. Default 1: with [`NetworkConfig::udp_buffer`]'s 4 MiB receive buffer
+    /// one socket takes the answers of 256 miners at once without drops; raise it where the
+    /// kernel caps buffers lower.
+    pub fn with_sockets(mut self, sockets: usize) -> Self {
+        self.sockets = sockets;
+        self
+    }
+    /// Sets `stream_chunk_buffer`. Default 256.
+    pub fn with_stream_chunk_buffer(mut self, stream_chunk_buffer: usize) -> Self {
+        self.stream_chunk_buffer = stream_chunk_buffer;
+        self
+    }
+    /// Sets `stream_buffer_bytes`. Default 4 MiB: the count bound alone let an axon pin 256
+    /// chunks of up to `max_response_bytes` (16 GiB) per query, and token streams send
+    /// chunks of tens of bytes.
+    pub fn with_stream_buffer_bytes(mut self, stream_buffer_bytes: usize) -> Self {
+        self.stream_buffer_bytes = stream_buffer_bytes;
+        self
+    }
+    /// Sets `frame_timeout`. Default 10 s, like the axon's `frame_timeout`; a frame must
+    /// arrive at 6.4 MB/s to bring a 64 MiB body in time, so raise it for large answers
+    /// over slow links.
+    pub fn with_frame_timeout(mut self, frame_timeout: Duration) -> Self {
+        self.frame_timeout = frame_timeout;
+        self
+    }
+    /// Sets `open_retries`. Default 4.
+    pub fn with_open_retries(mut self, open_retries: u32) -> Self {
+        self.open_retries = open_retries;
+        self
+    }
+    /// Sets `batch_body_limit`. Default 64 KiB.
+    pub fn with_batch_body_limit(mut self, batch_body_limit: usize) -> Self {
+        self.batch_body_limit = batch_body_limit;
+        self
+    }
+    /// Sets `batch_bytes`. Default 256 KiB (the axon's default request limit is 8 MiB, so
+    /// batches always fit it).
+    pub fn with_batch_bytes(mut self, batch_bytes: usize) -> Self {
+        self.batch_bytes = batch_bytes;
+        self
+    }
+    /// Sets `max_concurrent_dials`. Default 32: a validator that dials hundreds of miners
+    /// at once otherwise floods its one UDP socket with handshake packets (the kernel drops
+    /// them, and QUIC's handshake retransmits take seconds).
+    pub fn with_max_concurrent_dials(mut self, max_concurrent_dials: usize) -> Self {
+        self.max_concurrent_dials = max_concurrent_dials;
+        self
+    }
+    /// Sets `binding_ttl`. Default 24 h.
+    pub fn with_binding_ttl(mut self, binding_ttl: Duration) -> Self {
+        self.binding_ttl = binding_ttl;
+        self
+    }
+    /// Sets `stream_open_backoff`. Default 1 s.
+    pub fn with_stream_open_backoff(mut self, stream_open_backoff: Duration) -> Self {
+        self.stream_open_backoff = stream_open_backoff;
+        self
+    }
+    /// Sets `auth`. Default [`Auth::PerRequest`].
     pub fn with_auth(mut self, auth: Auth) -> Self {
         self.auth = auth;
         self
@@ -108,7 +183,7 @@ impl DendriteConfig {
         self.timeout = timeout;
         self
     }
-    /// Sets `streams_per_connection` (at least 1).
+    /// Sets `streams_per_connection` (at least 1). Default 2.
     pub fn with_streams_per_connection(mut self, n: usize) -> Self {
         self.streams_per_connection = n.max(1);
         self
