@@ -51,13 +51,13 @@ async fn main() -> anyhow::Result<()> {
     let dendrite = Dendrite::new(validator, DendriteConfig::default()).await?;
     let request = SentimentRequest { texts: vec!["great model, fast answer".into(), "slow and wrong".into()] };
     let target = Target::Explicit { hotkey: axon.hotkey(), addr: addr.clone() };
-    let answer = dendrite.query::<Sentiment>(&target, request.clone(), Duration::from_secs(5)).await;
+    let answer = dendrite.query_within::<Sentiment>(&target, request.clone(), Duration::from_secs(5)).await;
     println!("validator: {} -> {:?} in {:?}", answer.status, answer.body.map(|b| b.scores), answer.elapsed);
 
     // The same address, but the validator expects another hotkey there: refused by the binding.
     let charlie = Keypair::from_suri("//Charlie", CryptoType::Sr25519)?.hotkey();
     let wrong = Target::Explicit { hotkey: charlie, addr };
-    let refused = dendrite.query::<Sentiment>(&wrong, request, Duration::from_secs(5)).await;
+    let refused = dendrite.query_within::<Sentiment>(&wrong, request, Duration::from_secs(5)).await;
     println!("validator, expecting {charlie}: {} ({})", refused.status, refused.message);
     Ok(())
 }

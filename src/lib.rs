@@ -39,7 +39,6 @@
 //! # message! { pub struct Answer { #[prost(string, tag = "1")] pub text: String } }
 //! # synapse! { pub struct Ask: Question => Answer; }
 //! use neuronet::{Axon, AxonConfig, CryptoType, Dendrite, DendriteConfig, Keypair, Status, Target};
-//! use std::time::Duration;
 //!
 //! # #[tokio::main] async fn main() -> Result<(), neuronet::transport::Error> {
 //! let miner = Keypair::from_suri("//Bob", CryptoType::Sr25519)?;
@@ -51,7 +50,7 @@
 //! let validator = Keypair::from_suri("//Alice", CryptoType::Sr25519)?;
 //! let dendrite = Dendrite::new(validator, DendriteConfig::default()).await?;
 //! let target = Target::Explicit { hotkey: axon.hotkey(), addr: axon.listen_addrs()[0].clone() };
-//! let answer = dendrite.query::<Ask>(&target, Question { text: "hi".into() }, Duration::from_secs(5)).await;
+//! let answer = dendrite.query::<Ask>(&target, Question { text: "hi".into() }).await;
 //! assert_eq!(answer.status, Status::Success);
 //! assert_eq!(answer.body.unwrap().text, "you asked hi");
 //! # Ok(()) }

@@ -85,8 +85,10 @@ pub async fn measure(count: usize, payload: usize, tuning: crate::neuro::Tuning)
     anyhow::ensure!(targets.len() == count, "child started {} of {count} axons", targets.len());
 
     let validator = Keypair::from_seed(&[2; 32], CryptoType::Sr25519);
-    let defaults = DendriteConfig::default();
-    let config = DendriteConfig { sockets: tuning.sockets.unwrap_or(defaults.sockets), ..defaults };
+    let mut config = DendriteConfig::default();
+    if let Some(sockets) = tuning.sockets {
+        config = config.with_sockets(sockets);
+    }
     let sockets = config.sockets;
     let dendrite = Dendrite::new(validator, config).await?;
     let metrics = tokio::runtime::Handle::current().metrics();
@@ -95,7 +97,7 @@ pub async fn measure(count: usize, payload: usize, tuning: crate::neuro::Tuning)
     let timeout = Duration::from_secs(30);
 
     let started = Instant::now();
-    let answers = dendrite.forward::<Echo>(&targets, request.clone(), timeout).await;
+    let answers = dendrite.forward_within::<Echo>(&targets, request.clone(), timeout).await;
     let cold = started.elapsed();
     let ok = answers.iter().filter(|a| a.status == Status::Success).count();
     if let Some(failed) = answers.iter().find(|a| a.status != Status::Success) {
@@ -111,7 +113,7 @@ pub async fn measure(count: usize, payload: usize, tuning: crate::neuro::Tuning)
         // A validator forwards every few seconds, not back to back: the machine is idle between.
         tokio::time::sleep(PAUSE).await;
         let started = Instant::now();
-        let answers = dendrite.forward::<Echo>(&targets, request.clone(), timeout).await;
+        let answers = dendrite.forward_within::<Echo>(&targets, request.clone(), timeout).await;
         rounds.push(started.elapsed());
         anyhow::ensure!(answers.iter().all(|a| a.status == Status::Success), "warm forward failed");
     }

@@ -30,10 +30,10 @@ pub struct Tuning {
 
 impl Tuning {
     fn apply(&self, network: &NetworkConfig, auth: Auth) -> DendriteConfig {
-        let defaults = DendriteConfig::default();
-        let config =
-            DendriteConfig { network: network.clone(), sockets: self.sockets.unwrap_or(defaults.sockets), ..defaults }
-                .with_auth(auth);
+        let mut config = DendriteConfig::default().with_network(network.clone()).with_auth(auth);
+        if let Some(sockets) = self.sockets {
+            config = config.with_sockets(sockets);
+        }
         match self.streams {
             Some(n) => config.with_streams_per_connection(n),
             None => config,
@@ -53,12 +53,10 @@ impl Rig {
     pub async fn start(auth: Auth, network: &NetworkConfig, tuning: &Tuning) -> anyhow::Result<Self> {
         let miner = Keypair::from_seed(&[1; 32], CryptoType::Sr25519);
         // The benchmark is one peer at full speed: lift the per-peer rate limit out of the way.
-        let config = AxonConfig {
-            network: network.clone(),
-            rate_per_peer: 1_000_000,
-            rate_per_ip: 1_000_000,
-            ..AxonConfig::default()
-        };
+        let config = AxonConfig::default()
+            .with_network(network.clone())
+            .with_rate_per_peer(1_000_000)
+            .with_rate_per_ip(1_000_000);
         let axon = Axon::new(miner, config)
             .serve::<Echo, _, _>(|_ctx, request| async move { Ok(request) })
             .start(["/ip4/127.0.0.1/udp/0/quic-v1".parse()?])
@@ -80,8 +78,9 @@ impl Rig {
         let validator = Keypair::from_seed(&[2; 32], CryptoType::Sr25519);
         let dendrite = Dendrite::new(validator, self.config.clone()).await?;
         let started = Instant::now();
-        let answer =
-            dendrite.query::<Echo>(&self.target, EchoMessage { payload: Bytes::from_static(b"x") }, TIMEOUT).await;
+        let answer = dendrite
+            .query_within::<Echo>(&self.target, EchoMessage { payload: Bytes::from_static(b"x") }, TIMEOUT)
+            .await;
         let elapsed = started.elapsed();
         anyhow::ensure!(answer.status == Status::Success, "setup query failed: {} {}", answer.status, answer.message);
         Ok(elapsed)
@@ -94,7 +93,7 @@ impl Rig {
         let dendrite = Dendrite::new(validator, self.config.clone()).await?;
         // Warm up: connection, stream pool, caches.
         for _ in 0..50 {
-            dendrite.query::<Echo>(&self.target, request.clone(), TIMEOUT).await;
+            dendrite.query_within::<Echo>(&self.target, request.clone(), TIMEOUT).await;
         }
         Ok(Session { dendrite: Arc::new(dendrite), target: self.target.clone(), request })
     }
@@ -111,7 +110,7 @@ impl Session {
     /// `count` requests one after another: their latencies.
     pub async fn sequential(&self, count: usize) -> anyhow::Result<Vec<Duration>> {
         crate::latencies(count, || async {
-            let answer = self.dendrite.query::<Echo>(&self.target, self.request.clone(), TIMEOUT).await;
+            let answer = self.dendrite.query_within::<Echo>(&self.target, self.request.clone(), TIMEOUT).await;
             anyhow::ensure!(answer.is_success(), "query failed: {} {}", answer.status, answer.message);
             Ok(())
         })
@@ -124,7 +123,7 @@ impl Session {
         crate::throughput(count, move || {
             let (dendrite, target, request) = (dendrite.clone(), target.clone(), request.clone());
             async move {
-                let answer = dendrite.query::<Echo>(&target, request, TIMEOUT).await;
+                let answer = dendrite.query_within::<Echo>(&target, request, TIMEOUT).await;
                 if !answer.is_success() {
                     eprintln!("request failed: {} {}", answer.status, answer.message);
                 }

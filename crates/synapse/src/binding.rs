@@ -52,6 +52,7 @@ pub enum BindingError {
 
 /// How long a binding may last, as its checker sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BindingRules {
     /// Longest lifetime accepted, counted from the checker's clock. Default 24 h, the lifetime
     /// neuronet signs its own bindings for.
@@ -63,6 +64,19 @@ pub struct BindingRules {
 impl Default for BindingRules {
     fn default() -> Self {
         BindingRules { max_lifetime_secs: MAX_BINDING_LIFETIME_SECS, max_skew_secs: BINDING_SKEW_SECS }
+    }
+}
+
+impl BindingRules {
+    /// Sets `max_lifetime_secs`. Default 24 h, the lifetime neuronet signs its own bindings for.
+    pub fn with_max_lifetime_secs(mut self, max_lifetime_secs: u64) -> Self {
+        self.max_lifetime_secs = max_lifetime_secs;
+        self
+    }
+    /// Sets `max_skew_secs`. Default 300 s.
+    pub fn with_max_skew_secs(mut self, max_skew_secs: u64) -> Self {
+        self.max_skew_secs = max_skew_secs;
+        self
     }
 }
 

@@ -56,6 +56,7 @@ pub enum NonceError {
 
 /// Nonce guard limits.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct NonceGuardConfig {
     /// Oldest acceptable nonce. Default 10 s, as btauth/1 verifiers use.
     pub max_age: Duration,
@@ -90,27 +91,32 @@ impl Default for NonceGuardConfig {
 }
 
 impl NonceGuardConfig {
-    /// Sets `max_age`.
+    /// Sets `max_age`. Default 10 s, as btauth/1 verifiers use.
     pub fn with_max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age;
         self
     }
-    /// Sets `max_skew`.
+    /// Sets `max_skew`. Default 2 s.
     pub fn with_max_skew(mut self, max_skew: Duration) -> Self {
         self.max_skew = max_skew;
         self
     }
-    /// Sets `capacity`.
+    /// Sets `capacity`. Default 1,048,576: about 20 MiB when a few busy senders fill it,
+    /// about 30 MiB at worst (every window holding one nonce), both measured; room for 85k
+    /// requests/s over the 12 s window.
     pub fn with_capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
     }
-    /// Sets `per_sender_capacity` (at least 1).
+    /// Sets `per_sender_capacity` (at least 1). Default 65,536: a sender at the benchmark's
+    /// 40k signed requests/s keeps 1.6 s of tolerance for nonces arriving out of order, and
+    /// a flooding sender holds a sixteenth of `capacity`, so sixteen flooders fill it
+    /// before anyone's floor is raised for someone else.
     pub fn with_per_sender_capacity(mut self, per_sender_capacity: usize) -> Self {
         self.per_sender_capacity = per_sender_capacity.max(1);
         self
     }
-    /// Sets the number of shards (at least 1).
+    /// Sets the number of shards (at least 1). Default 16.
     pub fn with_shards(mut self, shards: usize) -> Self {
         self.shards = shards.max(1);
         self

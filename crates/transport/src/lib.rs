@@ -9,7 +9,6 @@
 //! ```
 //! use neuronet_synapse::{builtin::Ping, proto, CryptoType, Keypair, Status};
 //! use neuronet_transport::{Axon, AxonConfig, Dendrite, DendriteConfig, Target};
-//! use std::time::Duration;
 //!
 //! # #[tokio::main] async fn main() -> Result<(), neuronet_transport::Error> {
 //! let miner = Keypair::from_suri("//Bob", CryptoType::Sr25519)?;
@@ -21,7 +20,7 @@
 //! let validator = Keypair::from_suri("//Alice", CryptoType::Sr25519)?;
 //! let dendrite = Dendrite::new(validator, DendriteConfig::default()).await?;
 //! let target = Target::Explicit { hotkey: axon.hotkey(), addr: axon.listen_addrs()[0].clone() };
-//! let answer = dendrite.query::<Ping>(&target, proto::PingRequest {}, Duration::from_secs(5)).await;
+//! let answer = dendrite.query::<Ping>(&target, proto::PingRequest {}).await;
 //! assert_eq!(answer.status, Status::Success);
 //! assert_eq!(answer.body.unwrap().now_ns, 1);
 //! # Ok(()) }

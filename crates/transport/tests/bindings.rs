@@ -82,7 +82,7 @@ async fn a_forged_bind_closes_its_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_keeps_binding_is_closed() {
-    let config = AxonConfig { bind_budget: 4, bind_refill: Duration::from_secs(600), ..AxonConfig::default() };
+    let config = AxonConfig::default().with_bind_budget(4).with_bind_refill(Duration::from_secs(600));
     let axon = echo_axon("//Bob", config).await;
     let alice = key("//Alice");
     let client = RawClient::connect(&axon.listen_addrs()[0]).await;
@@ -185,7 +185,7 @@ async fn unknown_synapses_are_named_only_to_authenticated_callers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_never_binds_is_closed() {
-    let config = AxonConfig { bind_timeout: Duration::from_millis(500), ..AxonConfig::default() };
+    let config = AxonConfig::default().with_bind_timeout(Duration::from_millis(500));
     let axon = echo_axon("//Bob", config).await;
     // One connection opens no stream at all, another a stream that never binds.
     let idle = RawClient::connect(&axon.listen_addrs()[0]).await;
@@ -208,8 +208,8 @@ async fn a_connection_that_never_binds_is_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bound_peers_keep_room_when_the_axon_is_full() {
-    let network = NetworkConfig { max_connections: 4, ..NetworkConfig::default() };
-    let config = AxonConfig { network, bind_timeout: Duration::from_secs(30), ..AxonConfig::default() };
+    let network = NetworkConfig::default().with_max_connections(4);
+    let config = AxonConfig::default().with_network(network).with_bind_timeout(Duration::from_secs(30));
     let axon = echo_axon("//Bob", config).await;
     let addr = axon.listen_addrs()[0].clone();
 

@@ -21,19 +21,20 @@ async fn targets_by_hotkey_resolve_through_the_directory() {
         Dendrite::with_directory(key("//Alice"), DendriteConfig::default(), directory.clone()).await.unwrap();
 
     // Not in the directory yet: unreachable, with a reason.
-    let unknown = dendrite.query::<TextGeneration>(&Target::Hotkey(axon.hotkey()), prompt("x"), T).await;
+    let unknown = dendrite.query_within::<TextGeneration>(&Target::Hotkey(axon.hotkey()), prompt("x"), T).await;
     assert_eq!(unknown.status, Status::Unavailable);
     assert!(unknown.message.contains("not in the directory"), "{}", unknown.message);
 
     directory.insert(axon.hotkey(), Some(axon.peer_id()), axon.listen_addrs().to_vec(), PeerFacts::default());
-    let answer = dendrite.query::<TextGeneration>(&Target::Hotkey(axon.hotkey()), prompt("via directory"), T).await;
+    let answer =
+        dendrite.query_within::<TextGeneration>(&Target::Hotkey(axon.hotkey()), prompt("via directory"), T).await;
     assert_eq!(answer.status, Status::Success, "{}", answer.message);
     assert_eq!(answer.body.unwrap().text, echo_of("via directory"));
 
     // forward: one answer per target, in order, never failing as a whole.
     let nobody = key("//Nobody").hotkey();
     let answers = dendrite
-        .forward::<TextGeneration>(&[Target::Hotkey(axon.hotkey()), Target::Hotkey(nobody)], prompt("both"), T)
+        .forward_within::<TextGeneration>(&[Target::Hotkey(axon.hotkey()), Target::Hotkey(nobody)], prompt("both"), T)
         .await;
     assert_eq!(answers.len(), 2);
     assert_eq!(answers[0].status, Status::Success);
@@ -45,7 +46,7 @@ async fn targets_by_hotkey_resolve_through_the_directory() {
 async fn node_identity_persists_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("identity.key");
-    let config = AxonConfig { network: NetworkConfig::default().with_identity_path(&path), ..AxonConfig::default() };
+    let config = AxonConfig::default().with_network(NetworkConfig::default().with_identity_path(&path));
     let first = echo_axon("//Bob", config.clone()).await.peer_id();
     let second = echo_axon("//Bob", config).await.peer_id();
     assert_eq!(first, second, "same PeerId from the persisted identity");
@@ -77,7 +78,7 @@ synapse! {
 async fn undecodable_answer_is_422() {
     let axon = echo_axon("//Bob", AxonConfig::default()).await;
     let dendrite = dendrite("//Alice").await;
-    let answer = dendrite.query::<WrongShape>(&target(&axon), prompt("hello"), T).await;
+    let answer = dendrite.query_within::<WrongShape>(&target(&axon), prompt("hello"), T).await;
     assert_eq!(answer.status, Status::Unprocessable, "{}", answer.message);
     assert!(answer.message.contains("Failed to parse response"), "{}", answer.message);
     assert!(answer.body.is_none());
@@ -87,24 +88,24 @@ async fn undecodable_answer_is_422() {
 async fn directory_facts_drive_the_built_in_blacklist() {
     let directory = Directory::new();
     let validator = key("//Alice").hotkey();
-    let config = AxonConfig { require_validator_permit: true, min_stake: 1_000, ..AxonConfig::default() };
+    let config = AxonConfig::default().with_require_validator_permit(true).with_min_stake(1_000);
     let axon = with_echo(Axon::new(key("//Bob"), config).with_directory(directory.clone()))
         .start([loopback4()])
         .await
         .unwrap();
     let dendrite = dendrite("//Alice").await;
-    let refused = dendrite.query::<TextGeneration>(&target(&axon), prompt("x"), T).await;
+    let refused = dendrite.query_within::<TextGeneration>(&target(&axon), prompt("x"), T).await;
     assert_eq!(refused.status, Status::Forbidden, "{}", refused.message);
     assert!(refused.message.contains("no validator permit"), "{}", refused.message);
 
     let facts = PeerFacts { uid: Some(0), stake: 500, validator_permit: true, registered: true };
     directory.insert(validator, None, vec![], facts.clone());
-    let low = dendrite.query::<TextGeneration>(&target(&axon), prompt("x"), T).await;
+    let low = dendrite.query_within::<TextGeneration>(&target(&axon), prompt("x"), T).await;
     assert_eq!(low.status, Status::Forbidden);
     assert!(low.message.contains("stake"), "{}", low.message);
 
     directory.insert(validator, None, vec![], PeerFacts { stake: 5_000, ..facts });
-    let ok = dendrite.query::<TextGeneration>(&target(&axon), prompt("x"), T).await;
+    let ok = dendrite.query_within::<TextGeneration>(&target(&axon), prompt("x"), T).await;
     assert_eq!(ok.status, Status::Success, "{}", ok.message);
 }
 
@@ -113,7 +114,7 @@ async fn metrics_count_requests_by_status() {
     let axon = echo_axon("//Bob", AxonConfig::default()).await;
     let dendrite = dendrite("//Alice").await;
     assert_echo(&dendrite, &target(&axon), "one").await;
-    let failed = dendrite.query::<TextGeneration>(&target(&axon), prompt("panic"), T).await;
+    let failed = dendrite.query_within::<TextGeneration>(&target(&axon), prompt("panic"), T).await;
     assert_eq!(failed.status, Status::InternalError, "{}", failed.message);
 
     let mut registry = prometheus_client::registry::Registry::default();

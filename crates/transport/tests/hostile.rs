@@ -389,7 +389,7 @@ async fn send_unread(stream: &mut RawStream, sender: &Keypair, axon: &AxonHandle
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_that_reads_no_answers_loses_its_stream() {
     let stall = Duration::from_millis(300);
-    let mut config = AxonConfig { write_queue: 2, ..AxonConfig::default() };
+    let mut config = AxonConfig::default().with_write_queue(2);
     config.network.write_stall = stall;
     let (axon, handled) = counting_echo_axon(config).await;
     let alice = key("//Alice");
@@ -408,7 +408,8 @@ async fn a_caller_that_reads_no_answers_loses_its_stream() {
     let handled = handled.load(Ordering::Relaxed);
     assert!(handled <= 20, "the axon handled {handled} of {sent} requests whose answers nobody read");
     let other = dendrite("//Charlie").await;
-    let answer = other.query::<TextGeneration>(&target(&axon), prompt("still serving"), Duration::from_secs(5)).await;
+    let answer =
+        other.query_within::<TextGeneration>(&target(&axon), prompt("still serving"), Duration::from_secs(5)).await;
     assert_eq!(answer.body.map(|b| b.text), Some(echo_of("still serving")), "{}", answer.message);
 }
 
@@ -418,7 +419,7 @@ async fn a_caller_that_reads_no_answers_loses_its_stream() {
 /// of turning all of them into answers that pile up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_nobody_reads_count_against_the_memory_budget() {
-    let config = AxonConfig { write_queue: 1024, max_inflight_bytes: 64 * 1024, ..AxonConfig::default() };
+    let config = AxonConfig::default().with_write_queue(1024).with_max_inflight_bytes(64 * 1024);
     let (axon, handled) = counting_echo_axon(config).await;
     let alice = key("//Alice");
     let client = RawClient::connect_with_window(&axon.listen_addrs()[0], Some(16 * 1024)).await;
@@ -435,7 +436,7 @@ async fn answers_nobody_reads_count_against_the_memory_budget() {
 /// one slot in all, another caller is still served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_nobody_reads_does_not_keep_its_handler_slot() {
-    let config = AxonConfig { max_concurrency: 1, write_queue: 2, ..AxonConfig::default() };
+    let config = AxonConfig::default().with_max_concurrency(1).with_write_queue(2);
     let axon = echo_axon("//Bob", config).await;
     let alice = key("//Alice");
     let client = RawClient::connect_with_window(&axon.listen_addrs()[0], Some(16 * 1024)).await;
@@ -446,7 +447,7 @@ async fn a_stream_nobody_reads_does_not_keep_its_handler_slot() {
     stream.write_frame(FrameKind::Request, 1, &head.encode(), &b).await.expect("request written");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let other = dendrite("//Charlie").await;
-    let answer = other.query::<TextGeneration>(&target(&axon), prompt("served"), Duration::from_secs(3)).await;
+    let answer = other.query_within::<TextGeneration>(&target(&axon), prompt("served"), Duration::from_secs(3)).await;
     assert_eq!(answer.status, Status::Success, "{}", answer.message);
 }
 
@@ -454,12 +455,10 @@ async fn a_stream_nobody_reads_does_not_keep_its_handler_slot() {
 /// budget (`max_inflight_bytes_per_ip`): a caller from another address is still served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_take_the_whole_memory_budget() {
-    let config = AxonConfig {
-        write_queue: 1024,
-        max_inflight_bytes: 256 * 1024,
-        max_inflight_bytes_per_ip: 64 * 1024,
-        ..AxonConfig::default()
-    };
+    let config = AxonConfig::default()
+        .with_write_queue(1024)
+        .with_max_inflight_bytes(256 * 1024)
+        .with_max_inflight_bytes_per_ip(64 * 1024);
     let axon =
         with_echo(neuronet_transport::Axon::new(key("//Bob"), config)).start([loopback4(), loopback6()]).await.unwrap();
     let (v4, v6) = (axon.listen_addrs()[0].clone(), axon.listen_addrs()[1].clone());
@@ -475,7 +474,7 @@ async fn one_address_cannot_take_the_whole_memory_budget() {
     let other = dendrite("//Charlie").await;
     let target = Target::Explicit { hotkey: axon.hotkey(), addr: v6 };
     let text = "y".repeat(8 * 1024);
-    let answer = other.query::<TextGeneration>(&target, prompt(&text), Duration::from_secs(5)).await;
+    let answer = other.query_within::<TextGeneration>(&target, prompt(&text), Duration::from_secs(5)).await;
     assert_eq!(answer.status, Status::Success, "{}", answer.message);
     assert_eq!(answer.body.unwrap().text, echo_of(&text));
 }
@@ -486,7 +485,7 @@ async fn one_address_cannot_take_the_whole_memory_budget() {
 /// deadlines have passed, instead of keeping it while the caller takes a byte now and then.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_past_their_callers_deadline_are_not_kept() {
-    let mut config = AxonConfig { write_grace: Duration::from_millis(200), ..AxonConfig::default() };
+    let mut config = AxonConfig::default().with_write_grace(Duration::from_millis(200));
     config.network.write_stall = Duration::from_secs(60);
     let axon = echo_axon("//Bob", config).await;
     let alice = key("//Alice");
@@ -517,7 +516,7 @@ async fn an_axon_that_reads_no_requests_fails_them_with_503() {
     let target = Target::Explicit { hotkey: silent.hotkey, addr: silent.addr.clone() };
     let request = prompt(&"x".repeat(200 * 1024));
     let started = Instant::now();
-    let answer = dendrite.query::<TextGeneration>(&target, request.clone(), Duration::from_secs(10)).await;
+    let answer = dendrite.query_within::<TextGeneration>(&target, request.clone(), Duration::from_secs(10)).await;
     assert_eq!(answer.status, Status::Unavailable, "{}", answer.message);
     assert!(answer.message.contains("not reading"), "{}", answer.message);
     assert!(started.elapsed() < Duration::from_secs(5), "503 took {:?}", started.elapsed());
@@ -526,7 +525,7 @@ async fn an_axon_that_reads_no_requests_fails_them_with_503() {
     let runtime = tokio::runtime::Handle::current().metrics();
     let before = runtime.num_alive_tasks();
     for _ in 0..4 {
-        let answer = dendrite.query::<TextGeneration>(&target, request.clone(), Duration::from_secs(10)).await;
+        let answer = dendrite.query_within::<TextGeneration>(&target, request.clone(), Duration::from_secs(10)).await;
         assert_eq!(answer.status, Status::Unavailable, "{}", answer.message);
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -540,10 +539,8 @@ async fn an_axon_that_reads_no_requests_fails_them_with_503() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_hotkey_cannot_lock_others_out_of_the_replay_cache() {
     let capacity = 256;
-    let config = AxonConfig {
-        nonce: neuronet_synapse::nonce::NonceGuardConfig::default().with_capacity(capacity).with_shards(1),
-        ..AxonConfig::default()
-    };
+    let config = AxonConfig::default()
+        .with_nonce(neuronet_synapse::nonce::NonceGuardConfig::default().with_capacity(capacity).with_shards(1));
     let axon = echo_axon("//Bob", config).await;
     let alice = key("//Alice");
     let client = RawClient::connect(&axon.listen_addrs()[0]).await;
@@ -582,7 +579,8 @@ async fn a_flooding_hotkey_cannot_lock_others_out_of_the_replay_cache() {
     }
 
     let charlie = dendrite("//Charlie").await;
-    let answer = charlie.query::<TextGeneration>(&target(&axon), prompt("still served"), Duration::from_secs(5)).await;
+    let answer =
+        charlie.query_within::<TextGeneration>(&target(&axon), prompt("still served"), Duration::from_secs(5)).await;
     assert_eq!(answer.body.map(|b| b.text), Some(echo_of("still served")), "{}", answer.message);
     // The flooder's nonces only ever rise, so losing its oldest ones cost it nothing either.
     for (id, status, message) in &flood {

@@ -12,7 +12,7 @@ const T: Duration = Duration::from_secs(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_rate_limit_is_429_and_the_limit_refills() {
-    let axon = echo_axon("//Bob", AxonConfig { rate_per_peer: 5, ..AxonConfig::default() }).await;
+    let axon = echo_axon("//Bob", AxonConfig::default().with_rate_per_peer(5)).await;
     let dendrite = dendrite("//Alice").await;
     let target = target(&axon);
     // One at a time: the burst of five covers the pool streams' Bind frames (binding costs a
@@ -20,7 +20,7 @@ async fn over_the_rate_limit_is_429_and_the_limit_refills() {
     // refused.
     let mut statuses = Vec::new();
     for i in 0..20 {
-        let answer = dendrite.query::<TextGeneration>(&target, prompt(&i.to_string()), T).await;
+        let answer = dendrite.query_within::<TextGeneration>(&target, prompt(&i.to_string()), T).await;
         statuses.push((answer.status, answer.message));
     }
     let ok = statuses.iter().filter(|(s, _)| *s == Status::Success).count();
@@ -34,7 +34,7 @@ async fn over_the_rate_limit_is_429_and_the_limit_refills() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let started = std::time::Instant::now();
     let answers = futures::future::join_all(
-        (0..20).map(|i| dendrite.query::<TextGeneration>(&target, prompt(&i.to_string()), T)),
+        (0..20).map(|i| dendrite.query_within::<TextGeneration>(&target, prompt(&i.to_string()), T)),
     )
     .await;
     assert!(started.elapsed() < Duration::from_secs(1), "answered in {:?}", started.elapsed());
@@ -48,8 +48,7 @@ async fn over_the_rate_limit_is_429_and_the_limit_refills() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_per_ip_limit_are_closed() {
-    let config =
-        AxonConfig { network: NetworkConfig::default().with_max_connections_per_ip(2), ..AxonConfig::default() };
+    let config = AxonConfig::default().with_network(NetworkConfig::default().with_max_connections_per_ip(2));
     let axon = echo_axon("//Bob", config).await;
     let target = target(&axon);
     let first = dendrite("//Alice").await;
@@ -57,7 +56,7 @@ async fn connections_over_the_per_ip_limit_are_closed() {
     assert_echo(&first, &target, "one").await;
     assert_echo(&second, &target, "two").await;
     let third = dendrite("//Dave").await;
-    let refused = third.query::<TextGeneration>(&target, prompt("three"), T).await;
+    let refused = third.query_within::<TextGeneration>(&target, prompt("three"), T).await;
     assert_eq!(refused.status, Status::Unavailable, "{}", refused.message);
     // The first two keep being served.
     assert_echo(&first, &target, "still one").await;
@@ -67,17 +66,17 @@ async fn connections_over_the_per_ip_limit_are_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dendrite_that_gives_up_frees_the_handler_slot() {
     // One handler slot and no queue: while a handler runs, anything else gets 503.
-    let axon = echo_axon("//Bob", AxonConfig { max_concurrency: 1, queue_capacity: 0, ..AxonConfig::default() }).await;
+    let axon = echo_axon("//Bob", AxonConfig::default().with_max_concurrency(1).with_queue_capacity(0)).await;
     let dendrite = dendrite("//Alice").await;
     let target = target(&axon);
     assert_echo(&dendrite, &target, "warm up").await;
 
-    let slow = dendrite.query::<TextGeneration>(&target, prompt("sleep:5000"), Duration::from_millis(200)).await;
+    let slow = dendrite.query_within::<TextGeneration>(&target, prompt("sleep:5000"), Duration::from_millis(200)).await;
     assert_eq!(slow.status, Status::Timeout, "{}", slow.message);
     // The dendrite told the axon it gave up, so the 5 s handler was stopped and its slot freed.
     let mut served = false;
     for _ in 0..20 {
-        let next = dendrite.query::<TextGeneration>(&target, prompt("next"), T).await;
+        let next = dendrite.query_within::<TextGeneration>(&target, prompt("next"), T).await;
         if next.status == Status::Success {
             served = true;
             break;
@@ -91,13 +90,14 @@ async fn a_dendrite_that_gives_up_frees_the_handler_slot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_memory_is_bounded_across_requests() {
     // Room for two 40 kB bodies at once; the rest are refused without being buffered.
-    let axon = echo_axon("//Bob", AxonConfig { max_inflight_bytes: 100_000, ..AxonConfig::default() }).await;
+    let axon = echo_axon("//Bob", AxonConfig::default().with_max_inflight_bytes(100_000)).await;
     let dendrite = dendrite("//Alice").await;
     let target = target(&axon);
     assert_echo(&dendrite, &target, "warm up").await;
     let big = format!("sleep:300 {}", "x".repeat(40_000));
     let answers =
-        futures::future::join_all((0..6).map(|_| dendrite.query::<TextGeneration>(&target, prompt(&big), T))).await;
+        futures::future::join_all((0..6).map(|_| dendrite.query_within::<TextGeneration>(&target, prompt(&big), T)))
+            .await;
     let statuses: Vec<_> = answers.iter().map(|a| (a.status, a.message.clone())).collect();
     let refused = answers.iter().filter(|a| a.status == Status::Unavailable).count();
     assert!(refused >= 1, "{statuses:?}");
@@ -112,13 +112,13 @@ async fn request_memory_is_bounded_across_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_total_limit_are_denied() {
-    let network = NetworkConfig { max_connections: 1, ..NetworkConfig::default() };
-    let axon = echo_axon("//Bob", AxonConfig { network, ..AxonConfig::default() }).await;
+    let network = NetworkConfig::default().with_max_connections(1);
+    let axon = echo_axon("//Bob", AxonConfig::default().with_network(network)).await;
     let target = target(&axon);
     let first = dendrite("//Alice").await;
     assert_echo(&first, &target, "one").await;
     let second = dendrite("//Charlie").await;
-    let refused = second.query::<TextGeneration>(&target, prompt("two"), T).await;
+    let refused = second.query_within::<TextGeneration>(&target, prompt("two"), T).await;
     assert_eq!(refused.status, Status::Unavailable, "{}", refused.message);
     assert_echo(&first, &target, "still one").await;
 }
@@ -127,8 +127,8 @@ async fn connections_over_the_total_limit_are_denied() {
 /// TLS handshake on it; an honest dendrite does so transparently. At 0, every dial is retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_past_the_handshake_limit_prove_their_address_first() {
-    let network = NetworkConfig { max_pending_handshakes: 0, ..NetworkConfig::default() };
-    let axon = echo_axon("//Bob", AxonConfig { network, ..AxonConfig::default() }).await;
+    let network = NetworkConfig::default().with_max_pending_handshakes(0);
+    let axon = echo_axon("//Bob", AxonConfig::default().with_network(network)).await;
     let target = target(&axon);
     let dendrites = futures::future::join_all(["//Alice", "//Charlie", "//Dave"].map(dendrite)).await;
     let rounds = dendrites.iter().map(|d| assert_echo(d, &target, "after a retry"));

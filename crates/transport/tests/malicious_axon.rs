@@ -175,7 +175,7 @@ async fn hold(mut stream: RawStream) {
 
 /// The bounds under test, set as a validator would (the defaults, a short frame timeout).
 fn validator_config() -> DendriteConfig {
-    DendriteConfig { frame_timeout: Duration::from_secs(1), ..DendriteConfig::default() }
+    DendriteConfig::default().with_frame_timeout(Duration::from_secs(1))
 }
 
 /// What the dendrite buffers for a streaming answer at most, in bytes (its default).
@@ -216,7 +216,11 @@ fn a_flooded_streaming_answer_is_cancelled_at_the_buffer_bound() {
         let mut flooded_rx = flooded_rx;
         let (mut answer, growth) = peak_growth(async {
             let answer = dendrite
-                .query_stream::<TextGenerationStream>(&attacker.target, prompt("flood me"), Duration::from_secs(30))
+                .query_stream_within::<TextGenerationStream>(
+                    &attacker.target,
+                    prompt("flood me"),
+                    Duration::from_secs(30),
+                )
                 .await;
             tokio::time::timeout(Duration::from_secs(25), flooded_rx.recv()).await.expect("the flood is sent in 25 s");
             // Let what is still on the wire arrive.
@@ -272,7 +276,7 @@ fn a_body_announced_and_never_sent_fails_within_the_frame_timeout() {
                 (0..2).map(|_| async {
                     let started = Instant::now();
                     let answer = dendrite
-                        .query::<TextGeneration>(&attacker.target, prompt("answer me"), Duration::from_secs(20))
+                        .query_within::<TextGeneration>(&attacker.target, prompt("answer me"), Duration::from_secs(20))
                         .await;
                     (answer, started.elapsed())
                 })
@@ -299,14 +303,15 @@ fn a_long_lived_connection_outlives_its_binding() {
         // dendrite renews its binding on the open connection, and no query is refused for an
         // expired one, nor lost on a stream retired while it was in flight.
         let axon = echo_axon("//Bob", AxonConfig::default()).await;
-        let config = DendriteConfig { binding_ttl: Duration::from_secs(2), ..DendriteConfig::default() };
+        let config = DendriteConfig::default().with_binding_ttl(Duration::from_secs(2));
         let dendrite = Dendrite::new(key("//Alice"), config).await.expect("dendrite starts");
         let target = target(&axon);
         let started = Instant::now();
         let mut sent = 0;
         while started.elapsed() < Duration::from_secs(5) {
-            let queries = (0..4)
-                .map(|_| dendrite.query::<TextGeneration>(&target, prompt("still bound"), Duration::from_secs(5)));
+            let queries = (0..4).map(|_| {
+                dendrite.query_within::<TextGeneration>(&target, prompt("still bound"), Duration::from_secs(5))
+            });
             for answer in futures::future::join_all(queries).await {
                 assert_eq!(answer.status, Status::Success, "after {:?}: {}", started.elapsed(), answer.message);
             }

@@ -17,11 +17,11 @@ async fn unary_and_streaming_round_trips() {
     let dendrite = dendrite("//Alice").await;
     let target = target(&axon);
 
-    let ping = dendrite.query::<Ping>(&target, proto::PingRequest {}, T).await;
+    let ping = dendrite.query_within::<Ping>(&target, proto::PingRequest {}, T).await;
     assert_eq!(ping.status, Status::Success, "{}", ping.message);
     assert_eq!(ping.body.unwrap().now_ns, 1);
 
-    let answer = dendrite.query::<TextGeneration>(&target, prompt("hello axon"), T).await;
+    let answer = dendrite.query_within::<TextGeneration>(&target, prompt("hello axon"), T).await;
     assert_eq!(answer.status, Status::Success, "{}", answer.message);
     assert!(answer.is_success());
     assert_eq!(answer.target, axon.hotkey());
@@ -29,7 +29,8 @@ async fn unary_and_streaming_round_trips() {
     assert_eq!(body.text, "echo:hello axon");
     assert_eq!(body.tokens, "hello axon".len() as u32);
 
-    let mut stream = dendrite.query_stream::<TextGenerationStream>(&target, prompt("one two three four five"), T).await;
+    let mut stream =
+        dendrite.query_stream_within::<TextGenerationStream>(&target, prompt("one two three four five"), T).await;
     let mut chunks = Vec::new();
     while let Some(chunk) = stream.next().await {
         chunks.push((chunk.text, chunk.tokens));
@@ -59,7 +60,8 @@ async fn thousand_concurrent_queries_from_ten_dendrites() {
             let target = target.clone();
             tasks.push(tokio::spawn(async move {
                 let text = format!("d{d}-q{i}");
-                let answer = dendrite.query::<TextGeneration>(&target, prompt(&text), Duration::from_secs(8)).await;
+                let answer =
+                    dendrite.query_within::<TextGeneration>(&target, prompt(&text), Duration::from_secs(8)).await;
                 (text, answer)
             }));
         }
@@ -85,7 +87,7 @@ async fn thousand_concurrent_queries_from_ten_dendrites() {
 async fn unknown_synapse_is_404() {
     let axon = echo_axon("//Bob", AxonConfig::default()).await;
     let dendrite = dendrite("//Alice").await;
-    let answer = dendrite.query::<Embedding>(&target(&axon), proto::EmbeddingRequest::default(), T).await;
+    let answer = dendrite.query_within::<Embedding>(&target(&axon), proto::EmbeddingRequest::default(), T).await;
     assert_eq!(answer.status, Status::NotFound, "{}", answer.message);
     assert!(answer.message.contains("Embedding"), "{}", answer.message);
     assert!(answer.body.is_none());
@@ -102,7 +104,7 @@ async fn blacklisted_caller_is_403() {
         .await
         .unwrap();
     let banned = dendrite("//Alice").await;
-    let answer = banned.query::<TextGeneration>(&target(&axon), prompt("let me in"), T).await;
+    let answer = banned.query_within::<TextGeneration>(&target(&axon), prompt("let me in"), T).await;
     assert_eq!(answer.status, Status::Forbidden, "{}", answer.message);
     assert!(answer.message.contains("blacklisted"), "{}", answer.message);
     assert!(answer.message.contains("alice is banned"), "{}", answer.message);
@@ -114,7 +116,7 @@ async fn blacklisted_caller_is_403() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_request_is_413_and_the_stream_keeps_serving() {
-    let config = AxonConfig { max_request_bytes: 1024, ..AxonConfig::default() };
+    let config = AxonConfig::default().with_max_request_bytes(1024);
     let axon = echo_axon("//Bob", config).await;
     // One stream per connection, so the request after the 413 travels on the very same stream.
     let dendrite =
@@ -123,16 +125,16 @@ async fn oversize_request_is_413_and_the_stream_keeps_serving() {
     assert_echo(&dendrite, &target, "before").await;
 
     let big = "x".repeat(64 * 1024);
-    let answer = dendrite.query::<TextGeneration>(&target, prompt(&big), T).await;
+    let answer = dendrite.query_within::<TextGeneration>(&target, prompt(&big), T).await;
     assert_eq!(answer.status, Status::PayloadTooLarge, "{}", answer.message);
     assert!(answer.message.contains("exceeds the limit of 1024"), "{}", answer.message);
 
     assert_echo(&dendrite, &target, "after").await;
     // And again, with several oversize requests in flight beside normal ones.
     let (a, b, c) = tokio::join!(
-        dendrite.query::<TextGeneration>(&target, prompt(&big), T),
-        dendrite.query::<TextGeneration>(&target, prompt("small"), T),
-        dendrite.query::<TextGeneration>(&target, prompt(&big), T),
+        dendrite.query_within::<TextGeneration>(&target, prompt(&big), T),
+        dendrite.query_within::<TextGeneration>(&target, prompt("small"), T),
+        dendrite.query_within::<TextGeneration>(&target, prompt(&big), T),
     );
     assert_eq!(a.status, Status::PayloadTooLarge);
     assert_eq!(b.status, Status::Success, "{}", b.message);
@@ -145,12 +147,12 @@ async fn panicking_handler_is_500_and_the_axon_keeps_serving() {
     let axon = echo_axon("//Bob", AxonConfig::default()).await;
     let dendrite = dendrite("//Alice").await;
     let target = target(&axon);
-    let answer = dendrite.query::<TextGeneration>(&target, prompt("panic"), T).await;
+    let answer = dendrite.query_within::<TextGeneration>(&target, prompt("panic"), T).await;
     assert_eq!(answer.status, Status::InternalError, "{}", answer.message);
     assert!(answer.message.contains("panicked"), "{}", answer.message);
     assert_echo(&dendrite, &target, "still alive").await;
     // A second panic does not wedge anything either.
-    let again = dendrite.query::<TextGeneration>(&target, prompt("panic"), T).await;
+    let again = dendrite.query_within::<TextGeneration>(&target, prompt("panic"), T).await;
     assert_eq!(again.status, Status::InternalError);
     assert_echo(&dendrite, &target, "still alive 2").await;
 }
@@ -165,7 +167,7 @@ async fn slow_handler_is_408_within_the_timeout() {
 
     let timeout = Duration::from_millis(300);
     let started = Instant::now();
-    let answer = dendrite.query::<TextGeneration>(&target, prompt("sleep:2000"), timeout).await;
+    let answer = dendrite.query_within::<TextGeneration>(&target, prompt("sleep:2000"), timeout).await;
     let elapsed = started.elapsed();
     assert_eq!(answer.status, Status::Timeout, "{}", answer.message);
     assert!(answer.message.contains("timeout"), "{}", answer.message);
@@ -173,6 +175,101 @@ async fn slow_handler_is_408_within_the_timeout() {
     assert!(elapsed <= timeout + Duration::from_millis(100), "408 took {elapsed:?}");
     // The connection still serves.
     assert_echo(&dendrite, &target, "after timeout").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_without_a_timeout_is_408_after_the_configured_one() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let timeout = Duration::from_millis(300);
+    let dendrite = dendrite_with("//Alice", DendriteConfig::default().with_timeout(timeout)).await;
+    let target = target(&axon);
+    assert_eq!(dendrite.connect(std::slice::from_ref(&target)).await, vec![Ok(())]);
+
+    let started = Instant::now();
+    let answer = dendrite.query::<TextGeneration>(&target, prompt("sleep:2000")).await;
+    let elapsed = started.elapsed();
+    assert_eq!(answer.status, Status::Timeout, "{}", answer.message);
+    assert!(elapsed >= timeout - Duration::from_millis(20), "answered too early: {elapsed:?}");
+    assert!(elapsed <= timeout + Duration::from_millis(100), "408 took {elapsed:?}");
+
+    // A streaming answer that never ends.
+    let silent = Axon::new(key("//Charlie"), AxonConfig::default())
+        .serve_stream::<TextGenerationStream, _, _>(|_ctx, _req| {
+            futures::stream::pending::<Result<proto::TextGenerationChunk, neuronet_transport::HandlerError>>()
+        })
+        .start([loopback4()])
+        .await
+        .unwrap();
+    let endless = Target::Explicit { hotkey: silent.hotkey(), addr: silent.listen_addrs()[0].clone() };
+    assert_eq!(dendrite.connect(std::slice::from_ref(&endless)).await, vec![Ok(())]);
+    let started = Instant::now();
+    let mut stream = dendrite.query_stream::<TextGenerationStream>(&endless, prompt("never")).await;
+    while stream.next().await.is_some() {}
+    assert_eq!(stream.status(), Some(Status::Timeout), "{}", stream.message());
+    assert!(started.elapsed() <= timeout + Duration::from_millis(100), "408 took {:?}", started.elapsed());
+
+    let answers = dendrite.forward::<TextGeneration>(&[target], prompt("sleep:2000")).await;
+    assert_eq!(answers[0].status, Status::Timeout, "{}", answers[0].message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_connect_a_forward_dials_nothing() {
+    let axons = [
+        echo_axon("//Bob", AxonConfig::default()).await,
+        echo_axon("//Charlie", AxonConfig::default()).await,
+        echo_axon("//Dave", AxonConfig::default()).await,
+    ];
+    let dendrite = dendrite("//Alice").await;
+    let targets: Vec<Target> = axons.iter().map(target).collect();
+    // Eve's hotkey at Ferdie's address: the one target whose connection cannot be bound.
+    let ferdie = echo_axon("//Ferdie", AxonConfig::default()).await;
+    let impostor = Target::Explicit { hotkey: key("//Eve").hotkey(), addr: ferdie.listen_addrs()[0].clone() };
+    let mut with_impostor = targets.clone();
+    with_impostor.push(impostor);
+
+    let connected = dendrite.connect(&with_impostor).await;
+    assert_eq!(connected.len(), 4);
+    assert!(connected[..3].iter().all(Result::is_ok), "{connected:?}");
+    let refused = connected[3].as_ref().expect_err("the impostor's binding is refused");
+    assert_eq!(refused.status, Status::Unauthorized, "{refused}");
+    // Each axon holds the dendrite's connection before any query was sent.
+    for axon in &axons {
+        assert_eq!(axon.metrics().connections.get(), 1);
+    }
+
+    // The same hotkeys at an address nothing listens on: answers can only come over the
+    // connections `connect` opened.
+    let nowhere: Multiaddr = "/ip4/127.0.0.1/udp/9/quic-v1".parse().unwrap();
+    let elsewhere: Vec<Target> =
+        axons.iter().map(|a| Target::Explicit { hotkey: a.hotkey(), addr: nowhere.clone() }).collect();
+    let answers = dendrite.forward_within::<TextGeneration>(&elsewhere, prompt("no setup"), T).await;
+    for (answer, axon) in answers.iter().zip(&axons) {
+        assert_eq!(answer.status, Status::Success, "{}", answer.message);
+        assert_eq!(answer.target, axon.hotkey());
+        assert_eq!(answer.body.as_ref().map(|b| b.text.as_str()), Some(echo_of("no setup").as_str()));
+        assert_eq!(axon.metrics().connections.get(), 1);
+    }
+    // Connecting again reuses the open connections.
+    assert!(dendrite.connect(&targets).await.iter().all(Result::is_ok));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_output_names_the_hotkey_and_never_the_key() {
+    let axon = echo_axon("//Bob", AxonConfig::default()).await;
+    let seed = [7u8; 32];
+    let keypair = neuronet_synapse::Keypair::from_seed(&seed, neuronet_synapse::CryptoType::Sr25519);
+    let dendrite = Dendrite::new(keypair, DendriteConfig::default()).await.unwrap();
+    let target = target(&axon);
+    let stream = dendrite.query_stream_within::<TextGenerationStream>(&target, prompt("one two"), T).await;
+    let answer = dendrite.query_within::<Ping>(&target, proto::PingRequest {}, T).await;
+
+    let shown = format!("{dendrite:?} {stream:?} {answer:?}");
+    assert!(shown.contains(&format!("{:?}", dendrite.hotkey())), "{shown}");
+    assert!(shown.contains(&dendrite.peer_id().to_string()), "{shown}");
+    assert!(shown.contains(&format!("{:?}", axon.hotkey())), "{shown}");
+    assert!(shown.contains("connections: 1"), "{shown}");
+    let seed_hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!shown.contains(&seed_hex) && !shown.contains(&format!("{seed:?}")), "{shown}");
 }
 
 /// A handler that computes before its first await is first run on the stream's reader task
@@ -217,12 +314,12 @@ async fn a_handler_that_blocks_before_awaiting_gets_tasks_of_its_own() {
     let dendrite = dendrite_with("//Alice", DendriteConfig::default().with_streams_per_connection(1)).await;
     let target = target(&axon);
     for _ in 0..3 {
-        let answer = dendrite.query::<TextGeneration>(&target, prompt("compute"), T).await;
+        let answer = dendrite.query_within::<TextGeneration>(&target, prompt("compute"), T).await;
         assert_eq!(answer.body.map(|b| b.text), Some("computed".into()), "{}", answer.message);
     }
     let (a, b) = futures::join!(
-        dendrite.query::<TextGeneration>(&target, prompt("pair"), T),
-        dendrite.query::<TextGeneration>(&target, prompt("pair"), T)
+        dendrite.query_within::<TextGeneration>(&target, prompt("pair"), T),
+        dendrite.query_within::<TextGeneration>(&target, prompt("pair"), T)
     );
     for answer in [a, b] {
         assert_eq!(answer.status, Status::Success, "{}", answer.message);
@@ -246,13 +343,13 @@ async fn a_panicking_priority_function_costs_the_request_its_priority_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_is_503() {
-    let config = AxonConfig { max_concurrency: 1, queue_capacity: 1, ..AxonConfig::default() };
+    let config = AxonConfig::default().with_max_concurrency(1).with_queue_capacity(1);
     let axon = echo_axon("//Bob", config).await;
     let dendrite = dendrite("//Alice").await;
     let target = target(&axon);
     assert_echo(&dendrite, &target, "warm up").await;
 
-    let queries = (0..5).map(|_| dendrite.query::<TextGeneration>(&target, prompt("sleep:700"), T));
+    let queries = (0..5).map(|_| dendrite.query_within::<TextGeneration>(&target, prompt("sleep:700"), T));
     let answers = futures::future::join_all(queries).await;
     let statuses: Vec<(Status, String)> = answers.iter().map(|a| (a.status, a.message.clone())).collect();
     let ok = answers.iter().filter(|a| a.status == Status::Success).count();
@@ -270,7 +367,7 @@ async fn axon_with_the_wrong_hotkey_is_refused() {
     let axon = echo_axon("//Bob", AxonConfig::default()).await;
     let dendrite = dendrite("//Charlie").await;
     let impostor = Target::Explicit { hotkey: key("//Alice").hotkey(), addr: axon.listen_addrs()[0].clone() };
-    let answer = dendrite.query::<TextGeneration>(&impostor, prompt("who are you"), T).await;
+    let answer = dendrite.query_within::<TextGeneration>(&impostor, prompt("who are you"), T).await;
     assert_eq!(answer.status, Status::Unauthorized, "{}", answer.message);
     assert!(answer.message.contains("binding refused"), "{}", answer.message);
     assert!(answer.body.is_none());
@@ -279,7 +376,8 @@ async fn axon_with_the_wrong_hotkey_is_refused() {
     let bare: Multiaddr =
         axon.listen_addrs()[0].iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect();
     let unpinned = Target::Explicit { hotkey: key("//Alice").hotkey(), addr: bare.clone() };
-    let answer = common::dendrite("//Eve").await.query::<TextGeneration>(&unpinned, prompt("who are you"), T).await;
+    let answer =
+        common::dendrite("//Eve").await.query_within::<TextGeneration>(&unpinned, prompt("who are you"), T).await;
     assert_eq!(answer.status, Status::Unauthorized, "{}", answer.message);
     assert!(answer.message.contains("binding refused"), "{}", answer.message);
     // The right hotkey at the bare address: served, and a reconnect after it knows the PeerId.
@@ -302,11 +400,11 @@ async fn query_right_after_a_binding_refusal_is_not_503() {
     let dendrite = dendrite("//Charlie").await;
     let impostor = Target::Explicit { hotkey: key("//Alice").hotkey(), addr: axon.listen_addrs()[0].clone() };
     for round in 0..3 {
-        let answer = dendrite.query::<TextGeneration>(&impostor, prompt("who are you"), T).await;
+        let answer = dendrite.query_within::<TextGeneration>(&impostor, prompt("who are you"), T).await;
         assert_eq!(answer.status, Status::Unauthorized, "round {round}: {}", answer.message);
         assert!(answer.message.contains("binding refused"), "round {round}: {}", answer.message);
         // Right after, the right hotkey at the same address (same PeerId).
-        let answer = dendrite.query::<TextGeneration>(&target(&axon), prompt("now properly"), T).await;
+        let answer = dendrite.query_within::<TextGeneration>(&target(&axon), prompt("now properly"), T).await;
         assert_eq!(answer.status, Status::Success, "round {round}: {}", answer.message);
         dendrite.disconnect(&axon.hotkey()).await;
     }
@@ -333,7 +431,7 @@ async fn ipv6_loopback() {
     let dendrite = dendrite("//Alice").await;
     let target = Target::Explicit { hotkey: axon.hotkey(), addr };
     assert_echo(&dendrite, &target, "over ipv6").await;
-    let mut stream = dendrite.query_stream::<TextGenerationStream>(&target, prompt("a b"), T).await;
+    let mut stream = dendrite.query_stream_within::<TextGenerationStream>(&target, prompt("a b"), T).await;
     let mut n = 0;
     while stream.next().await.is_some() {
         n += 1;
@@ -353,9 +451,8 @@ async fn connection_auth_mode() {
     }
 
     // Refused by an axon that wants per-request signatures.
-    let strict =
-        echo_axon("//Charlie", AxonConfig { accepted_auth: AcceptedAuth::PerRequest, ..AxonConfig::default() }).await;
-    let answer = dendrite.query::<TextGeneration>(&target(&strict), prompt("unsigned"), T).await;
+    let strict = echo_axon("//Charlie", AxonConfig::default().with_accepted_auth(AcceptedAuth::PerRequest)).await;
+    let answer = dendrite.query_within::<TextGeneration>(&target(&strict), prompt("unsigned"), T).await;
     assert_eq!(answer.status, Status::Unauthorized, "{}", answer.message);
     assert!(answer.message.contains("does not accept Connection"), "{}", answer.message);
 
@@ -364,9 +461,8 @@ async fn connection_auth_mode() {
     assert_echo(&signer, &target(&strict), "signed").await;
 
     // And an axon accepting only connection mode refuses signed requests.
-    let conn_only =
-        echo_axon("//Dave", AxonConfig { accepted_auth: AcceptedAuth::Connection, ..AxonConfig::default() }).await;
-    let answer = signer.query::<TextGeneration>(&target(&conn_only), prompt("signed"), T).await;
+    let conn_only = echo_axon("//Dave", AxonConfig::default().with_accepted_auth(AcceptedAuth::Connection)).await;
+    let answer = signer.query_within::<TextGeneration>(&target(&conn_only), prompt("signed"), T).await;
     assert_eq!(answer.status, Status::Unauthorized, "{}", answer.message);
     assert!(answer.message.contains("does not accept PerRequest"), "{}", answer.message);
     assert_echo(&dendrite, &target(&conn_only), "unsigned ok").await;
@@ -391,7 +487,7 @@ async fn simultaneous_first_connections_all_succeed() {
         let target = target.clone();
         async move {
             let text = format!("first {d}");
-            let answer = dendrite.query::<TextGeneration>(&target, prompt(&text), T).await;
+            let answer = dendrite.query_within::<TextGeneration>(&target, prompt(&text), T).await;
             (text, answer)
         }
     });

@@ -251,7 +251,7 @@ fn documented(doc: &str, message: &str) -> bool {
 #[tokio::test]
 async fn the_refusals_an_axon_sends_are_in_the_document() {
     let doc = prose(&document());
-    let config = AxonConfig { accepted_auth: AcceptedAuth::PerRequest, ..AxonConfig::default() };
+    let config = AxonConfig::default().with_accepted_auth(AcceptedAuth::PerRequest);
     let axon = echo_axon("//Bob", config).await;
     let (alice, bob, charlie) = (key("//Alice"), axon.hotkey(), key("//Charlie"));
     let client = RawClient::connect(&axon.listen_addrs()[0]).await;

@@ -80,7 +80,7 @@ async fn a_caller_that_reads_a_trickle_loses_its_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_answers_are_not_kept_past_their_deadline() {
     let timeout = Duration::from_millis(500);
-    let mut config = AxonConfig { frame_timeout: timeout, ..AxonConfig::default() };
+    let mut config = AxonConfig::default().with_frame_timeout(timeout);
     config.network.write_stall = Duration::from_secs(60);
     config.network.min_drain_rate = 0;
     let axon = echo_axon("//Bob", config).await;

@@ -72,7 +72,7 @@ async fn push_unread(axon: &AxonHandle) -> (Pushers, u64) {
 /// An axon whose answer queue holds one answer and whose writer waits a minute for a peer
 /// that reads nothing, so that unread requests stay in QUIC, with this window budget.
 async fn stuck_axon(window_budget: u64) -> AxonHandle {
-    let mut config = AxonConfig { write_queue: 1, ..AxonConfig::default() };
+    let mut config = AxonConfig::default().with_write_queue(1);
     config.network.write_stall = Duration::from_secs(60);
     config.network.window_budget = window_budget;
     let axon = echo_axon("//Bob", config).await;

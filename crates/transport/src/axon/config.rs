@@ -26,6 +26,7 @@ impl AcceptedAuth {
 
 /// Axon limits and policies. Every field has a documented default.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AxonConfig {
     /// Swarm and QUIC settings (connections per IP, streams per connection, windows).
     pub network: NetworkConfig,
@@ -134,5 +135,129 @@ impl Default for AxonConfig {
             require_validator_permit: false,
             min_stake: 0,
         }
+    }
+}
+
+impl AxonConfig {
+    /// Sets `network`. Default [`NetworkConfig::default`].
+    pub fn with_network(mut self, network: NetworkConfig) -> Self {
+        self.network = network;
+        self
+    }
+    /// Sets `accepted_auth`. Default [`AcceptedAuth::Both`].
+    pub fn with_accepted_auth(mut self, accepted_auth: AcceptedAuth) -> Self {
+        self.accepted_auth = accepted_auth;
+        self
+    }
+    /// Sets `max_request_bytes`. Default 8 MiB.
+    pub fn with_max_request_bytes(mut self, max_request_bytes: u32) -> Self {
+        self.max_request_bytes = max_request_bytes;
+        self
+    }
+    /// Sets `max_inflight_bytes`. Default 256 MiB.
+    pub fn with_max_inflight_bytes(mut self, max_inflight_bytes: usize) -> Self {
+        self.max_inflight_bytes = max_inflight_bytes;
+        self
+    }
+    /// Sets `max_inflight_bytes_per_ip`. Default 64 MiB.
+    pub fn with_max_inflight_bytes_per_ip(mut self, max_inflight_bytes_per_ip: usize) -> Self {
+        self.max_inflight_bytes_per_ip = max_inflight_bytes_per_ip;
+        self
+    }
+    /// Sets `rate_per_peer`. Default 20,000.
+    pub fn with_rate_per_peer(mut self, rate_per_peer: u32) -> Self {
+        self.rate_per_peer = rate_per_peer;
+        self
+    }
+    /// Sets `rate_per_ip`. Default 50,000.
+    pub fn with_rate_per_ip(mut self, rate_per_ip: u32) -> Self {
+        self.rate_per_ip = rate_per_ip;
+        self
+    }
+    /// Sets `nonce`. Default [`NonceGuardConfig::default`].
+    pub fn with_nonce(mut self, nonce: NonceGuardConfig) -> Self {
+        self.nonce = nonce;
+        self
+    }
+    /// Sets `max_concurrency`. Default 256.
+    pub fn with_max_concurrency(mut self, max_concurrency: usize) -> Self {
+        self.max_concurrency = max_concurrency;
+        self
+    }
+    /// Sets `queue_capacity`. Default 1,024.
+    pub fn with_queue_capacity(mut self, queue_capacity: usize) -> Self {
+        self.queue_capacity = queue_capacity;
+        self
+    }
+    /// Sets `bind_timeout`. Default 5 s.
+    pub fn with_bind_timeout(mut self, bind_timeout: Duration) -> Self {
+        self.bind_timeout = bind_timeout;
+        self
+    }
+    /// Sets `frame_timeout`. Default 10 s.
+    pub fn with_frame_timeout(mut self, frame_timeout: Duration) -> Self {
+        self.frame_timeout = frame_timeout;
+        self
+    }
+    /// Sets `write_queue`. Default 256.
+    pub fn with_write_queue(mut self, write_queue: usize) -> Self {
+        self.write_queue = write_queue;
+        self
+    }
+    /// Sets `write_grace`. Default 1 s.
+    pub fn with_write_grace(mut self, write_grace: Duration) -> Self {
+        self.write_grace = write_grace;
+        self
+    }
+    /// Sets `inline_poll`. Default 100 us.
+    pub fn with_inline_poll(mut self, inline_poll: Duration) -> Self {
+        self.inline_poll = inline_poll;
+        self
+    }
+    /// Sets `default_timeout`. Default 12 s (Bittensor's dendrite default).
+    pub fn with_default_timeout(mut self, default_timeout: Duration) -> Self {
+        self.default_timeout = default_timeout;
+        self
+    }
+    /// Sets `max_timeout`. Default 120 s.
+    pub fn with_max_timeout(mut self, max_timeout: Duration) -> Self {
+        self.max_timeout = max_timeout;
+        self
+    }
+    /// Sets `binding_ttl`. Default 24 h; re-signed before it runs out.
+    pub fn with_binding_ttl(mut self, binding_ttl: Duration) -> Self {
+        self.binding_ttl = binding_ttl;
+        self
+    }
+    /// Sets `binding_rules`. Default [`BindingRules::default`].
+    pub fn with_binding_rules(mut self, binding_rules: BindingRules) -> Self {
+        self.binding_rules = binding_rules;
+        self
+    }
+    /// Sets `bind_budget`. Default 64 (`NetworkConfig::max_streams_per_connection`'s default).
+    pub fn with_bind_budget(mut self, bind_budget: u32) -> Self {
+        self.bind_budget = bind_budget;
+        self
+    }
+    /// Sets `bind_refill`. Default 10 s: a connection costs at most 64 signature checks at
+    /// once and 6 a minute after that.
+    pub fn with_bind_refill(mut self, bind_refill: Duration) -> Self {
+        self.bind_refill = bind_refill;
+        self
+    }
+    /// Sets `require_registered`. Default false.
+    pub fn with_require_registered(mut self, require_registered: bool) -> Self {
+        self.require_registered = require_registered;
+        self
+    }
+    /// Sets `require_validator_permit`. Default false.
+    pub fn with_require_validator_permit(mut self, require_validator_permit: bool) -> Self {
+        self.require_validator_permit = require_validator_permit;
+        self
+    }
+    /// Sets `min_stake`. Default 0.
+    pub fn with_min_stake(mut self, min_stake: u64) -> Self {
+        self.min_stake = min_stake;
+        self
     }
 }

@@ -92,7 +92,7 @@ pub fn prompt(text: &str) -> proto::TextGenerationRequest {
 
 /// One echo query; panics unless it succeeds with the right answer.
 pub async fn assert_echo(dendrite: &Dendrite, target: &Target, text: &str) {
-    let answer = dendrite.query::<TextGeneration>(target, prompt(text), Duration::from_secs(5)).await;
+    let answer = dendrite.query_within::<TextGeneration>(target, prompt(text), Duration::from_secs(5)).await;
     assert_eq!(answer.status, Status::Success, "echo of {text:?} failed: {}", answer.message);
     assert_eq!(answer.body.expect("body on 200").text, echo_of(text));
 }
