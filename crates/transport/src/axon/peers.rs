@@ -26,6 +26,8 @@ pub(super) struct PeerState {
     /// Its address's share of the memory budget (`max_inflight_bytes_per_ip`).
     pub(super) ip_budget: Option<Arc<tokio::sync::Semaphore>>,
     pub(super) bound: Option<(Hotkey, u64)>,
+    /// Being closed after a forgery: its frames get no more checks.
+    pub(super) closing: bool,
 }
 
 impl PeerTable {
@@ -55,10 +57,9 @@ impl PeerEvents for PeerTable {
         let mut peers = self.get();
         let state = peers.entry(peer).or_default();
         if !state.connected {
+            // (An entry may exist already: a stream's Bind can be handled before the swarm
+            // reports the connection that carries it, so its binding is kept.)
             self.connected.inc();
-            // A binding left by a Bind that raced the peer's last close does not carry over:
-            // a new connection binds afresh (and is blacklisted afresh).
-            state.bound = None;
         }
         state.ip = ip;
         state.ip_budget = ip_budget;

@@ -198,11 +198,24 @@ pub(super) async fn serve_stream(shared: Arc<Shared>, peer: PeerId, stream: libp
         // and the read half stays open until then: dropped, it would stop the peer's writes,
         // and a peer that wrote requests right after its Bind would see that before the reason.
         let close_connection = state.close_connection;
+        if close_connection {
+            // From now on the peer's frames get no more checks, on any of its streams.
+            if let Some(entry) = shared.peers.get().get_mut(&peer) {
+                entry.closing = true;
+            }
+        }
         drop((writer, state));
         let _ = tokio::time::timeout(shared.pipeline.config.frame_timeout, written).await;
         drop(reader);
         if close_connection {
-            shared.network.disconnect(peer);
+            // Written is not yet delivered: closing the connection at once would lose the
+            // refusal that says why. The peer gets `write_grace` to read it.
+            let network = shared.network.clone();
+            let grace = shared.pipeline.config.write_grace;
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                network.disconnect(peer);
+            });
         }
     }
 }
@@ -229,7 +242,10 @@ pub(super) async fn on_bind<R: futures::io::AsyncBufRead + Unpin>(
     let peer = state.peer;
     let ip = shared.peers.get().get(&peer).and_then(|p| p.ip);
     // Verifying a binding costs a signature check: the rate limits and the budget come first.
-    let early = if shared.pipeline.over_rate(&Remote { ip, peer_id: Some(peer) }) {
+    let closing = shared.peers.get().get(&peer).is_some_and(|p| p.closing);
+    let early = if closing {
+        Some((Status::Unauthorized, CLOSING.to_owned()))
+    } else if shared.pipeline.over_rate(&Remote { ip, peer_id: Some(peer) }) {
         Some((Status::TooManyRequests, "rate limit exceeded".to_owned()))
     } else if shared.bind_rate.check_key(&peer).is_err() {
         // A connection that keeps binding is probing or forging: close it.
@@ -355,6 +371,8 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
     // 1. Limits that cost nothing: rate, binding, size. Refused bodies are skipped, never buffered.
     let early = if shared.pipeline.over_rate(&Remote { ip: peer_state.ip, peer_id: Some(peer) }) {
         Some((Status::TooManyRequests, "rate limit exceeded".to_owned()))
+    } else if peer_state.closing {
+        Some((Status::Unauthorized, CLOSING.to_owned()))
     } else if peer_state.bound.is_none() || !state.bound_here {
         Some((Status::Unauthorized, "connection is not bound to a hotkey".to_owned()))
     } else if prefix.body_len > shared.pipeline.config.max_request_bytes {
@@ -453,6 +471,9 @@ pub(super) async fn on_request<R: futures::io::AsyncBufRead + Unpin>(
     }
     Ok(())
 }
+
+/// The refusal of a frame from a peer whose connection is being closed after a forgery.
+const CLOSING: &str = "the connection is closing: it sent a forged signature";
 
 /// A request signature that does not verify on a bound stream is a forgery (the peer's own
 /// software signs for the hotkey it bound): after its 401 the connection is closed, so that
