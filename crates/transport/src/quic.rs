@@ -443,25 +443,43 @@ impl Handshakes {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A slot for a handshake from `ip` (whose address is `validated` or not); `None` when the
-    /// source must first prove its address. A proven source past the limits goes ahead without
-    /// a slot.
-    fn admit(self: &Arc<Self>, ip: IpAddr, validated: bool) -> Option<HandshakeSlot> {
+    /// What becomes of a handshake from `ip` (whose address is `validated` or not): a slot, a
+    /// Retry for an unproven source past the limits, or a refusal for an address that already
+    /// has [`PROVEN_PER_IP`] times `per_ip` handshakes under way (proving an address is cheap
+    /// for its owner, so proven sources are counted too: one address cannot start handshakes
+    /// without bound).
+    fn admit(self: &Arc<Self>, ip: IpAddr, validated: bool) -> Admission {
         let key = crate::inbound::ip_key(ip);
         let mut pending = self.pending();
         let from_ip = pending.by_ip.get(&key).copied().unwrap_or(0);
+        if self.per_ip > 0 && from_ip >= self.per_ip.saturating_mul(PROVEN_PER_IP) {
+            return Admission::Refuse;
+        }
         let ip_full = self.per_ip > 0 && from_ip >= self.per_ip;
-        if ip_full || pending.total >= self.limit {
-            return validated.then(|| HandshakeSlot { handshakes: self.clone(), key: None });
+        if (ip_full || pending.total >= self.limit) && !validated {
+            return Admission::Retry;
         }
         pending.total += 1;
         *pending.by_ip.entry(key).or_default() += 1;
-        Some(HandshakeSlot { handshakes: self.clone(), key: Some(key) })
+        Admission::Slot(HandshakeSlot { handshakes: self.clone(), key: Some(key) })
     }
 }
 
-/// Held while one inbound handshake runs: counted under its address's key, or not at all
-/// (a proven source past the limits).
+/// How many times `max_pending_handshakes_per_ip` handshakes one address may have under way
+/// once it proves its address; past that its Initial packets are refused.
+const PROVEN_PER_IP: usize = 4;
+
+/// What [`Handshakes::admit`] decided.
+enum Admission {
+    /// Go ahead, holding this slot.
+    Slot(HandshakeSlot),
+    /// Prove the source address first.
+    Retry,
+    /// Too many handshakes from the address.
+    Refuse,
+}
+
+/// Held while one inbound handshake runs: counted under its address's key, or not at all.
 struct HandshakeSlot {
     handshakes: Arc<Handshakes>,
     key: Option<IpAddr>,
@@ -498,11 +516,19 @@ async fn accept_loop(accept: Accept) {
     let Accept { id, endpoint, local, timeout, handshakes, windows, servers, events } = accept;
     while let Some(incoming) = endpoint.accept().await {
         let remote = incoming.remote_address();
-        let Some(slot) = handshakes.admit(remote.ip(), incoming.remote_address_validated()) else {
-            if let Err(error) = incoming.retry() {
-                tracing::debug!(%error, "retry not possible");
+        let slot = match handshakes.admit(remote.ip(), incoming.remote_address_validated()) {
+            Admission::Slot(slot) => slot,
+            Admission::Retry => {
+                if let Err(error) = incoming.retry() {
+                    tracing::debug!(%error, "retry not possible");
+                }
+                continue;
             }
-            continue;
+            Admission::Refuse => {
+                tracing::debug!(%remote, "refusing a handshake: too many under way from its address");
+                incoming.refuse();
+                continue;
+            }
         };
         let (mut ticket, window) = windows.join();
         let server = servers.with_window(window);
@@ -1024,46 +1050,72 @@ mod tests {
         assert_eq!(handshake(with_aes, without_aes), Ok(TLS13_CHACHA20_POLY1305_SHA256));
     }
 
+    impl Admission {
+        fn slot(self) -> Option<HandshakeSlot> {
+            match self {
+                Admission::Slot(slot) => Some(slot),
+                _ => None,
+            }
+        }
+        fn is_retry(&self) -> bool {
+            matches!(self, Admission::Retry)
+        }
+        fn is_refused(&self) -> bool {
+            matches!(self, Admission::Refuse)
+        }
+    }
+
     #[test]
     fn one_address_cannot_take_every_handshake_slot() {
         let handshakes = Arc::new(Handshakes::new(256, 8));
         let flooder: IpAddr = "127.0.0.1".parse().unwrap();
-        let mut slots: Vec<_> = (0..8).map(|_| handshakes.admit(flooder, false).unwrap()).collect();
-        // Its ninth must prove its address first, and once proven goes ahead without a slot.
-        assert!(handshakes.admit(flooder, false).is_none());
-        let proven = handshakes.admit(flooder, true).expect("a proven source is not refused");
-        assert_eq!((proven.key, handshakes.pending().total), (None, 8));
+        let mut slots: Vec<_> = (0..8).map(|_| handshakes.admit(flooder, false).slot().unwrap()).collect();
+        // Its ninth must prove its address first; proven, it goes ahead, counted.
+        assert!(handshakes.admit(flooder, false).is_retry());
+        let proven = handshakes.admit(flooder, true).slot().expect("a proven source goes ahead");
+        assert_eq!(handshakes.pending().total, 9);
         drop(proven);
-        // Everyone else starts at once, with no Retry: 248 slots are left in all.
-        let other = handshakes.admit("::1".parse().unwrap(), false).expect("another address needs no Retry");
+        // Everyone else starts at once, with no Retry.
+        let other = handshakes.admit("::1".parse().unwrap(), false).slot().expect("another address needs no Retry");
         drop(other);
         // One of the flooder's handshakes ends: it may start one more.
         slots.pop();
-        slots.push(handshakes.admit(flooder, false).expect("a slot came back"));
+        slots.push(handshakes.admit(flooder, false).slot().expect("a slot came back"));
         drop(slots);
         assert_eq!(handshakes.pending().total, 0);
         assert!(handshakes.pending().by_ip.is_empty(), "counts of finished addresses are forgotten");
     }
 
     #[test]
+    fn a_proven_address_still_has_a_bound() {
+        let handshakes = Arc::new(Handshakes::new(256, 8));
+        let flooder: IpAddr = "127.0.0.1".parse().unwrap();
+        let held: Vec<_> = (0..8 * PROVEN_PER_IP).map(|_| handshakes.admit(flooder, true).slot().unwrap()).collect();
+        assert!(handshakes.admit(flooder, true).is_refused(), "proving an address is cheap: it is counted too");
+        assert!(handshakes.admit("127.0.0.2".parse().unwrap(), false).slot().is_some(), "another address");
+        drop(held);
+        assert!(handshakes.admit(flooder, false).slot().is_some());
+    }
+
+    #[test]
     fn ipv6_handshakes_count_per_64() {
         let handshakes = Arc::new(Handshakes::new(256, 2));
-        let _a = handshakes.admit("2001:db8:0:1::1".parse().unwrap(), false).unwrap();
-        let _b = handshakes.admit("2001:db8:0:1::2".parse().unwrap(), false).unwrap();
+        let _a = handshakes.admit("2001:db8:0:1::1".parse().unwrap(), false).slot().unwrap();
+        let _b = handshakes.admit("2001:db8:0:1::2".parse().unwrap(), false).slot().unwrap();
         let same_64 = handshakes.admit("2001:db8:0:1:ffff::3".parse().unwrap(), false);
-        assert!(same_64.is_none(), "the same /64 must prove its address");
-        assert!(handshakes.admit("2001:db8:0:2::1".parse().unwrap(), false).is_some(), "another /64");
+        assert!(same_64.is_retry(), "the same /64 must prove its address");
+        assert!(handshakes.admit("2001:db8:0:2::1".parse().unwrap(), false).slot().is_some(), "another /64");
     }
 
     #[test]
     fn past_the_total_only_unproven_sources_are_retried() {
         let handshakes = Arc::new(Handshakes::new(2, 8));
         let ip = |n: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, n));
-        let _slots = [handshakes.admit(ip(1), false).unwrap(), handshakes.admit(ip(2), false).unwrap()];
-        assert!(handshakes.admit(ip(3), false).is_none());
-        assert!(handshakes.admit(ip(3), true).is_some(), "a proven address is never refused");
+        let _slots = [handshakes.admit(ip(1), false).slot().unwrap(), handshakes.admit(ip(2), false).slot().unwrap()];
+        assert!(handshakes.admit(ip(3), false).is_retry());
+        assert!(handshakes.admit(ip(3), true).slot().is_some(), "a proven address goes ahead");
         let unlimited = Arc::new(Handshakes::new(256, 0));
-        let _many: Vec<_> = (0..100).map(|_| unlimited.admit(ip(1), false).unwrap()).collect();
+        let _many: Vec<_> = (0..100).map(|_| unlimited.admit(ip(1), false).slot().unwrap()).collect();
     }
 
     #[test]

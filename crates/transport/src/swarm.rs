@@ -84,8 +84,9 @@ pub struct NetworkConfig {
     pub max_pending_handshakes: usize,
     /// Inbound QUIC handshakes under way at once from one IP address (IPv6: one /64; 0 = no
     /// limit). Past it, the source must first prove its address with a Retry (then its handshake
-    /// goes ahead, counted in neither limit), so that one address cannot take all of
-    /// `max_pending_handshakes` and force every other newcomer through a Retry.
+    /// goes ahead, still counted), so that one address cannot take all of
+    /// `max_pending_handshakes` and force every other newcomer through a Retry; an address with
+    /// four times this many under way, proven or not, has its further handshakes refused.
     /// Default 8: a host opens one connection per axon, and a few hosts behind one NAT rarely
     /// handshake together.
     pub max_pending_handshakes_per_ip: usize,
