@@ -233,3 +233,42 @@ async fn bound_peers_keep_room_when_the_axon_is_full() {
     assert_eq!(closed, 1, "exactly one unbound connection makes room");
     assert_echo(&validator, &target(&axon), "still here").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_validator_takes_the_place_of_an_unregistered_hotkey() {
+    let network = NetworkConfig::default().with_max_connections(2);
+    let config = AxonConfig::default().with_network(network);
+    let directory = neuronet_transport::Directory::new();
+    let axon = with_echo(neuronet_transport::Axon::new(key("//Bob"), config).with_directory(directory.clone()))
+        .start([loopback4()])
+        .await
+        .expect("axon starts");
+    let addr = axon.listen_addrs()[0].clone();
+
+    // Two hotkeys anyone could make bind and hold every connection.
+    let mut squatters = Vec::new();
+    for suri in ["//Mallory", "//Eve"] {
+        let client = RawClient::connect(&addr).await;
+        let stream = client.open_bound(&key(suri)).await;
+        squatters.push((client, stream));
+    }
+
+    // A validator the metagraph lists (its PeerId known from its certificate) still gets in.
+    let validator = dendrite("//Alice").await;
+    let facts = neuronet_transport::PeerFacts { uid: Some(1), stake: 1_000, validator_permit: true, registered: true };
+    directory.insert(key("//Alice").hotkey(), Some(validator.peer_id()), Vec::new(), facts);
+    assert_echo(&validator, &target(&axon), "registered").await;
+    let mut closed = 0;
+    for (client, _) in &squatters {
+        if client.disconnected_within(Duration::from_secs(2)).await {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 1, "exactly one unregistered connection makes room");
+
+    // A hotkey the Directory does not list finds no room: every connection is bound.
+    let stranger = dendrite("//Charlie").await;
+    let refused = stranger.query::<TextGeneration>(&target(&axon), prompt("me too")).await;
+    assert_eq!(refused.status, Status::Unavailable, "{}", refused.message);
+    assert_echo(&validator, &target(&axon), "still served").await;
+}
