@@ -8,12 +8,12 @@
 //! expected hotkey is dropped and its queries end with 401.
 
 use crate::directory::Directory;
-use crate::io::{read_bytes, read_prefix, skip, write_frame, write_frames, Counted, OutFrame, Stall};
+use crate::io::{read_bytes, read_prefix, skip, write_frame, write_frames, Counted, LazyBufReader, OutFrame, Stall};
 use crate::metrics::Metrics;
 use crate::swarm::{Network, NetworkConfig, SYNAPSE_PROTOCOL};
 use crate::Error;
 use bytes::Bytes;
-use futures::io::{AsyncReadExt, BufReader, ReadHalf, WriteHalf};
+use futures::io::{AsyncReadExt, ReadHalf, WriteHalf};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use neuronet_synapse::binding::{sign_binding, verify_binding};
@@ -952,7 +952,7 @@ impl Dendrite {
             .await
             .map_err(|e| (Status::Unavailable, format!("binding exchange with {expected}: {e}")))?;
         let capacity = self.inner.config.network.stream_read_buffer.max(PREFIX_LEN);
-        let reader = BufReader::with_capacity(capacity, Counted::new(reader));
+        let reader = LazyBufReader::with_capacity(capacity, Counted::new(reader));
         Ok(BoundStream { reader, writer, bound_until: binding.expires_at })
     }
 
@@ -999,9 +999,9 @@ impl Dendrite {
     }
 }
 
-/// A stream's read half, buffered, counting what it reads (answers arriving tell the stream's
-/// writer that a peer slow to take requests is alive).
-type StreamReader = BufReader<Counted<ReadHalf<libp2p::Stream>>>;
+/// A stream's read half, counting what it reads (answers arriving tell the stream's writer that
+/// a peer slow to take requests is alive); its buffer exists only while a skip needs it.
+type StreamReader = LazyBufReader<Counted<ReadHalf<libp2p::Stream>>>;
 
 /// A stream whose Bind frame has been written.
 struct BoundStream {

@@ -88,9 +88,12 @@ pub struct NetworkConfig {
     /// Default 8: a host opens one connection per axon, and a few hosts behind one NAT rarely
     /// handshake together.
     pub max_pending_handshakes_per_ip: usize,
-    /// Read buffer of each synapse stream, axon and dendrite side, in bytes: frames are parsed
-    /// from it, and refused bodies are skipped through it. Default 16 KiB (a validator holds one
-    /// per stream to every miner; 64 KiB cost 34 KiB more per peer for no throughput).
+    /// Read buffer of each synapse stream, in bytes. An axon parses frames from it and skips
+    /// refused bodies through it. A dendrite reads frames straight into their own buffers and
+    /// allocates this one only while it skips a body nobody waits for, giving it back once it
+    /// is drained: a validator holds a stream to every miner, idle nearly all the time, and 16
+    /// KiB each was a sixth of its memory per peer. Default 16 KiB (64 KiB cost an axon 34 KiB
+    /// more per peer for no throughput).
     pub stream_read_buffer: usize,
     /// The window over which a stream's writer measures how fast its peer takes its bytes: when,
     /// with bytes pending for a whole `write_stall`, the peer took fewer than
