@@ -1,5 +1,5 @@
 //! The libp2p swarm under an axon or dendrite: QUIC (quic-v1, see `quic.rs`) on IPv4 and IPv6, a persisted
-//! ed25519 node identity, identify, and libp2p-stream for neuronet's long-lived framed streams.
+//! ed25519 node identity, identify (axons only), and libp2p-stream for neuronet's long-lived framed streams.
 //! One task owns the swarm; everything else talks to it through commands.
 
 use crate::inbound::{Inbound, InboundStream};
@@ -191,11 +191,16 @@ pub fn load_or_create_identity(path: &Path) -> Result<identity::Keypair, Error> 
     }
 }
 
+/// An axon's behaviour. A dendrite's is libp2p-stream's alone: it runs no identify, which
+/// nothing on its side reads and whose connection handler (3.4 KB inline in every connection's
+/// task, with the peer's record and the exchange's streams beside it) a validator would pay for
+/// on its connection to every miner. An axon's identify request to a dendrite is refused in
+/// protocol negotiation.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
-    /// Opens outbound synapse streams (dendrites).
+    /// Opens outbound synapse streams.
     stream: libp2p_stream::Behaviour,
-    /// Accepts inbound synapse streams (axons only).
+    /// Accepts inbound synapse streams.
     inbound: Toggle<Inbound>,
     identify: identify::Behaviour,
 }
@@ -214,6 +219,30 @@ pub(crate) trait PeerEvents: Send + Sync {
     /// Whether `peer` has bound a hotkey (unbound connections are closed after `bind_timeout`,
     /// and are the first to go when the axon is full).
     fn is_bound(&self, peer: &PeerId) -> bool;
+}
+
+/// A swarm over neuronet's QUIC transport with `behaviour`.
+fn swarm<B: NetworkBehaviour>(
+    keypair: identity::Keypair,
+    quic: &crate::quic::QuicConfig,
+    idle_timeout: Duration,
+    behaviour: impl FnOnce(&identity::Keypair) -> B,
+) -> Result<Swarm<B>, Error> {
+    Ok(SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_other_transport(|key| {
+            crate::quic::QuicTransport::new(key, quic)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        })
+        .map_err(|e| Error::Swarm(e.to_string()))?
+        .with_behaviour(behaviour)
+        .map_err(|e| Error::Swarm(e.to_string()))?
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(idle_timeout)
+                // Saves the multistream-select round trip on every stream we open.
+                .with_substream_upgrade_protocol_override(Version::V1Lazy)
+        })
+        .build())
 }
 
 /// A handle to the task that owns the swarm.
@@ -281,33 +310,26 @@ impl Network {
             max_pending_handshakes_per_ip: config.max_pending_handshakes_per_ip,
             window_budget: config.window_budget,
         };
-        let swarm = SwarmBuilder::with_existing_identity(keypair)
-            .with_tokio()
-            .with_other_transport(|key| {
-                crate::quic::QuicTransport::new(key, &quic)
-                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
-            })
-            .map_err(|e| Error::Swarm(e.to_string()))?
-            .with_behaviour(|key| Behaviour {
+        let (commands, receiver) = mpsc::channel(256);
+        let task = EventLoop { dials: HashMap::new(), closing: HashMap::new(), listens: Vec::new(), events };
+        let (control, local_peer_id) = if accept {
+            let swarm = swarm(keypair, &quic, config.idle_timeout, |key| Behaviour {
                 stream: libp2p_stream::Behaviour::new(),
                 inbound: Toggle::from(inbound),
                 identify: identify::Behaviour::new(
                     identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
                         .with_agent_version(format!("neuronet/{}", env!("CARGO_PKG_VERSION"))),
                 ),
-            })
-            .map_err(|e| Error::Swarm(e.to_string()))?
-            .with_swarm_config(|c| {
-                c.with_idle_connection_timeout(config.idle_timeout)
-                    // Saves the multistream-select round trip on every stream we open.
-                    .with_substream_upgrade_protocol_override(Version::V1Lazy)
-            })
-            .build();
-        let control = swarm.behaviour().stream.new_control();
-        let local_peer_id = *swarm.local_peer_id();
-        let (commands, receiver) = mpsc::channel(256);
-        let task = EventLoop { dials: HashMap::new(), closing: HashMap::new(), listens: Vec::new(), events };
-        tokio::spawn(task.run(swarm, receiver));
+            })?;
+            let found = (swarm.behaviour().stream.new_control(), *swarm.local_peer_id());
+            tokio::spawn(task.run(swarm, receiver));
+            found
+        } else {
+            let swarm = swarm(keypair, &quic, config.idle_timeout, |_| libp2p_stream::Behaviour::new())?;
+            let found = (swarm.behaviour().new_control(), *swarm.local_peer_id());
+            tokio::spawn(task.run(swarm, receiver));
+            found
+        };
         Ok((Network { commands, control, local_peer_id }, incoming))
     }
 
@@ -373,7 +395,7 @@ struct EventLoop {
 }
 
 impl EventLoop {
-    async fn run(mut self, mut swarm: Swarm<Behaviour>, mut commands: mpsc::Receiver<Command>) {
+    async fn run<B: NetworkBehaviour>(mut self, mut swarm: Swarm<B>, mut commands: mpsc::Receiver<Command>) {
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -386,7 +408,7 @@ impl EventLoop {
         }
     }
 
-    fn on_command(&mut self, swarm: &mut Swarm<Behaviour>, command: Command) {
+    fn on_command<B: NetworkBehaviour>(&mut self, swarm: &mut Swarm<B>, command: Command) {
         match command {
             Command::Listen(addr, done) => match swarm.listen_on(addr) {
                 Ok(id) => self.listens.push((id, done)),
@@ -429,7 +451,7 @@ impl EventLoop {
         }
     }
 
-    fn on_event(&mut self, swarm: &mut Swarm<Behaviour>, event: SwarmEvent<BehaviourEvent>) {
+    fn on_event<B: NetworkBehaviour>(&mut self, swarm: &mut Swarm<B>, event: SwarmEvent<B::ToSwarm>) {
         match event {
             SwarmEvent::NewListenAddr { listener_id, address } => {
                 let full = address.with(Protocol::P2p(*swarm.local_peer_id()));
