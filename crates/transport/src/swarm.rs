@@ -29,9 +29,15 @@ pub struct NetworkConfig {
     /// Where the node's ed25519 identity (PeerId) is kept; created on first use. Default `None`:
     /// a fresh identity per process.
     pub identity_path: Option<PathBuf>,
-    /// Most concurrent streams a peer may open on one connection. Default 64: a dendrite needs a
-    /// handful; the cap bounds what one connection can cost an axon.
+    /// Most concurrent streams a peer may open on one of an axon's connections (a dendrite's
+    /// connections take `dialer_inbound_streams`). Default 64: a dendrite needs a handful; the
+    /// cap bounds what one connection can cost an axon.
     pub max_streams_per_connection: u32,
+    /// Concurrent streams an axon may open on a dendrite's connection to it (a swarm that only
+    /// dials; at least 1). Default 2: an axon opens none but identify's request, which a
+    /// dendrite refuses, and QUIC sets aside state for every stream its peer may open at once
+    /// (`max_streams_per_connection`'s 64 cost a dendrite 5 KiB on its connection to every miner).
+    pub dialer_inbound_streams: u32,
     /// Close a connection after this long without traffic. Default 60 s.
     pub idle_timeout: Duration,
     /// QUIC keep-alive ping interval. Default 5 s.
@@ -118,6 +124,7 @@ impl Default for NetworkConfig {
         NetworkConfig {
             identity_path: None,
             max_streams_per_connection: 64,
+            dialer_inbound_streams: 2,
             idle_timeout: Duration::from_secs(60),
             keep_alive: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(5),
@@ -301,7 +308,10 @@ impl Network {
             handshake_timeout: config.handshake_timeout,
             idle_timeout: config.idle_timeout,
             keep_alive: config.keep_alive,
-            max_streams_per_connection: config.max_streams_per_connection,
+            max_streams_per_connection: match accept {
+                true => config.max_streams_per_connection,
+                false => config.dialer_inbound_streams.max(1),
+            },
             stream_window: config.stream_window,
             connection_window: config.connection_window,
             udp_buffer: config.udp_buffer,
