@@ -1152,6 +1152,11 @@ async fn write_requests(
             }
             return;
         }
+        if outgoing.is_empty() {
+            // Idle, as a stream to each of a validator's miners is nearly always: the gather
+            // buffer (as large as the last batch) is not kept for the next request.
+            buffer = Vec::new();
+        }
     }
 }
 
