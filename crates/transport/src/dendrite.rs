@@ -637,9 +637,13 @@ impl Dendrite {
                 self.renew_in_background(conn, hotkey);
                 Ok(())
             }
-            Renewal::Urgent => tokio::time::timeout(self.inner.config.connect_timeout, self.renew(conn, hotkey))
-                .await
-                .map_err(|_| (Status::Timeout, format!("renewing the binding to {hotkey} timed out")))?,
+            // Boxed: the renewal's stream opening would otherwise take 1.4 KB in every query's
+            // future, a thousand of which a forward holds at once.
+            Renewal::Urgent => {
+                tokio::time::timeout(self.inner.config.connect_timeout, Box::pin(self.renew(conn, hotkey)))
+                    .await
+                    .map_err(|_| (Status::Timeout, format!("renewing the binding to {hotkey} timed out")))?
+            }
         }
     }
 
@@ -927,7 +931,8 @@ impl Dendrite {
                     // The connection is gone before the callers hear of it, so that their next
                     // query dials afresh instead of finding it closing.
                     if let Some(inner) = dendrite.upgrade().filter(|_| status == Status::Unauthorized) {
-                        Dendrite { inner }.network(&expected).disconnect(peer_id).await;
+                        // Boxed: a refusal is rare, and the reader task lives as long as the stream.
+                        Box::pin(Dendrite { inner }.network(&expected).disconnect(peer_id)).await;
                     }
                     for waiter in waiting {
                         deliver(waiter, Reply::Failed(status, message.clone()));
@@ -1023,19 +1028,23 @@ struct ReadLimits {
 }
 
 /// Reads the rest of a frame whose prefix has arrived, within `timeout`: a frame announced and
-/// then sent too slowly (or not at all) would hold every request waiting on the stream.
-async fn rest_of_frame<T>(
+/// then sent too slowly (or not at all) would hold every request waiting on the stream. Not an
+/// `async fn`, which would hold `read` twice (as its argument and in the timeout) in the
+/// future of a stream's reader task.
+fn rest_of_frame<T>(
     prefix: &FramePrefix,
     timeout: Duration,
     read: impl std::future::Future<Output = std::io::Result<T>>,
-) -> std::io::Result<T> {
-    tokio::time::timeout(timeout, read).await.unwrap_or_else(|_| {
-        let message = format!(
-            "the axon announced a frame of {} header and {} body bytes and did not send it within {timeout:?} \
-             (frame_timeout)",
-            prefix.header_len, prefix.body_len
-        );
-        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, message))
+) -> impl std::future::Future<Output = std::io::Result<T>> {
+    let (header_len, body_len) = (prefix.header_len, prefix.body_len);
+    futures::FutureExt::map(tokio::time::timeout(timeout, read), move |read| {
+        read.unwrap_or_else(|_| {
+            let message = format!(
+                "the axon announced a frame of {header_len} header and {body_len} body bytes and did not send it \
+             within {timeout:?} (frame_timeout)"
+            );
+            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, message))
+        })
     })
 }
 
