@@ -59,6 +59,21 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
+/// Heap bytes in use (glibc's count; 0 elsewhere): beside the resident memory, it tells live
+/// data from what the allocator keeps after frees.
+fn heap_bytes() -> u64 {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads the allocator's counters.
+        let info = unsafe { libc::mallinfo2() };
+        (info.uordblks + info.hblkhd) as u64
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        0
+    }
+}
+
 /// Warm forwards measured.
 const ROUNDS: usize = 50;
 /// Idle time before each warm forward.
@@ -93,6 +108,10 @@ pub struct Figures {
     pub kib_cold: f64,
     /// Resident memory per peer after the warm forwards, KiB.
     pub kib_warm: f64,
+    /// Heap in use per peer once every peer answered once, KiB.
+    pub heap_kib_cold: f64,
+    /// Heap in use per peer after the warm forwards, KiB.
+    pub heap_kib_warm: f64,
     /// Tokio tasks per peer after the warm forwards.
     pub tasks: f64,
 }
@@ -100,12 +119,18 @@ pub struct Figures {
 /// What a client's process holds before it connects, to subtract from what it holds after.
 struct Baseline {
     rss: u64,
+    heap: u64,
     tasks: usize,
 }
 
 impl Baseline {
     fn now() -> Self {
-        Baseline { rss: rss_bytes(), tasks: tokio::runtime::Handle::current().metrics().num_alive_tasks() }
+        let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+        Baseline { rss: rss_bytes(), heap: heap_bytes(), tasks }
+    }
+
+    fn heap_kib_per_peer(&self, peers: usize) -> f64 {
+        heap_bytes().saturating_sub(self.heap) as f64 / peers as f64 / 1024.0
     }
 
     fn kib_per_peer(&self, peers: usize) -> f64 {
@@ -205,7 +230,7 @@ pub async fn measure_neuronet(
     }
     // Let background stream opens finish before measuring what the connections hold.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let kib_cold = baseline.kib_per_peer(count);
+    let (kib_cold, heap_kib_cold) = (baseline.kib_per_peer(count), baseline.heap_kib_per_peer(count));
     let (warm_p50_ms, warm_p99_ms, cpu_us) = warm(count, || async {
         let answers = dendrite.forward::<Echo>(&targets, request.clone(), TIMEOUT).await;
         anyhow::ensure!(answers.iter().all(|a| a.status == Status::Success), "warm forward failed");
@@ -221,6 +246,8 @@ pub async fn measure_neuronet(
         cpu_us,
         kib_cold,
         kib_warm: baseline.kib_per_peer(count),
+        heap_kib_cold,
+        heap_kib_warm: baseline.heap_kib_per_peer(count),
         tasks: baseline.tasks_per_peer(count),
     };
     drop(servers);
@@ -247,7 +274,7 @@ pub async fn measure_btlightning(count: usize, payload: usize) -> anyhow::Result
     let cold = started.elapsed();
     anyhow::ensure!(ok == count, "cold forward: {ok} of {count} answered");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let kib_cold = baseline.kib_per_peer(count);
+    let (kib_cold, heap_kib_cold) = (baseline.kib_per_peer(count), baseline.heap_kib_per_peer(count));
     let (warm_p50_ms, warm_p99_ms, cpu_us) = warm(count, || async {
         let ok = forward().await;
         anyhow::ensure!(ok == count, "warm forward: {ok} of {count} answered");
@@ -263,6 +290,8 @@ pub async fn measure_btlightning(count: usize, payload: usize) -> anyhow::Result
         cpu_us,
         kib_cold,
         kib_warm: baseline.kib_per_peer(count),
+        heap_kib_cold,
+        heap_kib_warm: baseline.heap_kib_per_peer(count),
         tasks: baseline.tasks_per_peer(count),
     };
     drop(servers);
@@ -307,13 +336,15 @@ pub fn compare(
         tuning.sockets.unwrap_or(DendriteConfig::default().sockets)
     );
     type Pick = fn(&Figures) -> f64;
-    let columns: [(&str, Pick); 7] = [
+    let columns: [(&str, Pick); 9] = [
         ("cold_ms", |f| f.cold_ms),
         ("warm_p50", |f| f.warm_p50_ms),
         ("warm_p99", |f| f.warm_p99_ms),
         ("cpu_us", |f| f.cpu_us),
         ("KiB_cold", |f| f.kib_cold),
         ("KiB_warm", |f| f.kib_warm),
+        ("heap_cold", |f| f.heap_kib_cold),
+        ("heap_warm", |f| f.heap_kib_warm),
         ("tasks", |f| f.tasks),
     ];
     let median = |runs: &[Figures], pick: Pick| {
