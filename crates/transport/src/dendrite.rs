@@ -415,6 +415,12 @@ impl Connection {
     }
 }
 
+/// The slot's connection, when it has a stream taking requests.
+fn live(slot: &SlotState) -> Option<Arc<Connection>> {
+    let current = slot.current.lock().ok()?;
+    current.as_ref().filter(|conn| conn.pick().is_some()).cloned()
+}
+
 /// The connection to one target hotkey. Queries read `current` without waiting; only
 /// (re)connecting takes the async `connecting` lock, so that one dial runs per target.
 #[derive(Default)]
@@ -640,9 +646,12 @@ impl Dendrite {
             // Boxed: the renewal's stream opening would otherwise take 1.4 KB in every query's
             // future, a thousand of which a forward holds at once.
             Renewal::Urgent => {
-                tokio::time::timeout(self.inner.config.connect_timeout, Box::pin(self.renew(conn, hotkey)))
-                    .await
-                    .map_err(|_| (Status::Timeout, format!("renewing the binding to {hotkey} timed out")))?
+                Box::pin(async {
+                    tokio::time::timeout(self.inner.config.connect_timeout, self.renew(conn, hotkey))
+                        .await
+                        .map_err(|_| (Status::Timeout, format!("renewing the binding to {hotkey} timed out")))?
+                })
+                .await
             }
         }
     }
@@ -745,14 +754,18 @@ impl Dendrite {
                 self.inner.connections.lock().map_err(|_| (Status::InternalError, "lock poisoned".to_owned()))?;
             connections.entry(*hotkey.public()).or_default().clone()
         };
-        let live = |slot: &SlotState| {
-            let current = slot.current.lock().ok()?;
-            current.as_ref().filter(|conn| conn.pick().is_some()).cloned()
-        };
         if let Some(conn) = live(&slot) {
             return Ok(conn);
         }
-        // (Re)connect: one dial at a time per target; whoever waited behind it reuses its result.
+        // Boxed: (re)connecting is the rare path, and its state would otherwise size every
+        // query's future, a thousand of which a forward holds at once.
+        Box::pin(self.reconnect(target, slot)).await
+    }
+
+    /// (Re)connects `slot`: one dial at a time per target; whoever waited behind it reuses its
+    /// result.
+    async fn reconnect(&self, target: &Target, slot: Slot) -> Result<Arc<Connection>, (Status, String)> {
+        let hotkey = *target.hotkey();
         let _connecting = slot.connecting.lock().await;
         if let Some(conn) = live(&slot) {
             return Ok(conn);
@@ -762,8 +775,7 @@ impl Dendrite {
         // still bounds it.
         let _slot =
             self.inner.dials.acquire().await.map_err(|_| (Status::Unavailable, "dendrite closed".to_owned()))?;
-        // Boxed: dialing is the rare path, and its state would otherwise size every query's future.
-        let connect = Box::pin(self.connect(hotkey, addr, peer, &slot));
+        let connect = self.connect(hotkey, addr, peer, &slot);
         let conn = tokio::time::timeout(self.inner.config.connect_timeout, connect)
             .await
             .map_err(|_| (Status::Timeout, format!("connecting to {hotkey} timed out")))??;
@@ -916,7 +928,8 @@ impl Dendrite {
         let stream = pool.clone();
         let reader_task = tokio::spawn(async move {
             let pool = stream;
-            match read_binding_answer(&mut reader, peer_id, &expected, limits.frame_timeout).await {
+            // Boxed: the exchange is over once the binding is verified, and the task lives on.
+            match Box::pin(read_binding_answer(&mut reader, peer_id, &expected, limits.frame_timeout)).await {
                 Ok(()) => read_responses(pool, reader, limits).await,
                 Err((status, message)) => {
                     // This task must deliver the refusal: the writer may not stop it now.
@@ -1154,7 +1167,9 @@ async fn write_requests(
             std::mem::replace(&mut seen, now) != now
         };
         let mut stall = Stall::new(stall, min_rate, &mut alive);
-        if let Err(error) = write_frames(&mut writer, frames, &mut buffer, &mut stall).await {
+        // Boxed: the writer waits for requests nearly all the time, and holding a write inline
+        // would keep its 680 bytes in the task while it waits.
+        if let Err(error) = Box::pin(write_frames(&mut writer, frames, &mut buffer, &mut stall)).await {
             pool.fail_all(Status::Unavailable, &format!("sending failed: {error}"));
             if let Some(reader) = pool.reader.lock().ok().and_then(|mut r| r.take()) {
                 reader.abort();
@@ -1209,7 +1224,9 @@ async fn read_responses(pool: Arc<PoolStream>, mut reader: StreamReader, limits:
 
 async fn read_loop(pool: &PoolStream, reader: &mut StreamReader, limits: ReadLimits) -> std::io::Result<()> {
     while let Some(prefix) = read_prefix(reader).await? {
-        rest_of_frame(&prefix, limits.frame_timeout, read_frame(pool, reader, prefix, limits)).await?;
+        // Boxed: the reader waits for a prefix nearly all the time, and holding a frame's
+        // reading inline would keep its 440 bytes in the task while it waits.
+        Box::pin(rest_of_frame(&prefix, limits.frame_timeout, read_frame(pool, reader, prefix, limits))).await?;
     }
     Ok(())
 }
