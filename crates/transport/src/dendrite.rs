@@ -208,10 +208,10 @@ struct ChunkSink {
     buffered: Arc<AtomicUsize>,
 }
 
-/// What the stream's writer task sends. A request is boxed: the queue's slots are allocated
-/// 32 at a time and kept while the stream lives, and with the request inline (a `RequestHead`
-/// is about 340 bytes) two of those blocks cost 21 KiB per stream to every miner; boxed, they
-/// cost 1 KiB, for one allocation per request.
+/// What the stream's writer task sends. A request is boxed: the queue keeps its slots while
+/// the stream lives (a channel's blocks of 32 of them with the request inline, a `RequestHead`
+/// being about 340 bytes, cost 21 KiB per stream to every miner), for one allocation per
+/// request.
 enum Outgoing {
     Request(Box<QueuedRequest>),
     Cancel(u64),
@@ -224,9 +224,21 @@ struct QueuedRequest {
     body: Bytes,
 }
 
+/// The frames waiting for a stream's writer task. A queue of its own rather than a channel: a
+/// channel's first two blocks of slots (1.5 KiB with its state) stayed with every stream to
+/// every miner, where this keeps the few slots a stream's bursts needed.
+struct Queue {
+    frames: std::collections::VecDeque<Outgoing>,
+    /// Cleared when the stream fails or retires: nothing more is queued, and the writer ends
+    /// once it has written what was.
+    open: bool,
+}
+
 struct PoolStream {
-    /// The writer task's queue; taken (closing the writer) when the stream fails.
-    queue: Mutex<Option<mpsc::UnboundedSender<Outgoing>>>,
+    /// The writer task's queue.
+    queue: Mutex<Queue>,
+    /// Wakes the writer task when a frame is queued or the queue closes.
+    queued: tokio::sync::Notify,
     pending: Mutex<HashMap<u64, Pending>>,
     alive: AtomicBool,
     /// The task reading the answers, stopped when the writer gives the stream up (it may be
@@ -269,10 +281,8 @@ impl PoolStream {
     /// Marks the stream dead, stops its writer and hands back the requests still waiting.
     fn close(&self) -> Vec<Pending> {
         self.alive.store(false, Ordering::Release);
-        // Dropping the queue's sender ends the writer task, which closes our half of the stream.
-        if let Ok(mut queue) = self.queue.lock() {
-            queue.take();
-        }
+        // Closing the queue ends the writer task, which closes our half of the stream.
+        self.close_queue();
         self.pending.lock().map(|mut p| p.drain().map(|(_, v)| v).collect()).unwrap_or_default()
     }
 
@@ -305,9 +315,7 @@ impl PoolStream {
             if !pending.is_empty() || !self.alive.swap(false, Ordering::AcqRel) {
                 return;
             }
-            if let Ok(mut queue) = self.queue.lock() {
-                queue.take();
-            }
+            self.close_queue();
         }
         if let Some(reader) = self.reader.lock().ok().and_then(|mut r| r.take()) {
             reader.abort();
@@ -317,11 +325,34 @@ impl PoolStream {
     /// Queues a frame for the writer task; hands it back when the stream has failed (so that a
     /// request can go on another stream).
     fn enqueue(&self, item: Outgoing) -> Result<(), Outgoing> {
-        let Ok(queue) = self.queue.lock() else { return Err(item) };
-        match queue.as_ref() {
-            Some(queue) => queue.send(item).map_err(|unsent| unsent.0),
-            None => Err(item),
+        let Ok(mut queue) = self.queue.lock() else { return Err(item) };
+        if !queue.open {
+            return Err(item);
         }
+        queue.frames.push_back(item);
+        drop(queue);
+        self.queued.notify_one();
+        Ok(())
+    }
+
+    /// Takes no more frames; the writer ends once it has written those queued.
+    fn close_queue(&self) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.open = false;
+        }
+        self.queued.notify_one();
+    }
+
+    /// Moves up to `room` queued frames into `into`; false when the queue is closed and empty.
+    fn dequeue(&self, into: &mut Vec<Outgoing>, room: usize) -> bool {
+        let Ok(mut queue) = self.queue.lock() else { return false };
+        let n = queue.frames.len().min(room);
+        into.extend(queue.frames.drain(..n));
+        queue.open || !queue.frames.is_empty() || n > 0
+    }
+
+    fn nothing_queued(&self) -> bool {
+        self.queue.lock().is_ok_and(|queue| queue.frames.is_empty())
     }
 }
 
@@ -998,9 +1029,9 @@ impl Dendrite {
         received: Arc<AtomicU64>,
         bound_until: u64,
     ) -> Arc<PoolStream> {
-        let (queue, outgoing) = mpsc::unbounded_channel();
         let pool = Arc::new(PoolStream {
-            queue: Mutex::new(Some(queue)),
+            queue: Mutex::new(Queue { frames: std::collections::VecDeque::new(), open: true }),
+            queued: tokio::sync::Notify::new(),
             pending: Mutex::new(HashMap::new()),
             alive: AtomicBool::new(true),
             reader: Mutex::new(None),
@@ -1012,7 +1043,7 @@ impl Dendrite {
         let limits = BatchLimits { body: self.inner.config.batch_body_limit, total: self.inner.config.batch_bytes };
         let network = &self.inner.config.network;
         let stall = (network.write_stall, network.min_drain_rate);
-        tokio::spawn(write_requests(pool.clone(), writer, outgoing, signer, limits, (stall, received)));
+        tokio::spawn(write_requests(pool.clone(), writer, signer, limits, (stall, received)));
         pool
     }
 }
@@ -1125,15 +1156,21 @@ struct BatchLimits {
 async fn write_requests(
     pool: Arc<PoolStream>,
     mut writer: WriteHalf<libp2p::Stream>,
-    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     signer: Option<Arc<Keypair>>,
     limits: BatchLimits,
     ((stall, min_rate), received): ((Duration, u64), Arc<AtomicU64>),
 ) {
     let mut queued = Vec::new();
     let mut buffer = Vec::new();
-    while let Some(first) = outgoing.recv().await {
-        queued.push(first);
+    loop {
+        if !pool.dequeue(&mut queued, 1) {
+            return;
+        }
+        if queued.is_empty() {
+            // A frame queued or the queue closed since the check leaves a permit: no wakeup lost.
+            pool.queued.notified().await;
+            continue;
+        }
         if signer.is_some() && pool.pending.lock().is_ok_and(|p| p.len() > 1) {
             // Other requests are in flight, so more are likely on their way: let query tasks
             // that are ready run first, so that their requests join this batch and one
@@ -1141,12 +1178,8 @@ async fn write_requests(
             // worker a trip through the scheduler (a few microseconds of its latency).
             tokio::task::yield_now().await;
         }
-        while queued.len() < MAX_BATCH {
-            match outgoing.try_recv() {
-                Ok(next) => queued.push(next),
-                Err(_) => break,
-            }
-        }
+        let room = MAX_BATCH.saturating_sub(queued.len());
+        pool.dequeue(&mut queued, room);
         if let Some(signer) = &signer {
             sign_queued(signer, &mut queued, limits);
         }
@@ -1176,7 +1209,7 @@ async fn write_requests(
             }
             return;
         }
-        if outgoing.is_empty() {
+        if pool.nothing_queued() {
             // Idle, as a stream to each of a validator's miners is nearly always: the gather
             // buffer (as large as the last batch) is not kept for the next request.
             buffer = Vec::new();
