@@ -2,7 +2,8 @@
 //! its client over loopback QUIC.
 
 use btlightning::{
-    LightningClient, LightningServer, LightningServerConfig, QuicAxonInfo, QuicRequest, Sr25519Signer, SynapseHandler,
+    LightningClient, LightningClientConfig, LightningServer, LightningServerConfig, QuicAxonInfo, QuicRequest,
+    Sr25519Signer, SynapseHandler,
 };
 use neuronet_synapse::{CryptoType, Keypair};
 use std::collections::HashMap;
@@ -30,6 +31,58 @@ async fn client(validator_seed: [u8; 32]) -> anyhow::Result<LightningClient> {
     Ok(client)
 }
 
+/// The fan-out's client: room for `peers` connections (btlightning's default is 1,024).
+pub async fn client_for(peers: usize) -> anyhow::Result<LightningClient> {
+    let ss58 = Keypair::from_seed(&VALIDATOR_SEED, CryptoType::Sr25519).hotkey().to_ss58();
+    let config = LightningClientConfig::builder()
+        .max_connections(peers.max(1024))
+        .build()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut client = LightningClient::with_config(ss58, config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    client.set_signer(Box::new(Sr25519Signer::from_seed(VALIDATOR_SEED)));
+    client.create_endpoint().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(client)
+}
+
+/// The echo request with a `payload`-byte body.
+pub fn echo_request(payload: usize) -> QuicRequest {
+    let mut data = HashMap::new();
+    data.insert("payload".to_string(), rmpv::Value::Binary(vec![0x42; payload]));
+    QuicRequest { synapse_type: "echo".into(), data }
+}
+
+/// The server whose miner hotkey has `seed`, on loopback at `port`.
+pub fn axon_info(seed: [u8; 32], port: u16) -> QuicAxonInfo {
+    let hotkey = Keypair::from_seed(&seed, CryptoType::Sr25519).hotkey().to_ss58();
+    QuicAxonInfo { hotkey, ip: "127.0.0.1".into(), port, protocol: 4 }
+}
+
+/// Sends `request` to every axon at once; how many answered successfully.
+pub async fn forward(
+    client: &LightningClient,
+    axons: &[QuicAxonInfo],
+    request: &QuicRequest,
+    timeout: Duration,
+) -> usize {
+    let queries = axons.iter().map(|axon| client.query_axon_with_timeout(axon.clone(), request.clone(), timeout));
+    futures::future::join_all(queries).await.iter().filter(|a| a.as_ref().is_ok_and(|a| a.success)).count()
+}
+
+/// Child mode: serves `count` btlightning echo servers on loopback and prints
+/// `AXON <index> <port>` for each, then runs until its stdin closes.
+pub async fn serve_many(count: usize) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut servers = Vec::with_capacity(count);
+    let stdout = std::io::stdout();
+    for index in 0..count {
+        let rig = Rig::start_with_seed(crate::fanout::server_seed(index)).await?;
+        writeln!(stdout.lock(), "AXON {index} {}", rig.axon.port)?;
+        servers.push(rig);
+    }
+    writeln!(stdout.lock(), "READY")?;
+    crate::fanout::until_stdin_closes().await
+}
+
 async fn connect(client: &mut LightningClient, axon: &QuicAxonInfo) -> anyhow::Result<()> {
     client.initialize_connections(vec![axon.clone()]).await.map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -44,7 +97,11 @@ const VALIDATOR_SEED: [u8; 32] = [2u8; 32];
 
 impl Rig {
     pub async fn start() -> anyhow::Result<Self> {
-        let miner_seed = [1u8; 32];
+        Self::start_with_seed([1u8; 32]).await
+    }
+
+    /// A server whose miner hotkey has `miner_seed`.
+    pub async fn start_with_seed(miner_seed: [u8; 32]) -> anyhow::Result<Self> {
         let miner = Keypair::from_seed(&miner_seed, CryptoType::Sr25519).hotkey().to_ss58();
         let mut server =
             LightningServer::with_config(miner.clone(), "127.0.0.1".into(), 0, LightningServerConfig::default())

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 /// Payload sizes measured, in bytes.
 const PAYLOADS: [usize; 5] = [256, 1024, 10 * 1024, 100 * 1024, 1024 * 1024];
+/// The fan-out's echo payload, in bytes.
+pub const FANOUT_PAYLOAD: usize = 1024;
 /// Requests in flight for the throughput figure.
 const IN_FLIGHT: usize = 32;
 
@@ -42,12 +44,22 @@ struct Args {
     /// neuronet dendrite's UDP sockets (default: DendriteConfig's).
     #[arg(long)]
     sockets: Option<usize>,
-    /// Instead of the echo table: one dendrite forwarding to this many axons (cost per peer).
+    /// Instead of the echo table: one client forwarding to this many servers (cost per peer),
+    /// neuronet's dendrite and btlightning's client side by side.
     #[arg(long)]
     fanout: Option<usize>,
-    /// Internal: serve this many echo axons and print their addresses (the fan-out child).
+    /// Fan-out runs per system, the systems taking turns; medians and the spread are printed.
+    #[arg(long, default_value_t = 1)]
+    fanout_runs: usize,
+    /// Internal: measure only this system's fan-out in this process and print its figures.
+    #[arg(long, hide = true)]
+    fanout_client: Option<String>,
+    /// Internal: serve this many neuronet echo axons and print their addresses (a fan-out child).
     #[arg(long, hide = true)]
     serve_echo_axons: Option<usize>,
+    /// Internal: serve this many btlightning echo servers and print their ports (a fan-out child).
+    #[arg(long, hide = true)]
+    serve_btl_axons: Option<usize>,
     /// Only this neuronet auth mode (default: both).
     #[arg(long, value_enum)]
     auth: Option<AuthMode>,
@@ -232,12 +244,10 @@ async fn main() -> anyhow::Result<()> {
         fanout::serve(count).await?;
         std::process::exit(0);
     }
-    if let Some(count) = args.fanout {
-        let tuning = neuro::Tuning { streams: None, sockets: args.sockets };
-        fanout::measure(count, 1024, tuning).await?;
+    if let Some(count) = args.serve_btl_axons {
+        btl::serve_many(count).await?;
         std::process::exit(0);
     }
-    let payloads = args.payloads.clone().unwrap_or(PAYLOADS.to_vec());
     let mut network = neuronet_transport::NetworkConfig::default();
     if let Some(kib) = args.stream_window_kib {
         network.stream_window = kib * 1024;
@@ -245,6 +255,36 @@ async fn main() -> anyhow::Result<()> {
     if let Some(kib) = args.connection_window_kib {
         network.connection_window = kib * 1024;
     }
+    if let Some(count) = args.fanout {
+        let tuning = neuro::Tuning { streams: None, sockets: args.sockets };
+        let figures = match args.fanout_client.as_deref() {
+            Some("neuronet") => fanout::measure_neuronet(count, FANOUT_PAYLOAD, network, tuning).await?,
+            Some("btlightning") => fanout::measure_btlightning(count, FANOUT_PAYLOAD).await?,
+            Some(other) => anyhow::bail!("no fan-out client {other}"),
+            None => {
+                // The clients run in processes of their own, one after another.
+                let mut forwarded = Vec::new();
+                let settings = [
+                    ("--sockets", args.sockets.map(|n| n.to_string())),
+                    ("--stream-window-kib", args.stream_window_kib.map(|n| n.to_string())),
+                    ("--connection-window-kib", args.connection_window_kib.map(|n| n.to_string())),
+                ];
+                for (flag, value) in settings {
+                    if let Some(value) = value {
+                        forwarded.extend([flag.to_owned(), value]);
+                    }
+                }
+                let (runs, btlightning) = (args.fanout_runs, !args.no_btlightning);
+                tokio::task::spawn_blocking(move || fanout::compare(count, tuning, &forwarded, btlightning, runs))
+                    .await??;
+                std::process::exit(0);
+            }
+        };
+        println!("FANOUT {}", serde_json::to_string(&figures)?);
+        // btlightning's tasks do not stop on their own.
+        std::process::exit(0);
+    }
+    let payloads = args.payloads.clone().unwrap_or(PAYLOADS.to_vec());
     let tuning = neuro::Tuning { streams: args.streams, sockets: args.sockets };
     let modes: Vec<neuronet_transport::Auth> =
         [neuronet_transport::Auth::PerRequest, neuronet_transport::Auth::Connection]

@@ -257,6 +257,93 @@ impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
     }
 }
 
+/// A buffered reader whose buffer exists only while it holds bytes. Reads go straight into the
+/// caller's buffer (a frame's prefix, header and body each in one read, without a copy), so a
+/// stream waiting for its next frame holds no buffer at all; only skipping (through
+/// [`AsyncBufRead`]) fills a buffer of `capacity` bytes, given back once its bytes are consumed.
+/// A dendrite holds one such reader per stream to every miner, idle nearly all the time.
+pub(crate) struct LazyBufReader<R> {
+    inner: R,
+    buffer: Vec<u8>,
+    /// What of `buffer` is consumed.
+    pos: usize,
+    capacity: usize,
+}
+
+impl<R> LazyBufReader<R> {
+    /// A reader whose skips go through a buffer of `capacity` bytes (at least one).
+    pub(crate) fn with_capacity(capacity: usize, inner: R) -> Self {
+        LazyBufReader { inner, buffer: Vec::new(), pos: 0, capacity: capacity.max(1) }
+    }
+
+    pub(crate) fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// The bytes buffered and not yet consumed.
+    pub(crate) fn buffered(&self) -> &[u8] {
+        self.buffer.get(self.pos..).unwrap_or_default()
+    }
+
+    fn consumed(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n).min(self.buffer.len());
+        if self.pos == self.buffer.len() {
+            // Drained: the buffer goes back until the next skip.
+            self.buffer = Vec::new();
+            self.pos = 0;
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for LazyBufReader<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let buffered = this.buffered();
+        if buffered.is_empty() {
+            return std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        let n = buffered.len().min(buf.len());
+        if let (Some(to), Some(from)) = (buf.get_mut(..n), buffered.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        this.consumed(n);
+        std::task::Poll::Ready(Ok(n))
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncBufRead for LazyBufReader<R> {
+    fn poll_fill_buf(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        if this.buffered().is_empty() {
+            let mut buffer = std::mem::take(&mut this.buffer);
+            buffer.resize(this.capacity, 0);
+            let filled = match std::pin::Pin::new(&mut this.inner).poll_read(cx, &mut buffer) {
+                std::task::Poll::Ready(Ok(n)) => n,
+                // Nothing held while waiting.
+                other => return other.map_ok(|_| &[][..]),
+            };
+            if filled == 0 {
+                // End of stream: nothing to keep.
+                return std::task::Poll::Ready(Ok(&[]));
+            }
+            buffer.truncate(filled);
+            (this.buffer, this.pos) = (buffer, 0);
+        }
+        std::task::Poll::Ready(Ok(this.buffered()))
+    }
+
+    fn consume(self: std::pin::Pin<&mut Self>, amt: usize) {
+        self.get_mut().consumed(amt);
+    }
+}
+
 /// Most frames taken from the queue for one write.
 const DRAIN: usize = 64;
 

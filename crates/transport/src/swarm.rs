@@ -1,5 +1,5 @@
 //! The libp2p swarm under an axon or dendrite: QUIC (quic-v1, see `quic.rs`) on IPv4 and IPv6, a persisted
-//! ed25519 node identity, identify, and libp2p-stream for neuronet's long-lived framed streams.
+//! ed25519 node identity, identify (axons only), and libp2p-stream for neuronet's long-lived framed streams.
 //! One task owns the swarm; everything else talks to it through commands.
 
 use crate::inbound::{Inbound, InboundStream};
@@ -30,9 +30,15 @@ pub struct NetworkConfig {
     /// Where the node's ed25519 identity (PeerId) is kept; created on first use. Default `None`:
     /// a fresh identity per process.
     pub identity_path: Option<PathBuf>,
-    /// Most concurrent streams a peer may open on one connection. Default 64: a dendrite needs a
-    /// handful; the cap bounds what one connection can cost an axon.
+    /// Most concurrent streams a peer may open on one of an axon's connections (a dendrite's
+    /// connections take `dialer_inbound_streams`). Default 64: a dendrite needs a handful; the
+    /// cap bounds what one connection can cost an axon.
     pub max_streams_per_connection: u32,
+    /// Concurrent streams an axon may open on a dendrite's connection to it (a swarm that only
+    /// dials; at least 1). Default 2: an axon opens none but identify's request, which a
+    /// dendrite refuses, and QUIC sets aside state for every stream its peer may open at once
+    /// (`max_streams_per_connection`'s 64 cost a dendrite 5 KiB on its connection to every miner).
+    pub dialer_inbound_streams: u32,
     /// Close a connection after this long without traffic. Default 60 s.
     pub idle_timeout: Duration,
     /// QUIC keep-alive ping interval. Default 5 s.
@@ -90,9 +96,12 @@ pub struct NetworkConfig {
     /// Default 8: a host opens one connection per axon, and a few hosts behind one NAT rarely
     /// handshake together.
     pub max_pending_handshakes_per_ip: usize,
-    /// Read buffer of each synapse stream, axon and dendrite side, in bytes: frames are parsed
-    /// from it, and refused bodies are skipped through it. Default 16 KiB (a validator holds one
-    /// per stream to every miner; 64 KiB cost 34 KiB more per peer for no throughput).
+    /// Read buffer of each synapse stream, in bytes. An axon parses frames from it and skips
+    /// refused bodies through it. A dendrite reads frames straight into their own buffers and
+    /// allocates this one only while it skips a body nobody waits for, giving it back once it
+    /// is drained: a validator holds a stream to every miner, idle nearly all the time, and 16
+    /// KiB each was a sixth of its memory per peer. Default 16 KiB (64 KiB cost an axon 34 KiB
+    /// more per peer for no throughput).
     pub stream_read_buffer: usize,
     /// The window over which a stream's writer measures how fast its peer takes its bytes: when,
     /// with bytes pending for a whole `write_stall`, the peer took fewer than
@@ -117,6 +126,7 @@ impl Default for NetworkConfig {
         NetworkConfig {
             identity_path: None,
             max_streams_per_connection: 64,
+            dialer_inbound_streams: 2,
             idle_timeout: Duration::from_secs(60),
             keep_alive: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(5),
@@ -277,11 +287,16 @@ pub fn load_or_create_identity(path: &Path) -> Result<identity::Keypair, Error> 
     }
 }
 
+/// An axon's behaviour. A dendrite's is libp2p-stream's alone: it runs no identify, which
+/// nothing on its side reads and whose connection handler (3.4 KB inline in every connection's
+/// task, with the peer's record and the exchange's streams beside it) a validator would pay for
+/// on its connection to every miner. An axon's identify request to a dendrite is refused in
+/// protocol negotiation.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
-    /// Opens outbound synapse streams (dendrites).
+    /// Opens outbound synapse streams.
     stream: libp2p_stream::Behaviour,
-    /// Accepts inbound synapse streams (axons only).
+    /// Accepts inbound synapse streams.
     inbound: Toggle<Inbound>,
     identify: identify::Behaviour,
 }
@@ -314,6 +329,30 @@ pub(crate) enum Standing {
     Bound,
     /// Bound to a registered hotkey.
     Registered,
+}
+
+/// A swarm over neuronet's QUIC transport with `behaviour`.
+fn swarm<B: NetworkBehaviour>(
+    keypair: identity::Keypair,
+    quic: &crate::quic::QuicConfig,
+    idle_timeout: Duration,
+    behaviour: impl FnOnce(&identity::Keypair) -> B,
+) -> Result<Swarm<B>, Error> {
+    Ok(SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_other_transport(|key| {
+            crate::quic::QuicTransport::new(key, quic)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        })
+        .map_err(|e| Error::Swarm(e.to_string()))?
+        .with_behaviour(behaviour)
+        .map_err(|e| Error::Swarm(e.to_string()))?
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(idle_timeout)
+                // Saves the multistream-select round trip on every stream we open.
+                .with_substream_upgrade_protocol_override(Version::V1Lazy)
+        })
+        .build())
 }
 
 /// A handle to the task that owns the swarm.
@@ -372,7 +411,10 @@ impl Network {
             handshake_timeout: config.handshake_timeout,
             idle_timeout: config.idle_timeout,
             keep_alive: config.keep_alive,
-            max_streams_per_connection: config.max_streams_per_connection,
+            max_streams_per_connection: match accept {
+                true => config.max_streams_per_connection,
+                false => config.dialer_inbound_streams.max(1),
+            },
             stream_window: config.stream_window,
             connection_window: config.connection_window,
             udp_buffer: config.udp_buffer,
@@ -381,33 +423,26 @@ impl Network {
             max_pending_handshakes_per_ip: config.max_pending_handshakes_per_ip,
             window_budget: config.window_budget,
         };
-        let swarm = SwarmBuilder::with_existing_identity(keypair)
-            .with_tokio()
-            .with_other_transport(|key| {
-                crate::quic::QuicTransport::new(key, &quic)
-                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
-            })
-            .map_err(|e| Error::Swarm(e.to_string()))?
-            .with_behaviour(|key| Behaviour {
+        let (commands, receiver) = mpsc::channel(256);
+        let task = EventLoop { dials: HashMap::new(), closing: HashMap::new(), listens: Vec::new(), events };
+        let (control, local_peer_id) = if accept {
+            let swarm = swarm(keypair, &quic, config.idle_timeout, |key| Behaviour {
                 stream: libp2p_stream::Behaviour::new(),
                 inbound: Toggle::from(inbound),
                 identify: identify::Behaviour::new(
                     identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
                         .with_agent_version(format!("neuronet/{}", env!("CARGO_PKG_VERSION"))),
                 ),
-            })
-            .map_err(|e| Error::Swarm(e.to_string()))?
-            .with_swarm_config(|c| {
-                c.with_idle_connection_timeout(config.idle_timeout)
-                    // Saves the multistream-select round trip on every stream we open.
-                    .with_substream_upgrade_protocol_override(Version::V1Lazy)
-            })
-            .build();
-        let control = swarm.behaviour().stream.new_control();
-        let local_peer_id = *swarm.local_peer_id();
-        let (commands, receiver) = mpsc::channel(256);
-        let task = EventLoop { dials: HashMap::new(), closing: HashMap::new(), listens: Vec::new(), events };
-        tokio::spawn(task.run(swarm, receiver));
+            })?;
+            let found = (swarm.behaviour().stream.new_control(), *swarm.local_peer_id());
+            tokio::spawn(task.run(swarm, receiver));
+            found
+        } else {
+            let swarm = swarm(keypair, &quic, config.idle_timeout, |_| libp2p_stream::Behaviour::new())?;
+            let found = (swarm.behaviour().new_control(), *swarm.local_peer_id());
+            tokio::spawn(task.run(swarm, receiver));
+            found
+        };
         Ok((Network { commands, control, local_peer_id }, incoming))
     }
 
@@ -473,7 +508,7 @@ struct EventLoop {
 }
 
 impl EventLoop {
-    async fn run(mut self, mut swarm: Swarm<Behaviour>, mut commands: mpsc::Receiver<Command>) {
+    async fn run<B: NetworkBehaviour>(mut self, mut swarm: Swarm<B>, mut commands: mpsc::Receiver<Command>) {
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -486,7 +521,7 @@ impl EventLoop {
         }
     }
 
-    fn on_command(&mut self, swarm: &mut Swarm<Behaviour>, command: Command) {
+    fn on_command<B: NetworkBehaviour>(&mut self, swarm: &mut Swarm<B>, command: Command) {
         match command {
             Command::Listen(addr, done) => match swarm.listen_on(addr) {
                 Ok(id) => self.listens.push((id, done)),
@@ -529,7 +564,7 @@ impl EventLoop {
         }
     }
 
-    fn on_event(&mut self, swarm: &mut Swarm<Behaviour>, event: SwarmEvent<BehaviourEvent>) {
+    fn on_event<B: NetworkBehaviour>(&mut self, swarm: &mut Swarm<B>, event: SwarmEvent<B::ToSwarm>) {
         match event {
             SwarmEvent::NewListenAddr { listener_id, address } => {
                 let full = address.with(Protocol::P2p(*swarm.local_peer_id()));

@@ -19,6 +19,12 @@ pub(super) enum FirstStream {
     Verified,
 }
 
+/// The slot's connection, when it has a stream taking requests.
+fn live(slot: &SlotState) -> Option<Arc<Connection>> {
+    let current = slot.current.lock().ok()?;
+    current.as_ref().filter(|conn| conn.pick().is_some()).cloned()
+}
+
 impl Dendrite {
     pub(super) async fn connection(&self, target: &Target, first: FirstStream) -> Result<Arc<Connection>, Failure> {
         let hotkey = *target.hotkey();
@@ -27,14 +33,18 @@ impl Dendrite {
                 self.inner.connections.lock().map_err(|_| Failure::new(Status::InternalError, "lock poisoned"))?;
             connections.entry(*hotkey.public()).or_default().clone()
         };
-        let live = |slot: &SlotState| {
-            let current = slot.current.lock().ok()?;
-            current.as_ref().filter(|conn| conn.pick().is_some()).cloned()
-        };
         if let Some(conn) = live(&slot) {
             return Ok(conn);
         }
-        // (Re)connect: one dial at a time per target; whoever waited behind it reuses its result.
+        // Boxed: (re)connecting is the rare path, and its state would otherwise size every
+        // query's future, a thousand of which a forward holds at once.
+        Box::pin(self.reconnect(target, slot, first)).await
+    }
+
+    /// (Re)connects `slot`: one dial at a time per target; whoever waited behind it reuses its
+    /// result.
+    async fn reconnect(&self, target: &Target, slot: Slot, first: FirstStream) -> Result<Arc<Connection>, Failure> {
+        let hotkey = *target.hotkey();
         let _connecting = slot.connecting.lock().await;
         if let Some(conn) = live(&slot) {
             return Ok(conn);
@@ -44,8 +54,7 @@ impl Dendrite {
         // still bounds it.
         let _slot =
             self.inner.dials.acquire().await.map_err(|_| Failure::new(Status::Unavailable, "dendrite closed"))?;
-        // Boxed: dialing is the rare path, and its state would otherwise size every query's future.
-        let dial = Box::pin(self.dial(hotkey, addr, peer, &slot, first));
+        let dial = self.dial(hotkey, addr, peer, &slot, first);
         let conn = tokio::time::timeout(self.inner.config.connect_timeout, dial)
             .await
             .map_err(|_| Failure::new(Status::Timeout, format!("connecting to {hotkey} timed out")))??;

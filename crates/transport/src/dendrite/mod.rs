@@ -24,7 +24,7 @@ use binding::expiry_after;
 use dial::FirstStream;
 use pool::{PoolStream, Slot};
 use reader::{ChunkSink, Pending, Reply};
-use writer::{cancel, Outgoing};
+use writer::{cancel, Outgoing, QueuedRequest};
 
 use crate::directory::Directory;
 use crate::metrics::Metrics;
@@ -352,7 +352,7 @@ impl Dendrite {
         if self.inner.config.auth == Auth::Connection {
             head.auth = AuthMode::Connection;
         }
-        let (mut item, mut pending) = (Outgoing::Request { id, head, body }, pending);
+        let (mut item, mut pending) = (Outgoing::Request(Box::new(QueuedRequest { id, head, body })), pending);
         loop {
             if let Ok(mut p) = stream.pending.lock() {
                 p.insert(id, pending);

@@ -5,11 +5,11 @@
 use super::binding::read_binding_answer;
 use super::config::Auth;
 use super::reader::{deliver, read_responses, Pending, ReadLimits, Reply};
-use super::writer::{write_requests, BatchLimits, Outgoing};
+use super::writer::{write_requests, BatchLimits, Outgoing, Queue};
 use super::Dendrite;
-use crate::io::{write_frame, Counted};
+use crate::io::{write_frame, Counted, LazyBufReader};
 use crate::swarm::SYNAPSE_PROTOCOL;
-use futures::io::{AsyncReadExt, BufReader, ReadHalf, WriteHalf};
+use futures::io::{AsyncReadExt, ReadHalf, WriteHalf};
 use libp2p::PeerId;
 use neuronet_synapse::frame::{FrameKind, PREFIX_LEN};
 use neuronet_synapse::payload::unix_nanos;
@@ -19,11 +19,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 pub(super) struct PoolStream {
-    /// The writer task's queue; taken (closing the writer) when the stream fails.
-    pub(super) queue: Mutex<Option<mpsc::UnboundedSender<Outgoing>>>,
+    /// The writer task's queue.
+    pub(super) queue: Mutex<Queue>,
+    /// Wakes the writer task when a frame is queued or the queue closes.
+    pub(super) queued: tokio::sync::Notify,
     pub(super) pending: Mutex<HashMap<u64, Pending>>,
     pub(super) alive: AtomicBool,
     /// The task reading the answers, stopped when the writer gives the stream up (it may be
@@ -67,10 +68,8 @@ impl PoolStream {
     /// Marks the stream dead, stops its writer and hands back the requests still waiting.
     pub(super) fn close(&self) -> Vec<Pending> {
         self.alive.store(false, Ordering::Release);
-        // Dropping the queue's sender ends the writer task, which closes our half of the stream.
-        if let Ok(mut queue) = self.queue.lock() {
-            queue.take();
-        }
+        // Closing the queue ends the writer task, which closes our half of the stream.
+        self.close_queue();
         self.pending.lock().map(|mut p| p.drain().map(|(_, v)| v).collect()).unwrap_or_default()
     }
 
@@ -103,9 +102,7 @@ impl PoolStream {
             if !pending.is_empty() || !self.alive.swap(false, Ordering::AcqRel) {
                 return;
             }
-            if let Ok(mut queue) = self.queue.lock() {
-                queue.take();
-            }
+            self.close_queue();
         }
         if let Some(reader) = self.reader.lock().ok().and_then(|mut r| r.take()) {
             reader.abort();
@@ -113,15 +110,36 @@ impl PoolStream {
     }
 
     /// Queues a frame for the writer task; hands it back when the stream has failed (so that a
-    /// request can go on another stream). The frame is moved back only then: boxing it would
-    /// cost an allocation per request.
-    #[allow(clippy::result_large_err)]
+    /// request can go on another stream).
     pub(super) fn enqueue(&self, item: Outgoing) -> Result<(), Outgoing> {
-        let Ok(queue) = self.queue.lock() else { return Err(item) };
-        match queue.as_ref() {
-            Some(queue) => queue.send(item).map_err(|unsent| unsent.0),
-            None => Err(item),
+        let Ok(mut queue) = self.queue.lock() else { return Err(item) };
+        if !queue.open {
+            return Err(item);
         }
+        queue.frames.push_back(item);
+        drop(queue);
+        self.queued.notify_one();
+        Ok(())
+    }
+
+    /// Takes no more frames; the writer ends once it has written those queued.
+    pub(super) fn close_queue(&self) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.open = false;
+        }
+        self.queued.notify_one();
+    }
+
+    /// Moves up to `room` queued frames into `into`; false when the queue is closed and empty.
+    pub(super) fn dequeue(&self, into: &mut Vec<Outgoing>, room: usize) -> bool {
+        let Ok(mut queue) = self.queue.lock() else { return false };
+        let n = queue.frames.len().min(room);
+        into.extend(queue.frames.drain(..n));
+        queue.open || !queue.frames.is_empty() || n > 0
+    }
+
+    pub(super) fn nothing_queued(&self) -> bool {
+        self.queue.lock().is_ok_and(|queue| queue.frames.is_empty())
     }
 }
 
@@ -308,7 +326,8 @@ impl Dendrite {
         let stream = pool.clone();
         let reader_task = tokio::spawn(async move {
             let pool = stream;
-            match read_binding_answer(&mut reader, peer_id, &expected, limits.frame_timeout).await {
+            // Boxed: the exchange is over once the binding is verified, and the task lives on.
+            match Box::pin(read_binding_answer(&mut reader, peer_id, &expected, limits.frame_timeout)).await {
                 Ok(()) => read_responses(pool, reader, limits).await,
                 Err(refusal) => {
                     // This task must deliver the refusal: the writer may not stop it now.
@@ -323,7 +342,8 @@ impl Dendrite {
                     // The connection is gone before the callers hear of it, so that their next
                     // query dials afresh instead of finding it closing.
                     if let Some(inner) = dendrite.upgrade().filter(|_| refusal.status == Status::Unauthorized) {
-                        Dendrite { inner }.network(&expected).disconnect(peer_id).await;
+                        // Boxed: a refusal is rare, and the reader task lives as long as the stream.
+                        Box::pin(Dendrite { inner }.network(&expected).disconnect(peer_id)).await;
                     }
                     for waiter in waiting {
                         deliver(waiter, Reply::Failed(refusal.clone()));
@@ -348,7 +368,7 @@ impl Dendrite {
             .await
             .map_err(|e| Failure::new(Status::Unavailable, format!("binding exchange with {expected}: {e}")))?;
         let capacity = self.inner.config.network.stream_read_buffer.max(PREFIX_LEN);
-        let reader = BufReader::with_capacity(capacity, Counted::new(reader));
+        let reader = LazyBufReader::with_capacity(capacity, Counted::new(reader));
         Ok(BoundStream { reader, writer, bound_until: binding.expires_at })
     }
 
@@ -376,9 +396,9 @@ impl Dendrite {
         received: Arc<AtomicU64>,
         bound_until: u64,
     ) -> Arc<PoolStream> {
-        let (queue, outgoing) = mpsc::unbounded_channel();
         let pool = Arc::new(PoolStream {
-            queue: Mutex::new(Some(queue)),
+            queue: Mutex::new(Queue { frames: std::collections::VecDeque::new(), open: true }),
+            queued: tokio::sync::Notify::new(),
             pending: Mutex::new(HashMap::new()),
             alive: AtomicBool::new(true),
             reader: Mutex::new(None),
@@ -390,14 +410,14 @@ impl Dendrite {
         let limits = BatchLimits { body: self.inner.config.batch_body_limit, total: self.inner.config.batch_bytes };
         let network = &self.inner.config.network;
         let stall = (network.write_stall, network.min_drain_rate);
-        tokio::spawn(write_requests(pool.clone(), writer, outgoing, signer, limits, (stall, received)));
+        tokio::spawn(write_requests(pool.clone(), writer, signer, limits, (stall, received)));
         pool
     }
 }
 
-/// A stream's read half, buffered, counting what it reads (answers arriving tell the stream's
-/// writer that a peer slow to take requests is alive).
-pub(super) type StreamReader = BufReader<Counted<ReadHalf<libp2p::Stream>>>;
+/// A stream's read half, counting what it reads (answers arriving tell the stream's writer that
+/// a peer slow to take requests is alive); its buffer exists only while a skip needs it.
+pub(super) type StreamReader = LazyBufReader<Counted<ReadHalf<libp2p::Stream>>>;
 
 /// A stream whose Bind frame has been written.
 pub(super) struct BoundStream {

@@ -43,19 +43,23 @@ pub(super) struct ReadLimits {
 }
 
 /// Reads the rest of a frame whose prefix has arrived, within `timeout`: a frame announced and
-/// then sent too slowly (or not at all) would hold every request waiting on the stream.
-pub(super) async fn rest_of_frame<T>(
+/// then sent too slowly (or not at all) would hold every request waiting on the stream. Not an
+/// `async fn`, which would hold `read` twice (as its argument and in the timeout) in the
+/// future of a stream's reader task.
+pub(super) fn rest_of_frame<T>(
     prefix: &FramePrefix,
     timeout: Duration,
     read: impl std::future::Future<Output = std::io::Result<T>>,
-) -> std::io::Result<T> {
-    tokio::time::timeout(timeout, read).await.unwrap_or_else(|_| {
-        let message = format!(
-            "the axon announced a frame of {} header and {} body bytes and did not send it within {timeout:?} \
-             (frame_timeout)",
-            prefix.header_len, prefix.body_len
-        );
-        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, message))
+) -> impl std::future::Future<Output = std::io::Result<T>> {
+    let (header_len, body_len) = (prefix.header_len, prefix.body_len);
+    futures::FutureExt::map(tokio::time::timeout(timeout, read), move |read| {
+        read.unwrap_or_else(|_| {
+            let message = format!(
+                "the axon announced a frame of {header_len} header and {body_len} body bytes and did not send it \
+                 within {timeout:?} (frame_timeout)"
+            );
+            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, message))
+        })
     })
 }
 
@@ -70,7 +74,9 @@ pub(super) async fn read_responses(pool: Arc<PoolStream>, mut reader: StreamRead
 
 pub(super) async fn read_loop(pool: &PoolStream, reader: &mut StreamReader, limits: ReadLimits) -> std::io::Result<()> {
     while let Some(prefix) = read_prefix(reader).await? {
-        rest_of_frame(&prefix, limits.frame_timeout, read_frame(pool, reader, prefix, limits)).await?;
+        // Boxed: the reader waits for a prefix nearly all the time, and holding a frame's
+        // reading inline would keep its 440 bytes in the task while it waits.
+        Box::pin(rest_of_frame(&prefix, limits.frame_timeout, read_frame(pool, reader, prefix, limits))).await?;
     }
     Ok(())
 }

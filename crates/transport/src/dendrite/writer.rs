@@ -12,14 +12,31 @@ use neuronet_synapse::{Failure, Keypair, Status};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
-/// What the stream's writer task sends. Requests dominate; boxing them to shrink the rare
-/// Cancel would cost an allocation per request.
-#[allow(clippy::large_enum_variant)]
+/// What the stream's writer task sends. A request is boxed: the queue keeps its slots while
+/// the stream lives (a channel's blocks of 32 of them with the request inline, a `RequestHead`
+/// being about 340 bytes, cost 21 KiB per stream to every miner), for one allocation per
+/// request.
 pub(super) enum Outgoing {
-    Request { id: u64, head: RequestHead, body: Bytes },
+    Request(Box<QueuedRequest>),
     Cancel(u64),
+}
+
+/// A request waiting for the stream's writer (signed there, in a batch with its neighbours).
+pub(super) struct QueuedRequest {
+    pub(super) id: u64,
+    pub(super) head: RequestHead,
+    pub(super) body: Bytes,
+}
+
+/// The frames waiting for a stream's writer task. A queue of its own rather than a channel: a
+/// channel's first two blocks of slots (1.5 KiB with its state) stayed with every stream to
+/// every miner, where this keeps the few slots a stream's bursts needed.
+pub(super) struct Queue {
+    pub(super) frames: std::collections::VecDeque<Outgoing>,
+    /// Cleared when the stream fails or retires: nothing more is queued, and the writer ends
+    /// once it has written what was.
+    pub(super) open: bool,
 }
 
 pub(super) async fn cancel(stream: &PoolStream, id: u64) {
@@ -39,15 +56,21 @@ pub(super) struct BatchLimits {
 pub(super) async fn write_requests(
     pool: Arc<PoolStream>,
     mut writer: WriteHalf<libp2p::Stream>,
-    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     signer: Option<Arc<Keypair>>,
     limits: BatchLimits,
     ((stall, min_rate), received): ((Duration, u64), Arc<AtomicU64>),
 ) {
     let mut queued = Vec::new();
     let mut buffer = Vec::new();
-    while let Some(first) = outgoing.recv().await {
-        queued.push(first);
+    loop {
+        if !pool.dequeue(&mut queued, 1) {
+            return;
+        }
+        if queued.is_empty() {
+            // A frame queued or the queue closed since the check leaves a permit: no wakeup lost.
+            pool.queued.notified().await;
+            continue;
+        }
         if signer.is_some() && pool.pending.lock().is_ok_and(|p| p.len() > 1) {
             // Other requests are in flight, so more are likely on their way: let query tasks
             // that are ready run first, so that their requests join this batch and one
@@ -55,17 +78,14 @@ pub(super) async fn write_requests(
             // worker a trip through the scheduler (a few microseconds of its latency).
             tokio::task::yield_now().await;
         }
-        while queued.len() < MAX_BATCH {
-            match outgoing.try_recv() {
-                Ok(next) => queued.push(next),
-                Err(_) => break,
-            }
-        }
+        let room = MAX_BATCH.saturating_sub(queued.len());
+        pool.dequeue(&mut queued, room);
         if let Some(signer) = &signer {
             sign_queued(signer, &mut queued, limits);
         }
         let frames = queued.drain(..).map(|item| match item {
-            Outgoing::Request { id, head, body } => {
+            Outgoing::Request(request) => {
+                let QueuedRequest { id, head, body } = *request;
                 OutFrame { kind: FrameKind::Request, id, header: head.encode(), body, held: None }
             }
             Outgoing::Cancel(id) => {
@@ -80,12 +100,19 @@ pub(super) async fn write_requests(
             std::mem::replace(&mut seen, now) != now
         };
         let mut stall = Stall::new(stall, min_rate, &mut alive);
-        if let Err(error) = write_frames(&mut writer, frames, &mut buffer, &mut stall).await {
+        // Boxed: the writer waits for requests nearly all the time, and holding a write inline
+        // would keep its 680 bytes in the task while it waits.
+        if let Err(error) = Box::pin(write_frames(&mut writer, frames, &mut buffer, &mut stall)).await {
             pool.fail_all(Failure::new(Status::Unavailable, format!("sending failed: {error}")));
             if let Some(reader) = pool.reader.lock().ok().and_then(|mut r| r.take()) {
                 reader.abort();
             }
             return;
+        }
+        if pool.nothing_queued() {
+            // Idle, as a stream to each of a validator's miners is nearly always: the gather
+            // buffer (as large as the last batch) is not kept for the next request.
+            buffer = Vec::new();
         }
     }
 }
@@ -101,7 +128,8 @@ pub(super) fn sign_queued(signer: &Keypair, queued: &mut [Outgoing], limits: Bat
     let mut run: Vec<(&mut RequestHead, Bytes)> = Vec::new();
     let mut run_bytes = 0;
     for item in queued.iter_mut() {
-        let Outgoing::Request { head, body, .. } = item else { continue };
+        let Outgoing::Request(request) = item else { continue };
+        let QueuedRequest { head, body, .. } = &mut **request;
         if body.len() > limits.body {
             sign_run(signer, &mut run);
             run_bytes = 0;
