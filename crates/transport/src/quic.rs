@@ -445,14 +445,18 @@ impl Handshakes {
 
     /// What becomes of a handshake from `ip` (whose address is `validated` or not): a slot, a
     /// Retry for an unproven source past the limits, or a refusal for an address that already
-    /// has [`PROVEN_PER_IP`] times `per_ip` handshakes under way (proving an address is cheap
-    /// for its owner, so proven sources are counted too: one address cannot start handshakes
-    /// without bound).
+    /// has [`PROVEN_PER_IP`] times `per_ip` handshakes under way, or when [`PROVEN_PER_IP`] times
+    /// `limit` are under way in all (proving an address is cheap for its owner, so proven sources
+    /// are counted too: neither one address nor many can start handshakes without bound, each
+    /// of which holds a share of the window budget).
     fn admit(self: &Arc<Self>, ip: IpAddr, validated: bool) -> Admission {
         let key = crate::inbound::ip_key(ip);
         let mut pending = self.pending();
         let from_ip = pending.by_ip.get(&key).copied().unwrap_or(0);
         if self.per_ip > 0 && from_ip >= self.per_ip.saturating_mul(PROVEN_PER_IP) {
+            return Admission::Refuse;
+        }
+        if self.limit > 0 && pending.total >= self.limit.saturating_mul(PROVEN_PER_IP) {
             return Admission::Refuse;
         }
         let ip_full = self.per_ip > 0 && from_ip >= self.per_ip;
@@ -1095,6 +1099,16 @@ mod tests {
         assert!(handshakes.admit("127.0.0.2".parse().unwrap(), false).slot().is_some(), "another address");
         drop(held);
         assert!(handshakes.admit(flooder, false).slot().is_some());
+    }
+
+    #[test]
+    fn proven_sources_together_still_have_a_bound() {
+        let handshakes = Arc::new(Handshakes::new(4, 8));
+        let ip = |n: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 1, n));
+        let held: Vec<_> = (0..16).map(|n| handshakes.admit(ip(n), true).slot().unwrap()).collect();
+        assert!(handshakes.admit(ip(100), true).is_refused(), "four times the total, proven or not");
+        drop(held);
+        assert!(handshakes.admit(ip(100), false).slot().is_some());
     }
 
     #[test]

@@ -86,7 +86,10 @@ pub struct NetworkConfig {
     pub udp_buffer: usize,
     /// Inbound QUIC handshakes under way at once before new peers must first prove their source
     /// address with a Retry (one extra round trip). Bounds what a flood of spoofed Initial
-    /// packets costs in TLS work: a spoofed source never answers the Retry. Default 256.
+    /// packets costs in TLS work: a spoofed source never answers the Retry. Sources that proved
+    /// their address are counted too, and with four times this many handshakes under way in all
+    /// further Initials are refused (each handshake holds a share of `window_budget`). 0 sends
+    /// every new peer through a Retry and sets no such bound. Default 256.
     pub max_pending_handshakes: usize,
     /// Inbound QUIC handshakes under way at once from one IP address (IPv6: one /64; 0 = no
     /// limit). Past it, the source must first prove its address with a Retry (then its handshake
