@@ -31,13 +31,26 @@ fn a_copy_of_the_process_with_the_same_pid_signs_with_other_nonces() {
     if std::env::var_os(AS_PID1).is_none() {
         // Run this very test again as PID 1 of a new PID namespace.
         let exe = std::env::current_exe().expect("the test binary's path");
-        let status = Command::new("unshare")
-            .args(["--pid", "--fork", "--kill-child"])
-            .arg(exe)
-            .args(["--exact", "a_copy_of_the_process_with_the_same_pid_signs_with_other_nonces", "--test-threads=1"])
-            .env(AS_PID1, "1")
-            .status()
-            .expect("unshare(1) from util-linux runs (the test needs CAP_SYS_ADMIN, as root in CI)");
+        let run = |namespaces: &[&str]| {
+            Command::new("unshare")
+                .args(namespaces)
+                .args(["--fork", "--kill-child"])
+                .arg(&exe)
+                .args([
+                    "--exact",
+                    "a_copy_of_the_process_with_the_same_pid_signs_with_other_nonces",
+                    "--test-threads=1",
+                ])
+                .env(AS_PID1, "1")
+                .status()
+                .expect("unshare(1) from util-linux runs")
+        };
+        // A new PID namespace needs CAP_SYS_ADMIN (root, as in CI), or an unprivileged user
+        // namespace to hold it.
+        let mut status = run(&["--pid"]);
+        if !status.success() {
+            status = run(&["--user", "--map-root-user", "--pid"]);
+        }
         assert!(status.success(), "the test failed as PID 1 of a new PID namespace: {status}");
         return;
     }
