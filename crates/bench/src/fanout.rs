@@ -182,6 +182,41 @@ impl Drop for Servers {
 
 /// The warm forwards: `ROUNDS` fan-outs after a pause each; their latencies and the CPU per
 /// peer request.
+/// How long a client is left alone after its cold forward before its memory is read, so that
+/// background work (further stream opens) has finished.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// The figures of one system after its cold forward (which took `cold`): memory once settled,
+/// then the warm forwards, then memory again.
+async fn after_cold<F, Fut>(
+    system: &str,
+    count: usize,
+    cold: Duration,
+    baseline: &Baseline,
+    forward: F,
+) -> anyhow::Result<Figures>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    tokio::time::sleep(SETTLE).await;
+    let (kib_cold, heap_kib_cold) = (baseline.kib_per_peer(count), baseline.heap_kib_per_peer(count));
+    let (warm_p50_ms, warm_p99_ms, cpu_us) = warm(count, forward).await?;
+    Ok(Figures {
+        system: system.into(),
+        peers: count,
+        cold_ms: cold.as_secs_f64() * 1e3,
+        warm_p50_ms,
+        warm_p99_ms,
+        cpu_us,
+        kib_cold,
+        kib_warm: baseline.kib_per_peer(count),
+        heap_kib_cold,
+        heap_kib_warm: baseline.heap_kib_per_peer(count),
+        tasks: baseline.tasks_per_peer(count),
+    })
+}
+
 async fn warm<F, Fut>(peers: usize, forward: F) -> anyhow::Result<(f64, f64, f64)>
 where
     F: Fn() -> Fut,
@@ -230,28 +265,12 @@ pub async fn measure_neuronet(
     if let Some(failed) = answers.iter().find(|a| a.status != Status::Success) {
         anyhow::bail!("cold forward: {ok} of {count} answered; e.g. {} {}", failed.status, failed.message);
     }
-    // Let background stream opens finish before measuring what the connections hold.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (kib_cold, heap_kib_cold) = (baseline.kib_per_peer(count), baseline.heap_kib_per_peer(count));
-    let (warm_p50_ms, warm_p99_ms, cpu_us) = warm(count, || async {
+    let figures = after_cold("neuronet", count, cold, &baseline, || async {
         let answers = dendrite.forward_within::<Echo>(&targets, request.clone(), TIMEOUT).await;
         anyhow::ensure!(answers.iter().all(|a| a.status == Status::Success), "warm forward failed");
         Ok(())
     })
     .await?;
-    let figures = Figures {
-        system: "neuronet".into(),
-        peers: count,
-        cold_ms: cold.as_secs_f64() * 1e3,
-        warm_p50_ms,
-        warm_p99_ms,
-        cpu_us,
-        kib_cold,
-        kib_warm: baseline.kib_per_peer(count),
-        heap_kib_cold,
-        heap_kib_warm: baseline.heap_kib_per_peer(count),
-        tasks: baseline.tasks_per_peer(count),
-    };
     drop(servers);
     Ok(figures)
 }
@@ -275,27 +294,12 @@ pub async fn measure_btlightning(count: usize, payload: usize) -> anyhow::Result
     let ok = forward().await;
     let cold = started.elapsed();
     anyhow::ensure!(ok == count, "cold forward: {ok} of {count} answered");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (kib_cold, heap_kib_cold) = (baseline.kib_per_peer(count), baseline.heap_kib_per_peer(count));
-    let (warm_p50_ms, warm_p99_ms, cpu_us) = warm(count, || async {
+    let figures = after_cold("btlightning", count, cold, &baseline, || async {
         let ok = forward().await;
         anyhow::ensure!(ok == count, "warm forward: {ok} of {count} answered");
         Ok(())
     })
     .await?;
-    let figures = Figures {
-        system: "btlightning".into(),
-        peers: count,
-        cold_ms: cold.as_secs_f64() * 1e3,
-        warm_p50_ms,
-        warm_p99_ms,
-        cpu_us,
-        kib_cold,
-        kib_warm: baseline.kib_per_peer(count),
-        heap_kib_cold,
-        heap_kib_warm: baseline.heap_kib_per_peer(count),
-        tasks: baseline.tasks_per_peer(count),
-    };
     drop(servers);
     Ok(figures)
 }

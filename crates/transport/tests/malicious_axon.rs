@@ -15,7 +15,7 @@ use neuronet_synapse::envelope::{RequestHead, ResponseHead};
 use neuronet_synapse::frame::{encode_head, FrameKind};
 use neuronet_synapse::payload::unix_nanos;
 use neuronet_synapse::{proto, Keypair, Status};
-use neuronet_transport::{AxonConfig, Dendrite, DendriteConfig, Target, SYNAPSE_PROTOCOL};
+use neuronet_transport::{AxonConfig, Dendrite, DendriteConfig, Target};
 use prost::Message;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
@@ -115,15 +115,7 @@ impl MaliciousAxon {
         F: Fn(RawStream) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let mut swarm = raw_swarm(None);
-        let peer_id = *swarm.local_peer_id();
-        let mut incoming = swarm.behaviour().new_control().accept(SYNAPSE_PROTOCOL).expect("accepts streams");
-        swarm.listen_on(loopback4()).expect("listens");
-        let addr = loop {
-            if let libp2p::swarm::SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
-                break address.with(libp2p::multiaddr::Protocol::P2p(peer_id));
-            }
-        };
+        let RawListener { mut swarm, peer_id, mut incoming, addr } = RawListener::start(None).await;
         let target = Target::Explicit { hotkey: keypair.hotkey(), addr };
         let keypair = Arc::new(keypair);
         let attack = Arc::new(attack);

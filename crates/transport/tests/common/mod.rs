@@ -362,19 +362,37 @@ pub struct SilentAxon {
     task: tokio::task::JoinHandle<()>,
 }
 
-impl SilentAxon {
-    /// Starts one on IPv4 loopback holding `keypair`'s hotkey, with this per-stream receive
-    /// window (bytes).
-    pub async fn start(keypair: Keypair, stream_window: u32) -> SilentAxon {
-        let mut swarm = raw_swarm(Some(stream_window));
+/// A bare libp2p node listening on IPv4 loopback for synapse streams, the base of the
+/// hand-made axons.
+pub struct RawListener {
+    pub swarm: libp2p::Swarm<libp2p_stream::Behaviour>,
+    pub peer_id: PeerId,
+    pub incoming: libp2p_stream::IncomingStreams,
+    /// Its address, ending in `/p2p/<PeerId>`.
+    pub addr: Multiaddr,
+}
+
+impl RawListener {
+    /// Listens (with this per-stream receive window, bytes, if given) and waits for the address.
+    pub async fn start(stream_window: Option<u32>) -> RawListener {
+        let mut swarm = raw_swarm(stream_window);
         let peer_id = *swarm.local_peer_id();
-        let mut incoming = swarm.behaviour().new_control().accept(SYNAPSE_PROTOCOL).expect("accepts streams");
+        let incoming = swarm.behaviour().new_control().accept(SYNAPSE_PROTOCOL).expect("accepts streams");
         swarm.listen_on(loopback4()).expect("listens");
         let addr = loop {
             if let libp2p::swarm::SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
                 break address.with(libp2p::multiaddr::Protocol::P2p(peer_id));
             }
         };
+        RawListener { swarm, peer_id, incoming, addr }
+    }
+}
+
+impl SilentAxon {
+    /// Starts one on IPv4 loopback holding `keypair`'s hotkey, with this per-stream receive
+    /// window (bytes).
+    pub async fn start(keypair: Keypair, stream_window: u32) -> SilentAxon {
+        let RawListener { mut swarm, peer_id, mut incoming, addr } = RawListener::start(Some(stream_window)).await;
         let hotkey = keypair.hotkey();
         // One task in all (streams are held in it, not in a task each), so that tests can count
         // the dendrite's tasks.
