@@ -353,3 +353,29 @@ impl ConnectionHandler for InboundHandler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn addresses_are_limited_per_ipv4_address_and_per_ipv6_64() {
+        assert_eq!(ip_key(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(ip_key(ip("2001:db8:1:2:3:4:5:6")), ip("2001:db8:1:2::"));
+        assert_eq!(ip_key(ip("2001:db8:1:2:ffff::1")), ip_key(ip("2001:db8:1:2::9")));
+        assert_ne!(ip_key(ip("2001:db8:1:2::1")), ip_key(ip("2001:db8:1:3::1")));
+    }
+
+    #[test]
+    fn networks_are_limited_per_ipv4_24_and_per_ipv6_48() {
+        assert_eq!(network_key(ip("192.0.2.7")), ip("192.0.2.0"));
+        assert_eq!(network_key(ip("192.0.2.7")), network_key(ip("192.0.2.250")));
+        assert_ne!(network_key(ip("192.0.2.7")), network_key(ip("192.0.3.7")));
+        assert_eq!(network_key(ip("2001:db8:1:ffff::1")), ip("2001:db8:1::"));
+        assert_ne!(network_key(ip("2001:db8:1::1")), network_key(ip("2001:db8:2::1")));
+    }
+}

@@ -263,7 +263,12 @@ async fn debug_output_names_the_hotkey_and_never_the_key() {
     let stream = dendrite.query_stream_within::<TextGenerationStream>(&target, prompt("one two"), T).await;
     let answer = dendrite.query_within::<Ping>(&target, proto::PingRequest {}, T).await;
 
-    let shown = format!("{dendrite:?} {stream:?} {answer:?}");
+    let unstarted = Axon::new(
+        neuronet_synapse::Keypair::from_seed(&seed, neuronet_synapse::CryptoType::Sr25519),
+        AxonConfig::default(),
+    );
+    let shown = format!("{dendrite:?} {stream:?} {answer:?} {axon:?} {unstarted:?}");
+    assert!(shown.contains(&axon.peer_id().to_string()), "{shown}");
     assert!(shown.contains(&format!("{:?}", dendrite.hotkey())), "{shown}");
     assert!(shown.contains(&dendrite.peer_id().to_string()), "{shown}");
     assert!(shown.contains(&format!("{:?}", axon.hotkey())), "{shown}");

@@ -78,6 +78,21 @@ pub struct Axon {
     metrics: Metrics,
 }
 
+/// Names the hotkey, the synapses and the limits; never the key.
+impl std::fmt::Debug for Axon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut synapses: Vec<&str> = self.handlers.keys().map(String::as_str).collect();
+        synapses.sort_unstable();
+        f.debug_struct("Axon")
+            .field("hotkey", &self.keypair.hotkey())
+            .field("synapses", &synapses)
+            .field("blacklist", &self.blacklist.is_some())
+            .field("priority", &self.priority.is_some())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Axon {
     /// An axon serving as `keypair`'s hotkey.
     pub fn new(keypair: Keypair, config: AxonConfig) -> Self {
@@ -219,6 +234,16 @@ pub struct AxonHandle {
     accept: tokio::task::JoinHandle<()>,
     _network: Network,
     shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for AxonHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AxonHandle")
+            .field("hotkey", &self.hotkey)
+            .field("peer_id", &self.peer_id)
+            .field("listen_addrs", &self.listen_addrs)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AxonHandle {

@@ -427,4 +427,20 @@ mod tests {
         assert_eq!(failure.status, Status::BadRequest);
         assert!(failure.message.contains("does not decode as TextGeneration"), "{}", failure.message);
     }
+
+    #[test]
+    fn the_rate_per_address_is_kept_per_ipv6_64() {
+        let axon = Axon::new(key("//Bob"), AxonConfig::default());
+        let config = AxonConfig::default().with_rate_per_ip(1).with_rate_per_peer(1_000);
+        let pipeline = Pipeline::new(config, key("//Bob").hotkey(), Directory::new(), Router::new(axon.handlers));
+        let from = |ip: &str| Remote { ip: Some(ip.parse().unwrap()), peer_id: None };
+        assert!(!pipeline.over_rate(&from("2001:db8:1:2::1")));
+        // Another address of the same /64 (one host's, usually) shares its rate...
+        assert!(pipeline.over_rate(&from("2001:db8:1:2:ffff::9")));
+        // ...another /64 has its own, as does an IPv4 address.
+        assert!(!pipeline.over_rate(&from("2001:db8:1:3::1")));
+        assert!(!pipeline.over_rate(&from("192.0.2.1")));
+        assert!(pipeline.over_rate(&from("192.0.2.1")));
+        assert!(!pipeline.over_rate(&from("192.0.2.2")));
+    }
 }

@@ -29,7 +29,9 @@ pub(super) struct PoolStream {
     pub(super) alive: AtomicBool,
     /// The task reading the answers, stopped when the writer gives the stream up (it may be
     /// waiting for an answer that can no longer come, from an axon that keeps the stream open).
-    pub(super) reader: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The reader task takes it out itself while it delivers a refused binding, which the
+    /// writer must then leave it to finish.
+    pub(super) reader: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Why the stream ended, once it has: what a request that finds it dead is told (a binding
     /// refused while the first request was on its way, say), rather than a bare 503.
     pub(super) ended: Mutex<Option<Failure>>,
@@ -41,9 +43,11 @@ pub(super) struct PoolStream {
 }
 
 impl PoolStream {
-    /// Ends the stream with `failure`, told to every request still waiting on it.
+    /// Ends the stream with `failure`, told to every request still waiting on it (or the reason
+    /// the stream already ended with, when one was recorded first: a refused binding).
     pub(super) fn fail_all(&self, failure: Failure) {
         self.end(&failure);
+        let failure = self.ended();
         for waiter in self.close() {
             deliver(waiter, Reply::Failed(failure.clone()));
         }
@@ -78,9 +82,9 @@ impl PoolStream {
         self.alive.load(Ordering::Acquire) && !self.retiring.load(Ordering::Acquire)
     }
 
-    pub(super) fn set_reader(&self, task: &tokio::task::JoinHandle<()>) {
+    pub(super) fn set_reader(&self, task: tokio::task::JoinHandle<()>) {
         if let Ok(mut reader) = self.reader.lock() {
-            *reader = Some(task.abort_handle());
+            *reader = Some(task);
         }
     }
 
@@ -330,6 +334,8 @@ impl Dendrite {
             match Box::pin(read_binding_answer(&mut reader, peer_id, &expected, limits.frame_timeout)).await {
                 Ok(()) => read_responses(pool, reader, limits).await,
                 Err(refusal) => {
+                    // Recorded first, so that a writer failing meanwhile tells the refusal too.
+                    pool.end(&refusal);
                     // This task must deliver the refusal: the writer may not stop it now.
                     if let Ok(mut reader) = pool.reader.lock() {
                         reader.take();
@@ -337,7 +343,6 @@ impl Dendrite {
                     if let Ok(mut proven) = slot.proven.lock() {
                         *proven = None;
                     }
-                    pool.end(&refusal);
                     let waiting = pool.close();
                     // The connection is gone before the callers hear of it, so that their next
                     // query dials afresh instead of finding it closing.
@@ -351,7 +356,7 @@ impl Dendrite {
                 }
             }
         });
-        pool.set_reader(&reader_task);
+        pool.set_reader(reader_task);
         Ok(pool)
     }
 
@@ -376,7 +381,7 @@ impl Dendrite {
     pub(super) fn start_stream(&self, BoundStream { reader, writer, bound_until }: BoundStream) -> Arc<PoolStream> {
         let pool = self.start_writer(writer, reader.get_ref().received(), bound_until);
         let reader_task = tokio::spawn(read_responses(pool.clone(), reader, self.read_limits()));
-        pool.set_reader(&reader_task);
+        pool.set_reader(reader_task);
         pool
     }
 

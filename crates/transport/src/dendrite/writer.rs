@@ -103,10 +103,7 @@ pub(super) async fn write_requests(
         // Boxed: the writer waits for requests nearly all the time, and holding a write inline
         // would keep its 680 bytes in the task while it waits.
         if let Err(error) = Box::pin(write_frames(&mut writer, frames, &mut buffer, &mut stall)).await {
-            pool.fail_all(Failure::new(Status::Unavailable, format!("sending failed: {error}")));
-            if let Some(reader) = pool.reader.lock().ok().and_then(|mut r| r.take()) {
-                reader.abort();
-            }
+            Box::pin(give_up(&pool, Failure::new(Status::Unavailable, format!("sending failed: {error}")))).await;
             return;
         }
         if pool.nothing_queued() {
@@ -115,6 +112,25 @@ pub(super) async fn write_requests(
             buffer = Vec::new();
         }
     }
+}
+
+/// How long a stream whose sending failed waits for its reader to deliver what the axon said
+/// before it stopped the stream: an axon refusing a Bind answers, then closes the stream, and a
+/// request written behind the Bind meets the closed stream before its reader has the refusal.
+const REFUSAL_GRACE: Duration = Duration::from_secs(1);
+
+/// Ends a stream whose sending failed: it takes no more requests, its reader has
+/// [`REFUSAL_GRACE`] to deliver an answer already on its way (a refusal tells the callers more
+/// than the failed write), then the requests still waiting are told `failure`.
+async fn give_up(pool: &PoolStream, failure: Failure) {
+    pool.alive.store(false, Ordering::Release);
+    pool.close_queue();
+    if let Some(mut reader) = pool.reader.lock().ok().and_then(|mut r| r.take()) {
+        if tokio::time::timeout(REFUSAL_GRACE, &mut reader).await.is_err() {
+            reader.abort();
+        }
+    }
+    pool.fail_all(failure);
 }
 
 /// Signs queued requests: runs of small requests share one batch signature, large ones are
