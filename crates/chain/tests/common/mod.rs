@@ -1,0 +1,21 @@
+//! The real chain data under `../shared/fixtures/subtensor/` (beside the checkout). A missing
+//! folder fails the tests that need it, loudly: they are the proof that neuronet reads what the
+//! real chain writes.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+pub fn fixture(relative: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/subtensor");
+    let path = root.join(relative);
+    assert!(path.exists(), "missing chain fixture {} (../shared must sit beside the checkout)", path.display());
+    path
+}
+
+pub fn fixture_bytes(relative: &str) -> Vec<u8> {
+    std::fs::read(fixture(relative)).unwrap()
+}
+
+pub fn fixture_json(relative: &str) -> serde_json::Value {
+    serde_json::from_slice(&fixture_bytes(relative)).unwrap()
+}
