@@ -1,6 +1,7 @@
 //! neuronet: the networking stack for Bittensor subnets, rebuilt in Rust as a libp2p overlay over
-//! QUIC. This crate is the one to link; it re-exports the protocol core ([`synapse`]) and the
-//! overlay ([`transport`]), and the types a first program needs sit at its root.
+//! QUIC. This crate is the one to link; it re-exports the protocol core ([`synapse`]), the
+//! overlay ([`transport`]) and the chain client ([`chain`]); [`discovery`] feeds the metagraph to
+//! the overlay, and the types a first program needs sit at its root.
 //!
 //! Declare a synapse of your own in a few lines, with `neuronet` as the only dependency:
 //! ```
@@ -59,6 +60,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod discovery;
+
+pub use neuronet_chain as chain;
 pub use neuronet_synapse as synapse;
 pub use neuronet_transport as transport;
 

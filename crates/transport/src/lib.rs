@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod axon;
+mod certificate;
 mod dendrite;
 mod directory;
 mod error;
@@ -43,6 +44,7 @@ mod swarm;
 pub use axon::{
     AcceptedAuth, Axon, AxonConfig, AxonHandle, BlacklistFn, HandlerError, PriorityFn, Remote, RequestContext,
 };
+pub use certificate::{certificate_key, peer_id_of_certificate, MAX_CERTIFICATE_KEY, NEURONET_CERTIFICATE_ALGORITHM};
 pub use dendrite::{Auth, Dendrite, DendriteConfig, Response, ResponseStream, Target};
 pub use directory::{Directory, PeerEntry, PeerFacts, SyncReport};
 pub use error::Error;

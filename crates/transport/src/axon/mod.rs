@@ -255,6 +255,13 @@ impl AxonHandle {
     pub fn hotkey(&self) -> Hotkey {
         self.hotkey
     }
+    /// The certificate to publish on chain (`serve_axon_tls`) so that dendrites find this axon
+    /// and pin its identity: [`NEURONET_CERTIFICATE_ALGORITHM`](crate::NEURONET_CERTIFICATE_ALGORITHM)
+    /// and the identity's public key.
+    pub fn certificate(&self) -> (u8, Vec<u8>) {
+        let key = crate::certificate::certificate_key(&self.peer_id).unwrap_or_default();
+        (crate::certificate::NEURONET_CERTIFICATE_ALGORITHM, key)
+    }
     /// Bound listen addresses, each ending in `/p2p/<PeerId>`.
     pub fn listen_addrs(&self) -> &[Multiaddr] {
         &self.listen_addrs
