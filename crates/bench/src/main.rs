@@ -6,6 +6,7 @@
 //! neuronet/btlightning ratios; `--json FILE` writes the results.
 
 mod btl;
+mod chain;
 mod fanout;
 mod neuro;
 
@@ -66,6 +67,11 @@ struct Args {
     /// Skip btlightning (neuronet only).
     #[arg(long)]
     no_btlightning: bool,
+    /// Instead of the echo table: time the chain client's metagraph decoder on this
+    /// `get_neurons_lite` answer (such as the finney netuid-1 one under
+    /// ../shared/fixtures/subtensor/runtime_api/).
+    #[arg(long)]
+    metagraph: Option<std::path::PathBuf>,
 }
 
 /// A neuronet auth mode on the command line.
@@ -240,6 +246,9 @@ pub fn median_ms(samples: Vec<Duration>) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(path) = &args.metagraph {
+        return chain::measure(path, if args.quick { 200 } else { 2_000 });
+    }
     if let Some(count) = args.serve_echo_axons {
         fanout::serve(count).await?;
         std::process::exit(0);
