@@ -23,6 +23,10 @@ pub enum Error {
         /// The error's documentation from the metadata.
         docs: String,
     },
+    /// The node would not take the transaction (a stale nonce, a fee the account cannot pay, a
+    /// bad signature), or it was dropped from the pool.
+    #[error("the node rejected the transaction: {0}")]
+    Rejected(String),
     /// The runtime lacks a call, a storage item or an API neuronet needs, or has one whose shape
     /// it does not know.
     #[error("the runtime does not offer {0}")]

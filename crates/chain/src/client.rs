@@ -1,0 +1,281 @@
+//! The online client: a connection to a subtensor node over WebSocket (reconnecting with
+//! backoff), reading at the latest finalized block with the metadata that block's runtime
+//! serves, so a runtime upgrade is followed without a restart.
+
+use crate::account::AccountId;
+use crate::calls::Call;
+use crate::error::{Error, Result};
+use crate::metagraph::Metagraph;
+use crate::neuron::NeuronCertificate;
+use neuronet_synapse::{CryptoType, Keypair};
+use parity_scale_codec::{DecodeAll, Encode};
+use std::collections::HashMap;
+use std::time::Duration;
+use subxt::config::DefaultExtrinsicParamsBuilder;
+use subxt::dynamic::Value;
+use subxt::error::{DispatchError, TransactionEventsError};
+use subxt::rpcs::client::reconnecting_rpc_client::{ExponentialBackoff, RpcClient as ReconnectingClient};
+use subxt::rpcs::client::RpcClient;
+use subxt::tx::{Signer, TransactionStatus};
+use subxt::utils::{AccountId32, MultiSignature};
+use subxt::{OnlineClient, SubstrateConfig};
+
+/// Bittensor's main network.
+pub const FINNEY_URL: &str = "wss://entrypoint-finney.opentensor.ai:443";
+/// Bittensor's test network.
+pub const TEST_URL: &str = "wss://test.finney.opentensor.ai:443";
+/// A node (or `neuronet devchain`) on this machine.
+pub const LOCAL_URL: &str = "ws://127.0.0.1:9944";
+
+/// How many blocks a transaction stays valid for (a mortal era, rounded by the chain's rules).
+const MORTALITY: u64 = 64;
+
+/// The URL of a network given by preset (`finney`, `test`, `local`) or as a `ws://` / `wss://`
+/// URL, as btcli's `--subtensor.network` takes it.
+pub fn network_url(network: &str) -> Result<String> {
+    match network {
+        "finney" => Ok(FINNEY_URL.to_owned()),
+        "test" => Ok(TEST_URL.to_owned()),
+        "local" => Ok(LOCAL_URL.to_owned()),
+        url if url.starts_with("ws://") || url.starts_with("wss://") => Ok(url.to_owned()),
+        other => Err(Error::Invalid(format!(
+            "{other:?} is neither a network (finney, test, local) nor a ws:// or wss:// URL"
+        ))),
+    }
+}
+
+fn rpc(error: impl std::fmt::Display) -> Error {
+    Error::Rpc(error.to_string())
+}
+
+/// A connection to a subtensor node.
+///
+/// ```no_run
+/// # async fn run() -> neuronet_chain::Result<()> {
+/// let chain = neuronet_chain::Chain::connect("finney").await?;
+/// let metagraph = chain.metagraph(1).await?;
+/// println!("{} neurons at block {}", metagraph.neurons.len(), metagraph.block);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Chain {
+    api: OnlineClient<SubstrateConfig>,
+    url: String,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+/// A transaction the chain included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Included {
+    /// The block it was included in.
+    pub block_hash: [u8; 32],
+    /// The transaction's hash.
+    pub extrinsic_hash: [u8; 32],
+}
+
+/// What a validator reads about a subnet before it sets weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hyperparameters {
+    /// Blocks per epoch.
+    pub tempo: u16,
+    /// Whether weights must be committed and revealed.
+    pub commit_reveal_enabled: bool,
+    /// Epochs between a commit and its reveal.
+    pub reveal_period_epochs: u64,
+    /// Blocks between two weight updates of one neuron.
+    pub weights_rate_limit: u64,
+    /// The lowest version key weights may carry (0: any).
+    pub weights_version_key: u64,
+    /// Blocks between two axon updates of one neuron.
+    pub serving_rate_limit: u64,
+}
+
+impl Chain {
+    /// Connects to `network` (a preset or a URL, see [`network_url`]) within 30 seconds.
+    pub async fn connect(network: &str) -> Result<Self> {
+        Self::connect_within(network, Duration::from_secs(30)).await
+    }
+
+    /// Connects within `timeout`. A connection lost later is made again with exponential
+    /// backoff (up to 10 s between tries); calls made meanwhile fail and may be retried.
+    pub async fn connect_within(network: &str, timeout: Duration) -> Result<Self> {
+        let url = network_url(network)?;
+        let backoff = ExponentialBackoff::from_millis(50).max_delay(Duration::from_secs(10));
+        let connecting = ReconnectingClient::builder().retry_policy(backoff).build(url.clone());
+        let client = tokio::time::timeout(timeout, connecting)
+            .await
+            .map_err(|_| Error::Rpc(format!("connecting to {url} timed out after {timeout:?}")))?
+            .map_err(|e| Error::Rpc(format!("connecting to {url}: {e}")))?;
+        let api = OnlineClient::<SubstrateConfig>::from_rpc_client(RpcClient::new(client))
+            .await
+            .map_err(|e| Error::Rpc(format!("{url}: {e}")))?;
+        Ok(Chain { api, url })
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The latest finalized block's number.
+    pub async fn block_number(&self) -> Result<u64> {
+        Ok(self.api.at_current_block().await.map_err(rpc)?.block_number())
+    }
+
+    /// The subnet's metagraph at the latest finalized block: every neuron
+    /// (`NeuronInfoRuntimeApi_get_neurons_lite`) with its published certificate.
+    pub async fn metagraph(&self, netuid: u16) -> Result<Metagraph> {
+        let at = self.api.at_current_block().await.map_err(rpc)?;
+        let answer = at
+            .runtime_apis()
+            .call_raw("NeuronInfoRuntimeApi_get_neurons_lite", Some(&netuid.encode()))
+            .await
+            .map_err(rpc)?;
+        let mut metagraph = Metagraph::from_neurons_lite(netuid, at.block_number(), &answer)?;
+        let certificates = certificates(&at, netuid).await?;
+        for neuron in &mut metagraph.neurons {
+            neuron.certificate = certificates.get(&neuron.hotkey).cloned();
+        }
+        Ok(metagraph)
+    }
+
+    /// The free balance of `account`, in rao.
+    pub async fn free_balance(&self, account: &AccountId) -> Result<u64> {
+        let at = self.api.at_current_block().await.map_err(rpc)?;
+        let address = subxt::dynamic::storage::<(Value,), Value>("System", "Account");
+        let entry = at.storage().entry(address).map_err(rpc)?;
+        let value = entry.fetch((Value::from_bytes(account.as_bytes()),)).await.map_err(rpc)?;
+        let value = value.decode().map_err(rpc)?;
+        use subxt::ext::scale_value::At;
+        let free = value.at("data").and_then(|data| data.at("free")).and_then(|free| free.as_u128());
+        free.and_then(|free| u64::try_from(free).ok())
+            .ok_or_else(|| Error::Unsupported("System.Account with a data.free balance".into()))
+    }
+
+    /// The uid `hotkey` holds on `netuid`, if registered.
+    pub async fn uid(&self, netuid: u16, hotkey: &AccountId) -> Result<Option<u16>> {
+        let at = self.api.at_current_block().await.map_err(rpc)?;
+        let address = subxt::dynamic::storage::<(Value, Value), Value>("SubtensorModule", "Uids");
+        let entry = at.storage().entry(address).map_err(rpc)?;
+        let found =
+            entry.try_fetch((Value::u128(netuid.into()), Value::from_bytes(hotkey.as_bytes()))).await.map_err(rpc)?;
+        found.map(|value| value.decode_as::<u16>().map_err(rpc)).transpose()
+    }
+
+    /// The hyperparameters a validator needs, at the latest finalized block.
+    pub async fn hyperparameters(&self, netuid: u16) -> Result<Hyperparameters> {
+        let at = self.api.at_current_block().await.map_err(rpc)?;
+        async fn item<T: subxt::ext::scale_decode::DecodeAsType>(
+            at: &subxt::client::OnlineClientAtBlock<SubstrateConfig>,
+            name: &str,
+            netuid: u16,
+        ) -> Result<T> {
+            let address = subxt::dynamic::storage::<(Value,), Value>("SubtensorModule", name);
+            let entry =
+                at.storage().entry(address).map_err(|e| Error::Unsupported(format!("SubtensorModule.{name}: {e}")))?;
+            let value = entry.fetch((Value::u128(netuid.into()),)).await.map_err(rpc)?;
+            value.decode_as::<T>().map_err(|e| Error::Unsupported(format!("SubtensorModule.{name}: {e}")))
+        }
+        Ok(Hyperparameters {
+            tempo: item(&at, "Tempo", netuid).await?,
+            commit_reveal_enabled: item(&at, "CommitRevealWeightsEnabled", netuid).await?,
+            reveal_period_epochs: item(&at, "RevealPeriodEpochs", netuid).await?,
+            weights_rate_limit: item(&at, "WeightsSetRateLimit", netuid).await?,
+            weights_version_key: item(&at, "WeightsVersionKey", netuid).await?,
+            serving_rate_limit: item(&at, "ServingRateLimit", netuid).await?,
+        })
+    }
+
+    /// Signs `call` with `signer` (mortal for 64 blocks), submits it and waits until a block
+    /// includes it. A call the chain refuses is [`Error::Module`] with the chain's own error name
+    /// (`SubtensorModule::HotKeyNotRegisteredInSubNet`, ...); one the node will not take
+    /// (a bad nonce, too little balance for the fee) is [`Error::Rejected`].
+    pub async fn submit(&self, signer: &Keypair, call: &Call) -> Result<Included> {
+        let at = self.api.at_current_block().await.map_err(rpc)?;
+        let params = DefaultExtrinsicParamsBuilder::<SubstrateConfig>::new().mortal(MORTALITY).build();
+        let mut progress = at
+            .tx()
+            .sign_and_submit_then_watch(call, &ChainSigner(signer), params)
+            .await
+            .map_err(|e| Error::Rejected(e.to_string()))?;
+        while let Some(status) = progress.next().await {
+            match status.map_err(rpc)? {
+                TransactionStatus::InBestBlock(block) | TransactionStatus::InFinalizedBlock(block) => {
+                    let included =
+                        Included { block_hash: block.block_hash().0, extrinsic_hash: block.extrinsic_hash().0 };
+                    return match block.wait_for_success().await {
+                        Ok(_) => Ok(included),
+                        Err(TransactionEventsError::ExtrinsicFailed(error)) => Err(dispatch_error(&error)),
+                        Err(other) => Err(rpc(other)),
+                    };
+                }
+                TransactionStatus::Error { message }
+                | TransactionStatus::Invalid { message }
+                | TransactionStatus::Dropped { message } => return Err(Error::Rejected(message)),
+                _ => {}
+            }
+        }
+        Err(Error::Rpc("the node stopped reporting the transaction's progress".into()))
+    }
+}
+
+/// The chain's name for a failed dispatch: `Pallet::Error` for module errors.
+fn dispatch_error(error: &DispatchError) -> Error {
+    if let DispatchError::Module(module) = error {
+        if let Ok(details) = module.details() {
+            return Error::Module {
+                pallet: details.pallet.name().to_owned(),
+                name: details.variant.name.clone(),
+                docs: details.variant.docs.join(" "),
+            };
+        }
+    }
+    Error::Rejected(error.to_string())
+}
+
+/// Every certificate published on `netuid`, by hotkey (`SubtensorModule::NeuronCertificates`,
+/// keyed (netuid, Blake2_128Concat hotkey)). A runtime without certificates has none.
+async fn certificates(
+    at: &subxt::client::OnlineClientAtBlock<SubstrateConfig>,
+    netuid: u16,
+) -> Result<HashMap<AccountId, NeuronCertificate>> {
+    let address = subxt::dynamic::storage::<(Value, Value), Value>("SubtensorModule", "NeuronCertificates");
+    let Ok(entry) = at.storage().entry(address) else { return Ok(HashMap::new()) };
+    let mut entries = entry.iter((Value::u128(netuid.into()),)).await.map_err(rpc)?;
+    let mut found = HashMap::new();
+    while let Some(pair) = entries.next().await {
+        let pair = pair.map_err(rpc)?;
+        let key = pair.key_bytes();
+        // The key ends with the hotkey itself (Blake2_128Concat keeps the key after its hash).
+        let Some(hotkey) = key.len().checked_sub(32).and_then(|at| <[u8; 32]>::try_from(&key[at..]).ok()) else {
+            continue;
+        };
+        let certificate = NeuronCertificate::decode_all(&mut pair.value().bytes())
+            .map_err(|e| Error::decode("NeuronCertificate", e))?;
+        found.insert(AccountId(hotkey), certificate);
+    }
+    Ok(found)
+}
+
+/// Signs transactions with a neuronet [`Keypair`]: sr25519 under Substrate's `substrate`
+/// context, ed25519 directly, as the chain verifies a `MultiSignature`.
+pub struct ChainSigner<'a>(pub &'a Keypair);
+
+impl Signer<SubstrateConfig> for ChainSigner<'_> {
+    fn account_id(&self) -> AccountId32 {
+        AccountId32(*self.0.hotkey().public())
+    }
+
+    fn sign(&self, payload: &[u8]) -> MultiSignature {
+        let signature = self.0.sign(payload).0;
+        match self.0.crypto() {
+            CryptoType::Sr25519 => MultiSignature::Sr25519(signature),
+            CryptoType::Ed25519 => MultiSignature::Ed25519(signature),
+        }
+    }
+}
