@@ -19,3 +19,5 @@ pub fn fixture_bytes(relative: &str) -> Vec<u8> {
 pub fn fixture_json(relative: &str) -> serde_json::Value {
     serde_json::from_slice(&fixture_bytes(relative)).unwrap()
 }
+
+pub mod replay;

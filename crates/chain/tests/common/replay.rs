@@ -1,0 +1,146 @@
+//! A WebSocket JSON-RPC server that answers as a finney node did, from recorded bytes: the real
+//! runtime metadata and the real `get_neurons_lite` answer. What a client asks beyond that (a
+//! neuron certificate, say) comes from the test. It speaks the legacy JSON-RPC methods subxt and
+//! the Python SDK use to read (`chain_*`, `state_*`, `rpc_methods`).
+#![allow(dead_code)]
+
+use jsonrpsee::server::{RpcModule, Server, ServerHandle};
+use jsonrpsee::types::ErrorObjectOwned;
+use parity_scale_codec::Encode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub const GENESIS: &str = "0x2f0555cc76fc2840a25a6ea3b9637146806f1f44b090c175ffde2a7e5ab36c03";
+pub const HEAD: &str = "0xdb13c066e2c63969f140164fb3bfe7a0aaa7b71407fc0fe525d68e57329ef9d0";
+pub const HEAD_NUMBER: u64 = 6_852_690;
+
+/// What the server answers with.
+pub struct Recorded {
+    /// Runtime metadata (`meta`-prefixed V15).
+    pub metadata: Vec<u8>,
+    /// The runtime's spec version.
+    pub spec_version: u32,
+    /// `NeuronInfoRuntimeApi_get_neurons_lite`'s answer, for the netuid given as SCALE.
+    pub neurons: (Vec<u8>, Vec<u8>),
+    /// Storage items the chain holds below their prefix: (key suffix after the prefix asked
+    /// for, value), listed for any prefix asked for with `state_getKeysPaged`.
+    pub certificates: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+fn bytes_param(value: &Value) -> Vec<u8> {
+    value.as_str().and_then(|text| hex::decode(text.trim_start_matches("0x")).ok()).unwrap_or_default()
+}
+
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+fn header() -> Value {
+    json!({
+        "parentHash": GENESIS,
+        "number": format!("0x{HEAD_NUMBER:x}"),
+        "stateRoot": GENESIS,
+        "extrinsicsRoot": GENESIS,
+        "digest": {"logs": []},
+    })
+}
+
+fn state_call(recorded: &Recorded, method: &str, data: &[u8]) -> Result<Vec<u8>, ErrorObjectOwned> {
+    Ok(match method {
+        "Core_version" => (
+            "node-subtensor".to_owned(),
+            "node-subtensor".to_owned(),
+            1u32,
+            recorded.spec_version,
+            1u32,
+            Vec::<([u8; 8], u32)>::new(),
+            1u32,
+            1u8,
+        )
+            .encode(),
+        "Metadata_metadata_versions" => vec![14u32, 15].encode(),
+        "Metadata_metadata_at_version" if data == 15u32.encode() => Some(recorded.metadata.clone()).encode(),
+        "Metadata_metadata_at_version" => None::<Vec<u8>>.encode(),
+        "NeuronInfoRuntimeApi_get_neurons_lite" if data == recorded.neurons.0 => recorded.neurons.1.clone(),
+        "NeuronInfoRuntimeApi_get_neurons_lite" => Vec::<u8>::new().encode(),
+        other => return Err(ErrorObjectOwned::owned(-32000, format!("no runtime API {other} here"), None::<()>)),
+    })
+}
+
+/// Starts the server on a free loopback port: its ws:// URL and its handle (dropping the handle
+/// does not stop it; `stop()` does).
+pub async fn start(recorded: Recorded) -> (String, ServerHandle) {
+    let server = Server::builder().build("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", server.local_addr().unwrap());
+    let mut module = RpcModule::new(Arc::new(recorded));
+    let methods = [
+        "rpc_methods",
+        "chain_getBlockHash",
+        "chain_getFinalizedHead",
+        "chain_getHead",
+        "chain_getHeader",
+        "state_call",
+        "state_getKeysPaged",
+        "state_queryStorageAt",
+        "state_getRuntimeVersion",
+    ];
+    module.register_method("rpc_methods", move |_, _, _| json!({ "methods": methods })).unwrap();
+    module.register_method("chain_getBlockHash", |_, _, _| json!(GENESIS)).unwrap();
+    module.register_method("chain_getFinalizedHead", |_, _, _| json!(HEAD)).unwrap();
+    module.register_method("chain_getHead", |_, _, _| json!(HEAD)).unwrap();
+    module.register_method("chain_getHeader", |_, _, _| header()).unwrap();
+    module
+        .register_method("state_getRuntimeVersion", |_, recorded: &Arc<Recorded>, _| {
+            json!({
+                "specName": "node-subtensor", "implName": "node-subtensor", "authoringVersion": 1,
+                "specVersion": recorded.spec_version, "implVersion": 1, "apis": [],
+                "transactionVersion": 1, "stateVersion": 1,
+            })
+        })
+        .unwrap();
+    module
+        .register_method("state_call", |params, recorded: &Arc<Recorded>, _| {
+            let params: Vec<Value> = params.parse()?;
+            let method = params.first().and_then(Value::as_str).unwrap_or_default();
+            let data = params.get(1).map(bytes_param).unwrap_or_default();
+            state_call(recorded, method, &data).map(|answer| json!(hex0x(&answer)))
+        })
+        .unwrap();
+    module
+        .register_method("state_getKeysPaged", |params, recorded: &Arc<Recorded>, _| {
+            let params: Vec<Value> = params.parse()?;
+            let prefix = params.first().map(bytes_param).unwrap_or_default();
+            let after = params.get(2).map(bytes_param).unwrap_or_default();
+            let keys: Vec<String> = recorded
+                .certificates
+                .iter()
+                .map(|(suffix, _)| [&prefix[..], suffix].concat())
+                .filter(|key| after.is_empty() || key[..] > after[..])
+                .map(|key| hex0x(&key))
+                .collect();
+            Ok::<_, ErrorObjectOwned>(json!(keys))
+        })
+        .unwrap();
+    module
+        .register_method("state_queryStorageAt", |params, recorded: &Arc<Recorded>, _| {
+            let params: Vec<Value> = params.parse()?;
+            let keys: Vec<Value> = params.first().and_then(Value::as_array).cloned().unwrap_or_default();
+            let changes: Vec<Value> = keys
+                .iter()
+                .map(|key| {
+                    let bytes = bytes_param(key);
+                    let value = recorded
+                        .certificates
+                        .iter()
+                        .find(|(suffix, _)| bytes.ends_with(suffix))
+                        .map(|(_, value)| json!(hex0x(value)))
+                        .unwrap_or(Value::Null);
+                    json!([key, value])
+                })
+                .collect();
+            Ok::<_, ErrorObjectOwned>(json!([{ "block": HEAD, "changes": changes }]))
+        })
+        .unwrap();
+    let handle = server.start(module);
+    (url, handle)
+}
