@@ -1,6 +1,7 @@
-//! The `neuronet` binary. Today: wallet commands in btcli's flag style. Miner, validator and
-//! devnet roles join as the transport and chain crates grow.
+//! The `neuronet` binary: wallet and chain commands in btcli's flag style. Miner, validator and
+//! devnet roles join as the node grows.
 
+mod chain_cmd;
 mod wallet_cmd;
 
 use clap::{Parser, Subcommand};
@@ -20,12 +21,24 @@ enum Command {
         #[command(subcommand)]
         command: wallet_cmd::WalletCommand,
     },
+    /// A subnet's neurons: uid, hotkey, stake, axon, permit, scores.
+    Metagraph(chain_cmd::MetagraphArgs),
+    /// Registers a hotkey on a subnet (burned registration, paid by the coldkey).
+    Register(chain_cmd::RegisterArgs),
+    /// Announces the hotkey's axon on a subnet.
+    ServeAxon(chain_cmd::ServeAxonArgs),
+    /// Sets the hotkey's weights on a subnet.
+    SetWeights(chain_cmd::SetWeightsArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Wallet { command } => wallet_cmd::run(command),
+        Command::Metagraph(args) => chain_cmd::block_on(chain_cmd::metagraph(args)).map(|()| ExitCode::SUCCESS),
+        Command::Register(args) => chain_cmd::block_on(chain_cmd::register(args)).map(|()| ExitCode::SUCCESS),
+        Command::ServeAxon(args) => chain_cmd::block_on(chain_cmd::serve_axon(args)).map(|()| ExitCode::SUCCESS),
+        Command::SetWeights(args) => chain_cmd::block_on(chain_cmd::set_weights(args)).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,

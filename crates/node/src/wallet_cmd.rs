@@ -23,14 +23,18 @@ pub struct WalletArgs {
 #[derive(Args)]
 pub struct HotkeyArgs {
     #[command(flatten)]
-    wallet: WalletArgs,
+    pub wallet: WalletArgs,
     /// Hotkey name (file under `hotkeys/`).
     #[arg(long = "wallet.hotkey", default_value = "default")]
-    hotkey: String,
+    pub hotkey: String,
 }
 
 #[derive(Subcommand)]
 pub enum WalletCommand {
+    /// The coldkey's free balance on chain.
+    Balance(crate::chain_cmd::BalanceArgs),
+    /// Sends TAO from the coldkey (asks for confirmation unless --yes).
+    Transfer(crate::chain_cmd::TransferArgs),
     /// Create a hotkey and print its SS58 address.
     NewHotkey {
         #[command(flatten)]
@@ -103,6 +107,8 @@ pub enum WalletCommand {
 
 pub fn run(command: WalletCommand) -> Result<ExitCode> {
     match command {
+        WalletCommand::Balance(args) => crate::chain_cmd::block_on(crate::chain_cmd::balance(args))?,
+        WalletCommand::Transfer(args) => crate::chain_cmd::block_on(crate::chain_cmd::transfer(args))?,
         WalletCommand::NewHotkey { key, crypto, n_words, uri, overwrite } => {
             let pair = match uri {
                 Some(uri) => Keypair::from_suri(&uri, crypto).context("reading --uri")?,
@@ -160,18 +166,18 @@ pub fn run(command: WalletCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn open(args: &WalletArgs) -> Wallet {
+pub(crate) fn open(args: &WalletArgs) -> Wallet {
     Wallet::new(&args.path, &args.name)
 }
 
-fn load_hotkey(wallet: &Wallet, hotkey: &str) -> Result<Keypair> {
+pub(crate) fn load_hotkey(wallet: &Wallet, hotkey: &str) -> Result<Keypair> {
     let path = wallet.hotkey_path(hotkey);
     let encrypted = wallet::is_encrypted(&path).with_context(|| format!("reading hotkey {}", path.display()))?;
     let password = if encrypted { Some(password(&format!("Password for hotkey {hotkey}: "))?) } else { None };
     wallet.hotkey(hotkey, password.as_deref()).with_context(|| format!("loading hotkey {}", path.display()))
 }
 
-fn load_coldkey(wallet: &Wallet) -> Result<Keypair> {
+pub(crate) fn load_coldkey(wallet: &Wallet) -> Result<Keypair> {
     let path = wallet.coldkey_path();
     let encrypted = wallet::is_encrypted(&path).with_context(|| format!("reading coldkey {}", path.display()))?;
     let password = if encrypted { Some(password("Password for coldkey: ")?) } else { None };

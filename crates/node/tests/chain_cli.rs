@@ -1,0 +1,70 @@
+//! `neuronet metagraph --json` against a WebSocket server answering with real finney bytes
+//! (spec-343 metadata, the 1,024 neurons of netuid 1 at block 6852690).
+
+#[path = "../../chain/tests/common/mod.rs"]
+mod common;
+
+use common::replay::{self, Recorded};
+use common::{fixture_bytes, fixture_json};
+use parity_scale_codec::Encode;
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metagraph_json_prints_every_neuron_of_a_real_subnet() {
+    let recorded = Recorded {
+        metadata: fixture_bytes("metadata/finney_spec343_v15.scale"),
+        spec_version: 343,
+        neurons: (1u16.encode(), fixture_bytes("runtime_api/neurons_lite_finney_netuid1_b6852690_spec343.bin")),
+        certificates: vec![],
+    };
+    let (url, server) = replay::start(recorded).await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuronet"))
+        .args(["metagraph", "--netuid", "1", "--json", "--subtensor.network", &url])
+        .output()
+        .await
+        .unwrap();
+    server.stop().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["netuid"], 1);
+    assert_eq!(printed["block"], replay::HEAD_NUMBER);
+    let neurons = printed["neurons"].as_array().unwrap();
+    let expected = fixture_json("runtime_api/neurons_lite_finney_netuid1_b6852690_spec343.decoded.json");
+    let expected = expected["decoded"].as_array().unwrap();
+    assert_eq!(neurons.len(), 1024);
+    for (neuron, expected) in neurons.iter().zip(expected) {
+        let uid = &expected["uid"];
+        assert_eq!(neuron["uid"], *uid);
+        assert_eq!(neuron["hotkey"], expected["hotkey"], "uid {uid}");
+        assert_eq!(neuron["coldkey"], expected["coldkey"], "uid {uid}");
+        assert_eq!(neuron["active"], expected["active"], "uid {uid}");
+        let axon = &expected["axon_info"];
+        let ip = axon["ip_str"].as_str().unwrap_or("0.0.0.0");
+        assert_eq!(neuron["axon"]["ip"], ip, "uid {uid}");
+        assert_eq!(neuron["axon"]["port"], axon["port"], "uid {uid}");
+        assert_eq!(neuron["axon"]["ip_type"], axon["ip_type"], "uid {uid}");
+        assert_eq!(neuron["axon"]["protocol"], axon["protocol"], "uid {uid}");
+        assert_eq!(neuron["stake"], expected["total_stake_rao"], "uid {uid}");
+        assert_eq!(neuron["validator_permit"], expected["validator_permit"], "uid {uid}");
+        assert_eq!(neuron["emission"], expected["emission"], "uid {uid}");
+        assert_eq!(neuron["last_update"], expected["last_update"], "uid {uid}");
+        for score in ["incentive", "dividends", "trust", "consensus"] {
+            // A fraction of 1 that gives back the chain's exact u16.
+            let shown = neuron[score].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&shown), "uid {uid} {score}");
+            assert_eq!((shown * 65535.0).round() as u64, expected[score].as_u64().unwrap(), "uid {uid} {score}");
+        }
+        assert_eq!(neuron["neuronet"], false);
+    }
+}
+
+#[test]
+fn a_node_that_is_not_there_is_a_clear_error() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_neuronet"))
+        .args(["metagraph", "--netuid", "1", "--subtensor.network", "nowhere"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("neither a network"), "{stderr}");
+}
