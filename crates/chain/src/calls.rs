@@ -135,3 +135,25 @@ pub fn transfer_keep_alive(dest: &AccountId, rao: u64) -> Call {
 pub fn transfer_allow_death(dest: &AccountId, rao: u64) -> Call {
     transfer("transfer_allow_death", dest, rao)
 }
+
+/// `SubtensorModule::commit_timelocked_weights`: weights encrypted to drand round `reveal_round`
+/// ([`timelock::encrypt_for_round`](crate::timelock::encrypt_for_round) over a
+/// [`WeightsTlockPayload`](crate::timelock::WeightsTlockPayload)), which the chain opens itself
+/// in the reveal epoch.
+pub fn commit_timelocked_weights(netuid: u16, commit: &[u8], reveal_round: u64, version: u16) -> Call {
+    let args = vec![int(netuid), Value::from_bytes(commit), int(reveal_round), int(version)];
+    subxt::dynamic::tx("SubtensorModule", "commit_timelocked_weights", args)
+}
+
+/// `SubtensorModule::commit_timelocked_mechanism_weights`: the same for one of the subnet's
+/// mechanisms (what bittensor 11.3.0 sends).
+pub fn commit_timelocked_mechanism_weights(
+    netuid: u16,
+    mecid: u8,
+    commit: &[u8],
+    reveal_round: u64,
+    version: u16,
+) -> Call {
+    let args = vec![int(netuid), int(mecid), Value::from_bytes(commit), int(reveal_round), int(version)];
+    subxt::dynamic::tx("SubtensorModule", "commit_timelocked_mechanism_weights", args)
+}

@@ -23,6 +23,7 @@ mod client;
 mod error;
 mod metagraph;
 mod neuron;
+pub mod timelock;
 mod weights;
 
 pub use account::AccountId;

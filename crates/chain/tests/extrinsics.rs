@@ -68,6 +68,14 @@ fn calls_have_the_chains_indices_and_argument_order() {
     assert_eq!(&at.tx().call_data(&calls::add_stake(&bob, 1, 5)).unwrap()[..2], &[0x07, 0x02]);
     assert!(at.tx().call_data(&calls::remove_stake(&bob, 1, 5)).is_ok());
     assert!(at.tx().call_data(&calls::transfer_allow_death(&bob, 5)).is_ok());
+    let commit = [9u8; 295];
+    let timelocked = at.tx().call_data(&calls::commit_timelocked_weights(1, &commit, 1000, 4)).unwrap();
+    assert_eq!(hex::encode(&timelocked[..4]), "07710100");
+    assert_eq!(hex::encode(&timelocked[timelocked.len() - 10..]), "e8030000000000000400", "round, then version");
+    let mechanism = at.tx().call_data(&calls::commit_timelocked_mechanism_weights(1, 0, &commit, 1000, 4)).unwrap();
+    assert_eq!(hex::encode(&mechanism[..5]), "0776010000");
+    let set_mechanism = at.tx().call_data(&calls::set_mechanism_weights(1, 0, &weights, 0)).unwrap();
+    assert_eq!(hex::encode(&set_mechanism[..5]), "0777010000");
 }
 
 #[test]
