@@ -195,3 +195,36 @@ impl subxt::tx::Signer<SubstrateConfig> for ZeroSigner {
         subxt::utils::MultiSignature::Sr25519([0; 64])
     }
 }
+
+#[test]
+fn an_unknown_extension_that_carries_data_is_an_error_naming_it() {
+    use subxt::ext::codec::{Decode, Encode};
+    use subxt::ext::frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
+    // The real metadata, with the tip-carrying extension renamed to one no client knows.
+    let bytes = fixture_bytes("metadata/finney_spec393_v15.scale");
+    let mut prefixed = RuntimeMetadataPrefixed::decode(&mut &bytes[..]).unwrap();
+    let RuntimeMetadata::V15(v15) = &mut prefixed.1 else { panic!("V15 expected") };
+    let tip = v15.extrinsic.signed_extensions.iter_mut().find(|e| e.identifier == "ChargeTransactionPayment").unwrap();
+    tip.identifier = "ChargeSomethingNew".into();
+    let metadata = Metadata::decode_from(&prefixed.encode()[..]).unwrap();
+    let config = SubstrateConfig::builder()
+        .set_genesis_hash(h256(GENESIS))
+        .set_spec_version_for_block_ranges([SpecVersionForRange {
+            block_range: 0..u64::MAX,
+            spec_version: 393,
+            transaction_version: 1,
+        }])
+        .set_metadata_for_spec_versions([(393, metadata.arc())])
+        .build();
+    let at = OfflineClient::new_with_config(config).at_block(HEAD_NUMBER).unwrap();
+    let params = DefaultExtrinsicParamsBuilder::<SubstrateConfig>::new().nonce(0).immortal().build();
+    let call = calls::transfer_keep_alive(&AccountId([1; 32]), 1);
+    let error = at
+        .tx()
+        .create_signable_offline(&call, params)
+        .and_then(|signable| signable.signer_payload())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("ChargeSomethingNew"), "{error}");
+}
