@@ -117,6 +117,11 @@ impl Chain {
         Ok(Chain { api, url })
     }
 
+    /// The subxt client underneath, for reads this crate does not wrap.
+    pub fn api(&self) -> &OnlineClient<SubstrateConfig> {
+        &self.api
+    }
+
     /// The node's URL.
     pub fn url(&self) -> &str {
         &self.url

@@ -24,6 +24,7 @@ mod error;
 mod metagraph;
 mod neuron;
 pub mod timelock;
+mod watch;
 mod weights;
 
 pub use account::AccountId;
@@ -31,4 +32,5 @@ pub use client::{network_url, Chain, ChainSigner, Hyperparameters, Included, FIN
 pub use error::{Error, Result};
 pub use metagraph::{decode_neuron_lite, decode_neurons_lite, Metagraph};
 pub use neuron::{ip_to_chain, normalised, AxonInfo, Neuron, NeuronCertificate, PrometheusInfo};
+pub use watch::{changes, Change, Update, Watcher};
 pub use weights::{commit_hash, netuid_index, normalise, NormalisedWeights};

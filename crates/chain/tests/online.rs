@@ -47,3 +47,61 @@ async fn an_unreachable_node_is_an_error_in_time() {
     assert!(error.to_string().contains("127.0.0.1:1"), "{error}");
     assert!(Chain::connect("http://example.com").await.is_err());
 }
+
+/// Moves the axon of the first serving neuron with a one-byte uid to `port`, in the answer the
+/// server gives from now on; its hotkey.
+fn move_axon(replay: &replay::Replay, port: u16) -> (AccountId, std::net::SocketAddr) {
+    let expected = fixture_json("runtime_api/neurons_lite_finney_netuid1_b6852690_spec343.decoded.json");
+    let neuron = expected["decoded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["axon_info"]["ip"].as_u64().unwrap() != 0 && n["uid"].as_u64().unwrap() < 64)
+        .unwrap();
+    let start = neuron["_byte_range"][0].as_u64().unwrap() as usize;
+    // hotkey, coldkey, uid and netuid (one byte each as compacts), active, then the axon's block,
+    // version and ip before its port.
+    let at = start + 32 + 32 + 1 + 1 + 1 + 8 + 4 + 16;
+    replay.neurons.lock().unwrap()[at..at + 2].copy_from_slice(&port.to_le_bytes());
+    let ip: std::net::IpAddr = neuron["axon_info"]["ip_str"].as_str().unwrap().parse().unwrap();
+    (AccountId::from_ss58(neuron["hotkey"].as_str().unwrap()).unwrap(), std::net::SocketAddr::new(ip, port))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_reports_a_moved_axon_and_resumes_after_the_node_drops() {
+    use neuronet_chain::Change;
+    use std::time::Duration;
+    let within = Duration::from_secs(30);
+    let replay = replay::Replay::new(recorded(vec![]));
+    let (url, server) = replay::serve(replay.clone(), "127.0.0.1:0").await;
+    let chain = Chain::connect(&url).await.unwrap();
+    let mut watcher = chain.watch(1, 2);
+
+    let first = tokio::time::timeout(within, watcher.next()).await.unwrap().unwrap();
+    assert_eq!(first.metagraph.neurons.len(), 1024);
+    assert_eq!(first.changes.len(), 1024);
+    assert!(first.changes.iter().all(|c| matches!(c, Change::Joined { .. })));
+
+    // A miner moves: the next reads (every 2 blocks) report it, and nothing else.
+    let (hotkey, moved_to) = move_axon(&replay, 9_001);
+    let update = tokio::time::timeout(within, watcher.next()).await.unwrap().unwrap();
+    let [Change::AxonMoved { hotkey: who, to, .. }] = &update.changes[..] else { panic!("{:?}", update.changes) };
+    assert_eq!((*who, *to), (hotkey, Some(moved_to)));
+
+    // The node goes away and comes back at the same address, where the miner moved again.
+    let addr = url.trim_start_matches("ws://").to_owned();
+    server.stop().unwrap();
+    server.stopped().await;
+    let (_, moved_again) = move_axon(&replay, 9_002);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, server) = replay::serve(replay.clone(), &addr).await;
+    let update = tokio::time::timeout(within, watcher.next()).await.unwrap().unwrap();
+    let [Change::AxonMoved { to, .. }] = &update.changes[..] else { panic!("{:?}", update.changes) };
+    assert_eq!(*to, Some(moved_again));
+
+    // On demand: a read now, changed or not.
+    watcher.refresh();
+    let update = tokio::time::timeout(within, watcher.next()).await.unwrap().unwrap();
+    assert!(update.changes.is_empty());
+    server.stop().unwrap();
+}

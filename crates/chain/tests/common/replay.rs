@@ -8,7 +8,9 @@ use jsonrpsee::server::{RpcModule, Server, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use parity_scale_codec::Encode;
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub const GENESIS: &str = "0x2f0555cc76fc2840a25a6ea3b9637146806f1f44b090c175ffde2a7e5ab36c03";
 pub const HEAD: &str = "0xdb13c066e2c63969f140164fb3bfe7a0aaa7b71407fc0fe525d68e57329ef9d0";
@@ -27,6 +29,22 @@ pub struct Recorded {
     pub certificates: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+/// A running recording: the answers can change while clients are connected.
+pub struct Replay {
+    recorded: Recorded,
+    /// The neurons-lite answer now (starts as the recorded one).
+    pub neurons: Mutex<Vec<u8>>,
+    /// The number of the next finalized head the subscription announces.
+    pub next_block: AtomicU64,
+}
+
+impl Replay {
+    pub fn new(recorded: Recorded) -> Arc<Self> {
+        let neurons = Mutex::new(recorded.neurons.1.clone());
+        Arc::new(Replay { recorded, neurons, next_block: AtomicU64::new(HEAD_NUMBER + 1) })
+    }
+}
+
 fn bytes_param(value: &Value) -> Vec<u8> {
     value.as_str().and_then(|text| hex::decode(text.trim_start_matches("0x")).ok()).unwrap_or_default()
 }
@@ -36,16 +54,21 @@ fn hex0x(bytes: &[u8]) -> String {
 }
 
 fn header() -> Value {
+    header_at(HEAD_NUMBER)
+}
+
+fn header_at(number: u64) -> Value {
     json!({
         "parentHash": GENESIS,
-        "number": format!("0x{HEAD_NUMBER:x}"),
+        "number": format!("0x{number:x}"),
         "stateRoot": GENESIS,
         "extrinsicsRoot": GENESIS,
         "digest": {"logs": []},
     })
 }
 
-fn state_call(recorded: &Recorded, method: &str, data: &[u8]) -> Result<Vec<u8>, ErrorObjectOwned> {
+fn state_call(replay: &Replay, method: &str, data: &[u8]) -> Result<Vec<u8>, ErrorObjectOwned> {
+    let recorded = &replay.recorded;
     Ok(match method {
         "Core_version" => (
             "node-subtensor".to_owned(),
@@ -61,7 +84,7 @@ fn state_call(recorded: &Recorded, method: &str, data: &[u8]) -> Result<Vec<u8>,
         "Metadata_metadata_versions" => vec![14u32, 15].encode(),
         "Metadata_metadata_at_version" if data == 15u32.encode() => Some(recorded.metadata.clone()).encode(),
         "Metadata_metadata_at_version" => None::<Vec<u8>>.encode(),
-        "NeuronInfoRuntimeApi_get_neurons_lite" if data == recorded.neurons.0 => recorded.neurons.1.clone(),
+        "NeuronInfoRuntimeApi_get_neurons_lite" if data == recorded.neurons.0 => replay.neurons.lock().unwrap().clone(),
         "NeuronInfoRuntimeApi_get_neurons_lite" => Vec::<u8>::new().encode(),
         other => return Err(ErrorObjectOwned::owned(-32000, format!("no runtime API {other} here"), None::<()>)),
     })
@@ -70,9 +93,15 @@ fn state_call(recorded: &Recorded, method: &str, data: &[u8]) -> Result<Vec<u8>,
 /// Starts the server on a free loopback port: its ws:// URL and its handle (dropping the handle
 /// does not stop it; `stop()` does).
 pub async fn start(recorded: Recorded) -> (String, ServerHandle) {
-    let server = Server::builder().build("127.0.0.1:0").await.unwrap();
+    serve(Replay::new(recorded), "127.0.0.1:0").await
+}
+
+/// Serves `replay` at `addr` (a port of 0 takes a free one): its ws:// URL and its handle.
+/// Finalized heads are announced every 100 ms to subscribers.
+pub async fn serve(replay: Arc<Replay>, addr: &str) -> (String, ServerHandle) {
+    let server = Server::builder().build(addr).await.unwrap();
     let url = format!("ws://{}", server.local_addr().unwrap());
-    let mut module = RpcModule::new(Arc::new(recorded));
+    let mut module = RpcModule::from_arc(replay);
     let methods = [
         "rpc_methods",
         "chain_getBlockHash",
@@ -83,6 +112,8 @@ pub async fn start(recorded: Recorded) -> (String, ServerHandle) {
         "state_getKeysPaged",
         "state_queryStorageAt",
         "state_getRuntimeVersion",
+        "chain_subscribeFinalizedHeads",
+        "chain_unsubscribeFinalizedHeads",
     ];
     module.register_method("rpc_methods", move |_, _, _| json!({ "methods": methods })).unwrap();
     module.register_method("chain_getBlockHash", |_, _, _| json!(GENESIS)).unwrap();
@@ -90,31 +121,32 @@ pub async fn start(recorded: Recorded) -> (String, ServerHandle) {
     module.register_method("chain_getHead", |_, _, _| json!(HEAD)).unwrap();
     module.register_method("chain_getHeader", |_, _, _| header()).unwrap();
     module
-        .register_method("state_getRuntimeVersion", |_, recorded: &Arc<Recorded>, _| {
+        .register_method("state_getRuntimeVersion", |_, replay: &Replay, _| {
             json!({
                 "specName": "node-subtensor", "implName": "node-subtensor", "authoringVersion": 1,
-                "specVersion": recorded.spec_version, "implVersion": 1, "apis": [],
+                "specVersion": replay.recorded.spec_version, "implVersion": 1, "apis": [],
                 "transactionVersion": 1, "stateVersion": 1,
             })
         })
         .unwrap();
     module
-        .register_method("state_call", |params, recorded: &Arc<Recorded>, _| {
+        .register_method("state_call", |params, replay: &Replay, _| {
             let params: Vec<Value> = params.parse()?;
             let method = params.first().and_then(Value::as_str).unwrap_or_default();
             let data = params.get(1).map(bytes_param).unwrap_or_default();
-            state_call(recorded, method, &data).map(|answer| json!(hex0x(&answer)))
+            state_call(replay, method, &data).map(|answer| json!(hex0x(&answer)))
         })
         .unwrap();
     module
-        .register_method("state_getKeysPaged", |params, recorded: &Arc<Recorded>, _| {
+        .register_method("state_getKeysPaged", |params, replay: &Replay, _| {
             let params: Vec<Value> = params.parse()?;
             let prefix = params.first().map(bytes_param).unwrap_or_default();
             let after = params.get(2).map(bytes_param).unwrap_or_default();
-            let keys: Vec<String> = recorded
+            let keys: Vec<String> = replay
+                .recorded
                 .certificates
                 .iter()
-                .map(|(suffix, _)| [&prefix[..], suffix].concat())
+                .map(|(suffix, _)| [&prefix[..], &suffix[..]].concat())
                 .filter(|key| after.is_empty() || key[..] > after[..])
                 .map(|key| hex0x(&key))
                 .collect();
@@ -122,14 +154,15 @@ pub async fn start(recorded: Recorded) -> (String, ServerHandle) {
         })
         .unwrap();
     module
-        .register_method("state_queryStorageAt", |params, recorded: &Arc<Recorded>, _| {
+        .register_method("state_queryStorageAt", |params, replay: &Replay, _| {
             let params: Vec<Value> = params.parse()?;
             let keys: Vec<Value> = params.first().and_then(Value::as_array).cloned().unwrap_or_default();
             let changes: Vec<Value> = keys
                 .iter()
                 .map(|key| {
                     let bytes = bytes_param(key);
-                    let value = recorded
+                    let value = replay
+                        .recorded
                         .certificates
                         .iter()
                         .find(|(suffix, _)| bytes.ends_with(suffix))
@@ -140,6 +173,29 @@ pub async fn start(recorded: Recorded) -> (String, ServerHandle) {
                 .collect();
             Ok::<_, ErrorObjectOwned>(json!([{ "block": HEAD, "changes": changes }]))
         })
+        .unwrap();
+    module
+        .register_subscription(
+            "chain_subscribeFinalizedHeads",
+            "chain_finalizedHead",
+            "chain_unsubscribeFinalizedHeads",
+            |_, pending, replay: Arc<Replay>, _| async move {
+                let Ok(sink) = pending.accept().await else { return };
+                loop {
+                    let number = replay.next_block.fetch_add(1, Ordering::Relaxed);
+                    let message = jsonrpsee::SubscriptionMessage::new(
+                        sink.method_name(),
+                        sink.subscription_id(),
+                        &header_at(number),
+                    )
+                    .unwrap();
+                    if sink.send(message).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        )
         .unwrap();
     let handle = server.start(module);
     (url, handle)
