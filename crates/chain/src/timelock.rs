@@ -205,6 +205,27 @@ pub fn reveal_round_for_block(target_block: u64, current_block: u64, now_secs: u
     round_at(now_secs + ahead_ms / 1000)
 }
 
+/// The round a commit made after `head` names, as bittensor 11.3.0 computes it: the reveal
+/// epoch's first block by the stateful rule, plus [`SECURITY_BLOCK_OFFSET`], in quicknet time
+/// from `now_secs` and the block time. `None` when the subnet has no epochs (tempo 0).
+pub fn reveal_round(schedule: EpochSchedule, head: u64, now_secs: u64, block_time_ms: u64) -> Option<u64> {
+    let first = schedule.first_reveal_block(head)?;
+    Some(reveal_round_for_block(first + SECURITY_BLOCK_OFFSET, head, now_secs, block_time_ms))
+}
+
+/// The same by the legacy modulo rule (runtimes before spec 425, bittensor-drand 1.2.0).
+pub fn legacy_reveal_round(
+    head: u64,
+    netuid: u16,
+    tempo: u16,
+    reveal_period_epochs: u64,
+    now_secs: u64,
+    block_time_ms: u64,
+) -> u64 {
+    let first = legacy_first_reveal_block(head, netuid, tempo, reveal_period_epochs);
+    reveal_round_for_block(first + SECURITY_BLOCK_OFFSET, head, now_secs, block_time_ms)
+}
+
 /// The first block of the reveal epoch for a commit made at `block`, by the modulo rule of
 /// runtimes before the stateful epoch index (epoch = (block + netuid + 1) / (tempo + 1)).
 pub fn legacy_first_reveal_block(block: u64, netuid: u16, tempo: u16, reveal_period_epochs: u64) -> u64 {

@@ -21,3 +21,4 @@ pub fn fixture_json(relative: &str) -> serde_json::Value {
 }
 
 pub mod replay;
+pub mod python;

@@ -1,0 +1,70 @@
+//! Timelocked commits against the Python SDK's own timelock library (pip bittensor-drand 2.0.0,
+//! what bittensor 11.3.0 commits weights with), in a venv the test makes: each side opens the
+//! other's commitment with drand quicknet's real round-1000 signature, and both compute the same
+//! reveal round for a chain state.
+
+mod common;
+
+use common::python;
+use neuronet_chain::timelock::{decrypt_with_signature, encrypt_for_round, reveal_round, EpochSchedule, WeightsTlockPayload};
+use neuronet_chain::{normalise, AccountId};
+use parity_scale_codec::Encode;
+
+const ROUND_1000_SIGNATURE: &str =
+    "b44679b9a59af2ec876b1a6b1ad52ea9b1615fc3982b19576350f93447cb1125e342b73a8dd2bacbe47e4b6b63ed5e39";
+
+fn payload() -> Vec<u8> {
+    let alice = AccountId::from_ss58("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY").unwrap();
+    let weights = normalise(&[0, 1, 7], &[1.0, 0.5, 0.25]).unwrap();
+    WeightsTlockPayload::new(&alice, &weights, 3).encode()
+}
+
+#[test]
+fn neuronets_commitment_opens_in_python_and_pythons_in_neuronet() {
+    let payload = payload();
+    let ours = encrypt_for_round(&payload, 1000).unwrap();
+    let opened = python::run("drand_peer.py", &["decrypt", &hex::encode(&ours), "1000", ROUND_1000_SIGNATURE]);
+    assert_eq!(opened["plaintext"], hex::encode(&payload));
+
+    let theirs = python::run("drand_peer.py", &["encrypt", &hex::encode(&payload), "1000"]);
+    let theirs = hex::decode(theirs["commit"].as_str().unwrap()).unwrap();
+    let opened = decrypt_with_signature(&theirs, &hex::decode(ROUND_1000_SIGNATURE).unwrap()).unwrap();
+    assert_eq!(opened, payload);
+}
+
+#[test]
+fn the_reveal_round_matches_the_python_sdks_for_a_chain_state() {
+    for (schedule, head, block_time) in [
+        (
+            EpochSchedule { tempo: 10, reveal_period_epochs: 1, last_epoch_block: 95, epoch_index: 7, blocks_since_last_step: 5, pending_epoch_at: 0 },
+            100u64,
+            12.0f64,
+        ),
+        (
+            EpochSchedule { tempo: 360, reveal_period_epochs: 2, last_epoch_block: 6_852_500, epoch_index: 19_000, blocks_since_last_step: 190, pending_epoch_at: 0 },
+            6_852_690,
+            12.0,
+        ),
+        (
+            EpochSchedule { tempo: 10, reveal_period_epochs: 1, last_epoch_block: 95, epoch_index: 7, blocks_since_last_step: 5, pending_epoch_at: 102 },
+            100,
+            0.25,
+        ),
+    ] {
+        let state = serde_json::json!({
+            "uids": [0, 1], "values": [65535, 32768], "version_key": 0,
+            "last_epoch_block": schedule.last_epoch_block, "pending_epoch_at": schedule.pending_epoch_at,
+            "epoch_index": schedule.epoch_index, "tempo": schedule.tempo,
+            "blocks_since_last_step": schedule.blocks_since_last_step, "current_block": head,
+            "reveal_period_epochs": schedule.reveal_period_epochs, "block_time": block_time,
+            "hotkey": hex::encode([0u8; 32]),
+        });
+        let theirs = python::run("drand_peer.py", &["commit-v2", &state.to_string()]);
+        let round = theirs["round"].as_u64().unwrap();
+        let (before, after) = (theirs["before"].as_u64().unwrap(), theirs["after"].as_u64().unwrap());
+        let block_time_ms = (block_time * 1000.0) as u64;
+        let earliest = reveal_round(schedule, head, before, block_time_ms).unwrap();
+        let latest = reveal_round(schedule, head, after + 1, block_time_ms).unwrap();
+        assert!((earliest..=latest).contains(&round), "{schedule:?}: python {round}, neuronet {earliest}..={latest}");
+    }
+}
