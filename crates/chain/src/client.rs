@@ -3,10 +3,12 @@
 //! serves, so a runtime upgrade is followed without a restart.
 
 use crate::account::AccountId;
-use crate::calls::Call;
+use crate::calls::{self, Call};
 use crate::error::{Error, Result};
 use crate::metagraph::Metagraph;
 use crate::neuron::NeuronCertificate;
+use crate::timelock::{self, EpochSchedule, WeightsTlockPayload};
+use crate::weights::NormalisedWeights;
 use neuronet_synapse::{CryptoType, Keypair};
 use parity_scale_codec::{DecodeAll, Encode};
 use std::collections::HashMap;
@@ -26,6 +28,9 @@ pub const FINNEY_URL: &str = "wss://entrypoint-finney.opentensor.ai:443";
 pub const TEST_URL: &str = "wss://test.finney.opentensor.ai:443";
 /// A node (or `neuronet devchain`) on this machine.
 pub const LOCAL_URL: &str = "ws://127.0.0.1:9944";
+
+/// Bittensor's block time.
+const DEFAULT_BLOCK_TIME_MS: u64 = 12_000;
 
 /// How many blocks a transaction stays valid for (a mortal era, rounded by the chain's rules).
 const MORTALITY: u64 = 64;
@@ -61,6 +66,7 @@ fn rpc(error: impl std::fmt::Display) -> Error {
 pub struct Chain {
     api: OnlineClient<SubstrateConfig>,
     url: String,
+    block_time_ms: u64,
 }
 
 impl std::fmt::Debug for Chain {
@@ -76,6 +82,20 @@ pub struct Included {
     pub block_hash: [u8; 32],
     /// The transaction's hash.
     pub extrinsic_hash: [u8; 32],
+}
+
+/// How [`Chain::set_weights`] put the weights on chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightsSubmitted {
+    /// Set directly (commit-reveal is off).
+    Set(Included),
+    /// Committed, timelocked: the chain reveals them itself once drand publishes `reveal_round`.
+    Committed {
+        /// The commit's inclusion.
+        included: Included,
+        /// The drand quicknet round that opens it.
+        reveal_round: u64,
+    },
 }
 
 /// What a validator reads about a subnet before it sets weights.
@@ -114,7 +134,14 @@ impl Chain {
         let api = OnlineClient::<SubstrateConfig>::from_rpc_client(RpcClient::new(client))
             .await
             .map_err(|e| Error::Rpc(format!("{url}: {e}")))?;
-        Ok(Chain { api, url })
+        Ok(Chain { api, url, block_time_ms: DEFAULT_BLOCK_TIME_MS })
+    }
+
+    /// With the chain's block time (12 s on finney and testnet; a local chain built with fast
+    /// blocks makes one every 250 ms), which timelocked commits aim their reveal round by.
+    pub fn with_block_time(mut self, block_time: Duration) -> Self {
+        self.block_time_ms = u64::try_from(block_time.as_millis()).unwrap_or(u64::MAX).max(1);
+        self
     }
 
     /// The subxt client underneath, for reads this crate does not wrap.
@@ -175,17 +202,6 @@ impl Chain {
     /// The hyperparameters a validator needs, at the latest finalized block.
     pub async fn hyperparameters(&self, netuid: u16) -> Result<Hyperparameters> {
         let at = self.api.at_current_block().await.map_err(rpc)?;
-        async fn item<T: subxt::ext::scale_decode::DecodeAsType>(
-            at: &subxt::client::OnlineClientAtBlock<SubstrateConfig>,
-            name: &str,
-            netuid: u16,
-        ) -> Result<T> {
-            let address = subxt::dynamic::storage::<(Value,), Value>("SubtensorModule", name);
-            let entry =
-                at.storage().entry(address).map_err(|e| Error::Unsupported(format!("SubtensorModule.{name}: {e}")))?;
-            let value = entry.fetch((Value::u128(netuid.into()),)).await.map_err(rpc)?;
-            value.decode_as::<T>().map_err(|e| Error::Unsupported(format!("SubtensorModule.{name}: {e}")))
-        }
         Ok(Hyperparameters {
             tempo: item(&at, "Tempo", netuid).await?,
             commit_reveal_enabled: item(&at, "CommitRevealWeightsEnabled", netuid).await?,
@@ -194,6 +210,60 @@ impl Chain {
             weights_version_key: item(&at, "WeightsVersionKey", netuid).await?,
             serving_rate_limit: item(&at, "ServingRateLimit", netuid).await?,
         })
+    }
+
+    /// Sets `signer`'s weights on `netuid` the way the subnet takes them: with commit-reveal off,
+    /// directly (`set_mechanism_weights` for the main mechanism where the runtime offers it,
+    /// `set_weights` otherwise); with it on, as a timelocked commit to the drand round at which
+    /// the chain will reveal them itself (the round by the runtime's own epoch rule, the stateful
+    /// one where `SubnetEpochIndex` exists). The version key is the subnet's.
+    pub async fn set_weights(
+        &self,
+        signer: &Keypair,
+        netuid: u16,
+        weights: &NormalisedWeights,
+    ) -> Result<WeightsSubmitted> {
+        let at = self.api.at_current_block().await.map_err(rpc)?;
+        let version_key: u64 = item(&at, "WeightsVersionKey", netuid).await?;
+        if !item::<bool>(&at, "CommitRevealWeightsEnabled", netuid).await? {
+            let call = if offers_call(&at, "set_mechanism_weights") {
+                calls::set_mechanism_weights(netuid, 0, weights, version_key)
+            } else {
+                calls::set_weights(netuid, weights, version_key)
+            };
+            return Ok(WeightsSubmitted::Set(self.submit(signer, &call).await?));
+        }
+        let head = at.block_number();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let tempo: u16 = item(&at, "Tempo", netuid).await?;
+        let reveal_period_epochs: u64 = item(&at, "RevealPeriodEpochs", netuid).await?;
+        let reveal_round = if has_storage(&at, "SubnetEpochIndex") {
+            let schedule = EpochSchedule {
+                tempo,
+                reveal_period_epochs,
+                last_epoch_block: item(&at, "LastEpochBlock", netuid).await?,
+                pending_epoch_at: item(&at, "PendingEpochAt", netuid).await?,
+                epoch_index: item(&at, "SubnetEpochIndex", netuid).await?,
+                blocks_since_last_step: item(&at, "BlocksSinceLastStep", netuid).await?,
+            };
+            timelock::reveal_round(schedule, head, now, self.block_time_ms)
+                .ok_or_else(|| Error::Invalid(format!("subnet {netuid} has tempo 0: its commits are never revealed")))?
+        } else {
+            timelock::legacy_reveal_round(head, netuid, tempo, reveal_period_epochs, now, self.block_time_ms)
+        };
+        let hotkey = AccountId::from(signer.hotkey());
+        let payload = WeightsTlockPayload::new(&hotkey, weights, version_key).encode();
+        let commit = timelock::encrypt_for_round(&payload, reveal_round)?;
+        let version = commit_reveal_version(&at).await?;
+        let call = if offers_call(&at, "commit_timelocked_mechanism_weights") {
+            calls::commit_timelocked_mechanism_weights(netuid, 0, &commit, reveal_round, version)
+        } else if offers_call(&at, "commit_timelocked_weights") {
+            calls::commit_timelocked_weights(netuid, &commit, reveal_round, version)
+        } else {
+            return Err(Error::Unsupported("timelocked weight commits".into()));
+        };
+        let included = self.submit(signer, &call).await?;
+        Ok(WeightsSubmitted::Committed { included, reveal_round })
     }
 
     /// Signs `call` with `signer` (mortal for 64 blocks), submits it and waits until a block
@@ -226,6 +296,42 @@ impl Chain {
             }
         }
         Err(Error::Rpc("the node stopped reporting the transaction's progress".into()))
+    }
+}
+
+type AtBlock = subxt::client::OnlineClientAtBlock<SubstrateConfig>;
+
+/// A `SubtensorModule` storage item keyed by netuid (its default when unset).
+async fn item<T: subxt::ext::scale_decode::DecodeAsType>(at: &AtBlock, name: &str, netuid: u16) -> Result<T> {
+    let unsupported = |e: &dyn std::fmt::Display| Error::Unsupported(format!("SubtensorModule.{name}: {e}"));
+    let address = subxt::dynamic::storage::<(Value,), Value>("SubtensorModule", name);
+    let entry = at.storage().entry(address).map_err(|e| unsupported(&e))?;
+    let value = entry.fetch((Value::u128(netuid.into()),)).await.map_err(rpc)?;
+    value.decode_as::<T>().map_err(|e| unsupported(&e))
+}
+
+/// Whether the runtime offers `SubtensorModule::call`.
+fn offers_call(at: &AtBlock, call: &str) -> bool {
+    at.metadata_ref().pallet_by_name("SubtensorModule").is_some_and(|p| p.call_variant_by_name(call).is_some())
+}
+
+/// Whether the runtime has the storage item `SubtensorModule::name`.
+fn has_storage(at: &AtBlock, name: &str) -> bool {
+    at.metadata_ref()
+        .pallet_by_name("SubtensorModule")
+        .and_then(|p| p.storage())
+        .is_some_and(|storage| storage.entry_by_name(name).is_some())
+}
+
+/// The commit format the chain expects (`CommitRevealWeightsVersion`, 4 when unset).
+async fn commit_reveal_version(at: &AtBlock) -> Result<u16> {
+    let address = subxt::dynamic::storage::<(), Value>("SubtensorModule", "CommitRevealWeightsVersion");
+    let Ok(entry) = at.storage().entry(address) else { return Ok(timelock::COMMIT_REVEAL_VERSION) };
+    match entry.try_fetch(()).await.map_err(rpc)? {
+        Some(value) => {
+            value.decode_as::<u16>().map_err(|e| Error::Unsupported(format!("CommitRevealWeightsVersion: {e}")))
+        }
+        None => Ok(timelock::COMMIT_REVEAL_VERSION),
     }
 }
 

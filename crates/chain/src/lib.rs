@@ -28,7 +28,9 @@ mod watch;
 mod weights;
 
 pub use account::AccountId;
-pub use client::{network_url, Chain, ChainSigner, Hyperparameters, Included, FINNEY_URL, LOCAL_URL, TEST_URL};
+pub use client::{
+    network_url, Chain, ChainSigner, Hyperparameters, Included, WeightsSubmitted, FINNEY_URL, LOCAL_URL, TEST_URL,
+};
 pub use error::{Error, Result};
 pub use metagraph::{decode_neuron_lite, decode_neurons_lite, Metagraph};
 pub use neuron::{ip_to_chain, normalised, AxonInfo, Neuron, NeuronCertificate, PrometheusInfo};

@@ -6,7 +6,9 @@
 mod common;
 
 use common::python;
-use neuronet_chain::timelock::{decrypt_with_signature, encrypt_for_round, reveal_round, EpochSchedule, WeightsTlockPayload};
+use neuronet_chain::timelock::{
+    decrypt_with_signature, encrypt_for_round, reveal_round, EpochSchedule, WeightsTlockPayload,
+};
 use neuronet_chain::{normalise, AccountId};
 use parity_scale_codec::Encode;
 
@@ -36,17 +38,38 @@ fn neuronets_commitment_opens_in_python_and_pythons_in_neuronet() {
 fn the_reveal_round_matches_the_python_sdks_for_a_chain_state() {
     for (schedule, head, block_time) in [
         (
-            EpochSchedule { tempo: 10, reveal_period_epochs: 1, last_epoch_block: 95, epoch_index: 7, blocks_since_last_step: 5, pending_epoch_at: 0 },
+            EpochSchedule {
+                tempo: 10,
+                reveal_period_epochs: 1,
+                last_epoch_block: 95,
+                epoch_index: 7,
+                blocks_since_last_step: 5,
+                pending_epoch_at: 0,
+            },
             100u64,
             12.0f64,
         ),
         (
-            EpochSchedule { tempo: 360, reveal_period_epochs: 2, last_epoch_block: 6_852_500, epoch_index: 19_000, blocks_since_last_step: 190, pending_epoch_at: 0 },
+            EpochSchedule {
+                tempo: 360,
+                reveal_period_epochs: 2,
+                last_epoch_block: 6_852_500,
+                epoch_index: 19_000,
+                blocks_since_last_step: 190,
+                pending_epoch_at: 0,
+            },
             6_852_690,
             12.0,
         ),
         (
-            EpochSchedule { tempo: 10, reveal_period_epochs: 1, last_epoch_block: 95, epoch_index: 7, blocks_since_last_step: 5, pending_epoch_at: 102 },
+            EpochSchedule {
+                tempo: 10,
+                reveal_period_epochs: 1,
+                last_epoch_block: 95,
+                epoch_index: 7,
+                blocks_since_last_step: 5,
+                pending_epoch_at: 102,
+            },
             100,
             0.25,
         ),

@@ -105,3 +105,42 @@ async fn the_watcher_reports_a_moved_axon_and_resumes_after_the_node_drops() {
     assert!(update.changes.is_empty());
     server.stop().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_the_chain_refuses_reports_the_chains_error_name_and_one_it_takes_its_block() {
+    use neuronet_chain::calls::{self, Serving};
+    use neuronet_chain::{normalise, Error, WeightsSubmitted};
+    let replay = replay::Replay::new(recorded(vec![]));
+    let metadata = subxt::Metadata::decode_from(&fixture_bytes("metadata/finney_spec343_v15.scale")[..]).unwrap();
+    let (url, server) = replay::serve(replay.clone(), "127.0.0.1:0").await;
+    let chain = Chain::connect(&url).await.unwrap();
+    let hotkey = neuronet_synapse::Keypair::from_suri("//Alice", neuronet_synapse::CryptoType::Sr25519).unwrap();
+    let serving = Serving::new(1, "203.0.113.7".parse().unwrap(), 8091);
+
+    *replay.events.lock().unwrap() =
+        common::events::module_error(&metadata, "SubtensorModule", "HotKeyNotRegisteredInSubNet");
+    let error = chain.submit(&hotkey, &calls::serve_axon(serving)).await.unwrap_err();
+    let Error::Module { pallet, name, .. } = &error else { panic!("{error}") };
+    assert_eq!((pallet.as_str(), name.as_str()), ("SubtensorModule", "HotKeyNotRegisteredInSubNet"));
+    assert!(error.to_string().contains("SubtensorModule::HotKeyNotRegisteredInSubNet"), "{error}");
+
+    // What went to the node is a serve_axon signed by the hotkey, for this chain.
+    let sent = replay.submitted.lock().unwrap().last().cloned().unwrap();
+    let sent = hex::decode(sent.trim_start_matches("0x")).unwrap();
+    assert!(sent.windows(32).any(|w| w == hotkey.hotkey().public()));
+    assert!(sent.windows(2).any(|w| w == [0x07, 0x04]));
+
+    *replay.events.lock().unwrap() = common::events::success(&metadata);
+    let included = chain.submit(&hotkey, &calls::serve_axon(serving)).await.unwrap();
+    assert_eq!(hex::encode(included.block_hash), replay::TX_BLOCK.trim_start_matches("0x"));
+
+    // Commit-reveal is on by default: the weights go out as a timelocked commit.
+    let weights = normalise(&[0, 1], &[1.0, 0.5]).unwrap();
+    let submitted = chain.set_weights(&hotkey, 1, &weights).await.unwrap();
+    let WeightsSubmitted::Committed { reveal_round, .. } = submitted else { panic!("{submitted:?}") };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(reveal_round > neuronet_chain::timelock::round_at(now), "a round in the future");
+    let sent = replay.submitted.lock().unwrap().last().cloned().unwrap();
+    assert!(sent.contains("0776"), "commit_timelocked_mechanism_weights");
+    server.stop().unwrap();
+}

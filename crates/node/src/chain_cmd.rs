@@ -5,7 +5,7 @@ use crate::wallet_cmd::{load_coldkey, load_hotkey, open, HotkeyArgs, WalletArgs}
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use neuronet_chain::calls::{self, Serving};
-use neuronet_chain::{normalise, normalised, AccountId, Chain, Metagraph};
+use neuronet_chain::{normalise, normalised, AccountId, Chain, Metagraph, WeightsSubmitted};
 use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -213,15 +213,13 @@ pub async fn set_weights(args: SetWeightsArgs) -> Result<()> {
     let hotkey = load_hotkey(&wallet, &args.key.hotkey)?;
     let weights = normalise(&args.uids, &args.weights)?;
     let chain = connect(&args.network).await?;
-    let parameters = chain.hyperparameters(args.netuid).await?;
-    if parameters.commit_reveal_enabled {
-        bail!(
-            "subnet {} has commit-reveal on: its weights are committed and revealed, which this command does not do yet",
-            args.netuid
-        );
+    match chain.set_weights(&hotkey, args.netuid, &weights).await? {
+        WeightsSubmitted::Set(included) => report("weights set", included),
+        WeightsSubmitted::Committed { included, reveal_round } => {
+            report("weights committed (timelocked; the chain reveals them itself)", included);
+            println!("they open at drand quicknet round {reveal_round}");
+        }
     }
-    let call = calls::set_weights(args.netuid, &weights, parameters.weights_version_key);
-    report("weights set", chain.submit(&hotkey, &call).await?);
     Ok(())
 }
 

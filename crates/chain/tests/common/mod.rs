@@ -20,5 +20,6 @@ pub fn fixture_json(relative: &str) -> serde_json::Value {
     serde_json::from_slice(&fixture_bytes(relative)).unwrap()
 }
 
-pub mod replay;
+pub mod events;
 pub mod python;
+pub mod replay;

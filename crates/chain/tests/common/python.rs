@@ -15,8 +15,7 @@ fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let root = repo_root();
-        let venv =
-            std::env::var_os("NEURONET_PYENV").map(PathBuf::from).unwrap_or_else(|| root.join(".venv-interop"));
+        let venv = std::env::var_os("NEURONET_PYENV").map(PathBuf::from).unwrap_or_else(|| root.join(".venv-interop"));
         let status = Command::new("bash")
             .arg(root.join("tests/python/setup-venv.sh"))
             .arg(&venv)

@@ -36,12 +36,27 @@ pub struct Replay {
     pub neurons: Mutex<Vec<u8>>,
     /// The number of the next finalized head the subscription announces.
     pub next_block: AtomicU64,
+    /// `System.Events` of the block that includes a submitted transaction.
+    pub events: Mutex<Vec<u8>>,
+    /// The transactions submitted, as hex.
+    pub submitted: Mutex<Vec<String>>,
 }
+
+/// The block that includes submitted transactions.
+pub const TX_BLOCK: &str = "0x2222222222222222222222222222222222222222222222222222222222222222";
+/// `twox128("System") ++ twox128("Events")`.
+const EVENTS_KEY: &str = "0x26aa394eea5630e07c48ae0c9558cef780d41e5e16056765bc8461851072c9d7";
 
 impl Replay {
     pub fn new(recorded: Recorded) -> Arc<Self> {
         let neurons = Mutex::new(recorded.neurons.1.clone());
-        Arc::new(Replay { recorded, neurons, next_block: AtomicU64::new(HEAD_NUMBER + 1) })
+        Arc::new(Replay {
+            recorded,
+            neurons,
+            next_block: AtomicU64::new(HEAD_NUMBER + 1),
+            events: Mutex::new(Vec::new()),
+            submitted: Mutex::new(Vec::new()),
+        })
     }
 }
 
@@ -86,6 +101,7 @@ fn state_call(replay: &Replay, method: &str, data: &[u8]) -> Result<Vec<u8>, Err
         "Metadata_metadata_at_version" => None::<Vec<u8>>.encode(),
         "NeuronInfoRuntimeApi_get_neurons_lite" if data == recorded.neurons.0 => replay.neurons.lock().unwrap().clone(),
         "NeuronInfoRuntimeApi_get_neurons_lite" => Vec::<u8>::new().encode(),
+        "AccountNonceApi_account_nonce" => 0u32.encode(),
         other => return Err(ErrorObjectOwned::owned(-32000, format!("no runtime API {other} here"), None::<()>)),
     })
 }
@@ -114,6 +130,10 @@ pub async fn serve(replay: Arc<Replay>, addr: &str) -> (String, ServerHandle) {
         "state_getRuntimeVersion",
         "chain_subscribeFinalizedHeads",
         "chain_unsubscribeFinalizedHeads",
+        "chain_getBlock",
+        "state_getStorage",
+        "author_submitAndWatchExtrinsic",
+        "author_unwatchExtrinsic",
     ];
     module.register_method("rpc_methods", move |_, _, _| json!({ "methods": methods })).unwrap();
     module.register_method("chain_getBlockHash", |_, _, _| json!(GENESIS)).unwrap();
@@ -194,6 +214,47 @@ pub async fn serve(replay: Arc<Replay>, addr: &str) -> (String, ServerHandle) {
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
+            },
+        )
+        .unwrap();
+    module
+        .register_method("chain_getBlock", |_, replay: &Replay, _| {
+            let extrinsics = replay.submitted.lock().unwrap().clone();
+            json!({ "block": { "header": header(), "extrinsics": extrinsics }, "justifications": null })
+        })
+        .unwrap();
+    module
+        .register_method("state_getStorage", |params, replay: &Replay, _| {
+            let params: Vec<Value> = params.parse()?;
+            let key = params.first().and_then(Value::as_str).unwrap_or_default();
+            let events = replay.events.lock().unwrap();
+            Ok::<_, ErrorObjectOwned>(if key == EVENTS_KEY && !events.is_empty() {
+                json!(hex0x(&events))
+            } else {
+                Value::Null
+            })
+        })
+        .unwrap();
+    module
+        .register_subscription(
+            "author_submitAndWatchExtrinsic",
+            "author_extrinsicUpdate",
+            "author_unwatchExtrinsic",
+            |params, pending, replay: Arc<Replay>, _| async move {
+                let Ok(params) = params.parse::<Vec<Value>>() else { return };
+                let extrinsic = params.first().and_then(Value::as_str).unwrap_or_default().to_owned();
+                replay.submitted.lock().unwrap().push(extrinsic);
+                let Ok(sink) = pending.accept().await else { return };
+                for status in [json!("ready"), json!({ "inBlock": TX_BLOCK }), json!({ "finalized": TX_BLOCK })] {
+                    let message =
+                        jsonrpsee::SubscriptionMessage::new(sink.method_name(), sink.subscription_id(), &status)
+                            .unwrap();
+                    if sink.send(message).await.is_err() {
+                        return;
+                    }
+                }
+                // Kept open until the client unwatches, as a node does.
+                sink.closed().await;
             },
         )
         .unwrap();
