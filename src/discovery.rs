@@ -12,7 +12,7 @@
 //! assert!(report.is_empty());
 //! ```
 
-use neuronet_chain::{Metagraph, Neuron};
+use neuronet_chain::{Metagraph, Neuron, Watcher};
 use neuronet_transport::{
     peer_id_of_certificate, Directory, Multiaddr, PeerEntry, PeerFacts, PeerId, SyncReport, Target,
 };
@@ -52,6 +52,23 @@ pub fn peer_entry(neuron: &Neuron) -> PeerEntry {
 /// joined, left, moved (a new address or identity: their next dial goes there) or changed facts.
 pub fn sync(directory: &Directory, metagraph: &Metagraph) -> SyncReport {
     directory.sync(metagraph.neurons.iter().map(peer_entry))
+}
+
+/// Keeps `directory` in step with `watcher` (see [`Chain::watch`](neuronet_chain::Chain::watch))
+/// until the watcher ends: every update replaces the directory's entries, so a miner that moves
+/// or publishes a new identity is dialed at its new address from the next connection on.
+pub async fn follow(directory: Directory, mut watcher: Watcher) {
+    while let Some(update) = watcher.next().await {
+        let report = sync(&directory, &update.metagraph);
+        tracing::debug!(
+            joined = report.joined.len(),
+            left = report.left.len(),
+            moved = report.moved.len(),
+            changed = report.changed.len(),
+            block = update.metagraph.block,
+            "directory synced with the metagraph"
+        );
+    }
 }
 
 /// The target for `uid`: its hotkey, resolved through a directory kept by [`sync`].

@@ -14,10 +14,12 @@ use parity_scale_codec::{DecodeAll, Encode};
 use std::collections::HashMap;
 use std::time::Duration;
 use subxt::config::DefaultExtrinsicParamsBuilder;
+use subxt::config::RpcConfigFor;
 use subxt::dynamic::Value;
 use subxt::error::{DispatchError, TransactionEventsError};
 use subxt::rpcs::client::reconnecting_rpc_client::{ExponentialBackoff, RpcClient as ReconnectingClient};
 use subxt::rpcs::client::RpcClient;
+use subxt::rpcs::LegacyRpcMethods;
 use subxt::tx::{Signer, TransactionStatus};
 use subxt::utils::{AccountId32, MultiSignature};
 use subxt::{OnlineClient, SubstrateConfig};
@@ -65,6 +67,7 @@ fn rpc(error: impl std::fmt::Display) -> Error {
 #[derive(Clone)]
 pub struct Chain {
     api: OnlineClient<SubstrateConfig>,
+    rpc: RpcClient,
     url: String,
     block_time_ms: u64,
 }
@@ -131,10 +134,11 @@ impl Chain {
             .await
             .map_err(|_| Error::Rpc(format!("connecting to {url} timed out after {timeout:?}")))?
             .map_err(|e| Error::Rpc(format!("connecting to {url}: {e}")))?;
-        let api = OnlineClient::<SubstrateConfig>::from_rpc_client(RpcClient::new(client))
+        let rpc = RpcClient::new(client);
+        let api = OnlineClient::<SubstrateConfig>::from_rpc_client(rpc.clone())
             .await
             .map_err(|e| Error::Rpc(format!("{url}: {e}")))?;
-        Ok(Chain { api, url, block_time_ms: DEFAULT_BLOCK_TIME_MS })
+        Ok(Chain { api, rpc, url, block_time_ms: DEFAULT_BLOCK_TIME_MS })
     }
 
     /// With the chain's block time (12 s on finney and testnet; a local chain built with fast
@@ -272,7 +276,20 @@ impl Chain {
     /// (a bad nonce, too little balance for the fee) is [`Error::Rejected`].
     pub async fn submit(&self, signer: &Keypair, call: &Call) -> Result<Included> {
         let at = self.api.at_current_block().await.map_err(rpc)?;
-        let params = DefaultExtrinsicParamsBuilder::<SubstrateConfig>::new().mortal(MORTALITY).build();
+        let mut params = DefaultExtrinsicParamsBuilder::<SubstrateConfig>::new().mortal(MORTALITY);
+        // The pool's next nonce counts transactions not yet finalized, so two sent back to back
+        // do not share one; a node without the method leaves it to the finalized state.
+        let account = AccountId32(*signer.hotkey().public());
+        if let Ok(nonce) = LegacyRpcMethods::<RpcConfigFor<SubstrateConfig>>::new(self.rpc.clone())
+            .system_account_next_index(&account)
+            .await
+        {
+            params = params.nonce(nonce);
+        }
+        let params = params.build();
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!("submitted; waiting for a block to include it ...");
+        }
         let mut progress = at
             .tx()
             .sign_and_submit_then_watch(call, &ChainSigner(signer), params)

@@ -144,3 +144,65 @@ async fn a_transaction_the_chain_refuses_reports_the_chains_error_name_and_one_i
     assert!(sent.contains("0776"), "commit_timelocked_mechanism_weights");
     server.stop().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_upgrade_is_followed_without_a_restart() {
+    let replay = replay::Replay::new(recorded(vec![]));
+    let (url, server) = replay::serve(replay.clone(), "127.0.0.1:0").await;
+    let chain = Chain::connect(&url).await.unwrap();
+    let extensions = |at: &subxt::client::OnlineClientAtBlock<subxt::SubstrateConfig>| -> Vec<String> {
+        let metadata = at.metadata_ref();
+        let list = metadata.extrinsic().transaction_extensions_by_version(0).unwrap();
+        list.map(|e| e.identifier().to_owned()).collect()
+    };
+    let at = chain.api().at_current_block().await.unwrap();
+    assert_eq!(at.spec_version(), 343);
+    assert!(!extensions(&at).contains(&"CheckShieldedTxValidity".to_owned()));
+    assert_eq!(chain.metagraph(1).await.unwrap().neurons.len(), 1024);
+
+    // The node upgrades its runtime to spec 393, which adds a transaction extension.
+    *replay.runtime.lock().unwrap() = (393, fixture_bytes("metadata/finney_spec393_v15.scale"));
+    let at = chain.api().at_current_block().await.unwrap();
+    assert_eq!(at.spec_version(), 393);
+    assert!(extensions(&at).contains(&"CheckShieldedTxValidity".to_owned()));
+    assert_eq!(chain.metagraph(1).await.unwrap().neurons.len(), 1024);
+    server.stop().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_fall_back_to_the_runtimes_defaults_and_nonces_follow_the_pool() {
+    use neuronet_chain::calls::{self, Serving};
+    let replay = replay::Replay::new(recorded(vec![]));
+    let metadata = subxt::Metadata::decode_from(&fixture_bytes("metadata/finney_spec343_v15.scale")[..]).unwrap();
+    let (url, server) = replay::serve(replay.clone(), "127.0.0.1:0").await;
+    let chain = Chain::connect(&url).await.unwrap();
+    let nobody = AccountId([3; 32]);
+    assert_eq!(chain.free_balance(&nobody).await.unwrap(), 0);
+    assert_eq!(chain.uid(1, &nobody).await.unwrap(), None);
+    let parameters = chain.hyperparameters(1).await.unwrap();
+    assert!(parameters.commit_reveal_enabled);
+    assert_eq!(parameters.weights_rate_limit, 100);
+    assert_eq!(parameters.serving_rate_limit, 50);
+    assert_eq!(parameters.reveal_period_epochs, 1);
+
+    // Two transactions back to back take consecutive nonces from the pool.
+    *replay.events.lock().unwrap() = common::events::success(&metadata);
+    let hotkey = neuronet_synapse::Keypair::from_suri("//Bob", neuronet_synapse::CryptoType::Ed25519).unwrap();
+    let serving = Serving::new(1, "203.0.113.7".parse().unwrap(), 8091);
+    chain.submit(&hotkey, &calls::serve_axon(serving)).await.unwrap();
+    chain.submit(&hotkey, &calls::serve_axon(serving)).await.unwrap();
+    let nonces: Vec<u8> = replay
+        .submitted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|tx| {
+            let bytes = hex::decode(tx.trim_start_matches("0x")).unwrap();
+            // Length (2 bytes), version, address (1 + 32), signature (1 + 64), mortal era (2).
+            assert_eq!(bytes[2 + 1 + 33], 0x00, "MultiSignature::Ed25519");
+            bytes[2 + 1 + 33 + 65 + 2] >> 2
+        })
+        .collect();
+    assert_eq!(nonces, [0, 1]);
+    server.stop().unwrap();
+}

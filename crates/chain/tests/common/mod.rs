@@ -6,7 +6,13 @@
 use std::path::PathBuf;
 
 pub fn fixture(relative: &str) -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/subtensor");
+    // The checkout's root is the manifest's folder or one above it; shared/ sits beside it.
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest
+        .ancestors()
+        .map(|dir| dir.join("../shared/fixtures/subtensor"))
+        .find(|dir| dir.exists())
+        .unwrap_or_else(|| manifest.join("../../../shared/fixtures/subtensor"));
     let path = root.join(relative);
     assert!(path.exists(), "missing chain fixture {} (../shared must sit beside the checkout)", path.display());
     path

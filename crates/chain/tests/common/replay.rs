@@ -40,6 +40,10 @@ pub struct Replay {
     pub events: Mutex<Vec<u8>>,
     /// The transactions submitted, as hex.
     pub submitted: Mutex<Vec<String>>,
+    /// The runtime now: its spec version and metadata (a runtime upgrade replaces them).
+    pub runtime: Mutex<(u32, Vec<u8>)>,
+    /// The certificates now (starts as the recorded ones).
+    pub certificates: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 /// The block that includes submitted transactions.
@@ -51,11 +55,13 @@ impl Replay {
     pub fn new(recorded: Recorded) -> Arc<Self> {
         let neurons = Mutex::new(recorded.neurons.1.clone());
         Arc::new(Replay {
-            recorded,
             neurons,
             next_block: AtomicU64::new(HEAD_NUMBER + 1),
             events: Mutex::new(Vec::new()),
             submitted: Mutex::new(Vec::new()),
+            runtime: Mutex::new((recorded.spec_version, recorded.metadata.clone())),
+            certificates: Mutex::new(recorded.certificates.clone()),
+            recorded,
         })
     }
 }
@@ -89,7 +95,7 @@ fn state_call(replay: &Replay, method: &str, data: &[u8]) -> Result<Vec<u8>, Err
             "node-subtensor".to_owned(),
             "node-subtensor".to_owned(),
             1u32,
-            recorded.spec_version,
+            replay.runtime.lock().unwrap().0,
             1u32,
             Vec::<([u8; 8], u32)>::new(),
             1u32,
@@ -97,11 +103,13 @@ fn state_call(replay: &Replay, method: &str, data: &[u8]) -> Result<Vec<u8>, Err
         )
             .encode(),
         "Metadata_metadata_versions" => vec![14u32, 15].encode(),
-        "Metadata_metadata_at_version" if data == 15u32.encode() => Some(recorded.metadata.clone()).encode(),
+        "Metadata_metadata_at_version" if data == 15u32.encode() => {
+            Some(replay.runtime.lock().unwrap().1.clone()).encode()
+        }
         "Metadata_metadata_at_version" => None::<Vec<u8>>.encode(),
         "NeuronInfoRuntimeApi_get_neurons_lite" if data == recorded.neurons.0 => replay.neurons.lock().unwrap().clone(),
         "NeuronInfoRuntimeApi_get_neurons_lite" => Vec::<u8>::new().encode(),
-        "AccountNonceApi_account_nonce" => 0u32.encode(),
+        "AccountNonceApi_account_nonce" => (replay.submitted.lock().unwrap().len() as u32).encode(),
         other => return Err(ErrorObjectOwned::owned(-32000, format!("no runtime API {other} here"), None::<()>)),
     })
 }
@@ -134,6 +142,7 @@ pub async fn serve(replay: Arc<Replay>, addr: &str) -> (String, ServerHandle) {
         "state_getStorage",
         "author_submitAndWatchExtrinsic",
         "author_unwatchExtrinsic",
+        "system_accountNextIndex",
     ];
     module.register_method("rpc_methods", move |_, _, _| json!({ "methods": methods })).unwrap();
     module.register_method("chain_getBlockHash", |_, _, _| json!(GENESIS)).unwrap();
@@ -144,7 +153,7 @@ pub async fn serve(replay: Arc<Replay>, addr: &str) -> (String, ServerHandle) {
         .register_method("state_getRuntimeVersion", |_, replay: &Replay, _| {
             json!({
                 "specName": "node-subtensor", "implName": "node-subtensor", "authoringVersion": 1,
-                "specVersion": replay.recorded.spec_version, "implVersion": 1, "apis": [],
+                "specVersion": replay.runtime.lock().unwrap().0, "implVersion": 1, "apis": [],
                 "transactionVersion": 1, "stateVersion": 1,
             })
         })
@@ -163,8 +172,9 @@ pub async fn serve(replay: Arc<Replay>, addr: &str) -> (String, ServerHandle) {
             let prefix = params.first().map(bytes_param).unwrap_or_default();
             let after = params.get(2).map(bytes_param).unwrap_or_default();
             let keys: Vec<String> = replay
-                .recorded
                 .certificates
+                .lock()
+                .unwrap()
                 .iter()
                 .map(|(suffix, _)| [&prefix[..], &suffix[..]].concat())
                 .filter(|key| after.is_empty() || key[..] > after[..])
@@ -182,8 +192,9 @@ pub async fn serve(replay: Arc<Replay>, addr: &str) -> (String, ServerHandle) {
                 .map(|key| {
                     let bytes = bytes_param(key);
                     let value = replay
-                        .recorded
                         .certificates
+                        .lock()
+                        .unwrap()
                         .iter()
                         .find(|(suffix, _)| bytes.ends_with(suffix))
                         .map(|(_, value)| json!(hex0x(value)))
@@ -216,6 +227,10 @@ pub async fn serve(replay: Arc<Replay>, addr: &str) -> (String, ServerHandle) {
                 }
             },
         )
+        .unwrap();
+    // The pool counts transactions not yet finalized: every one submitted here.
+    module
+        .register_method("system_accountNextIndex", |_, replay: &Replay, _| replay.submitted.lock().unwrap().len())
         .unwrap();
     module
         .register_method("chain_getBlock", |_, replay: &Replay, _| {
