@@ -111,6 +111,53 @@ pub struct TransferArgs {
     yes: bool,
 }
 
+#[derive(Args)]
+pub struct StakeArgs {
+    #[command(flatten)]
+    network: NetworkArgs,
+    #[command(flatten)]
+    key: HotkeyArgs,
+    /// The hotkey to stake to, as SS58 (default: the wallet's hotkey).
+    #[arg(long)]
+    hotkey: Option<String>,
+    /// The subnet.
+    #[arg(long)]
+    netuid: u16,
+    /// The amount in TAO (up to 9 decimals; for remove, in the subnet's alpha).
+    #[arg(long)]
+    amount: String,
+}
+
+/// `neuronet stake ...`: stake from the coldkey to a hotkey, or take it back.
+#[derive(clap::Subcommand)]
+pub enum StakeCommand {
+    /// Stakes TAO from the coldkey to a hotkey on a subnet.
+    Add(StakeArgs),
+    /// Unstakes from a hotkey on a subnet back to the coldkey.
+    Remove(StakeArgs),
+}
+
+pub async fn stake(command: StakeCommand) -> Result<()> {
+    let (adding, args) = match command {
+        StakeCommand::Add(args) => (true, args),
+        StakeCommand::Remove(args) => (false, args),
+    };
+    let rao = parse_tao(&args.amount)?;
+    let wallet = open(&args.key.wallet);
+    let hotkey = match &args.hotkey {
+        Some(ss58) => AccountId::from_ss58(ss58)?,
+        None => AccountId::from(load_hotkey(&wallet, &args.key.hotkey)?.hotkey()),
+    };
+    let coldkey = load_coldkey(&wallet)?;
+    let chain = connect(&args.network).await?;
+    if adding {
+        report("staked", chain.submit(&coldkey, &calls::add_stake(&hotkey, args.netuid, rao)).await?);
+    } else {
+        report("unstaked", chain.submit(&coldkey, &calls::remove_stake(&hotkey, args.netuid, rao)).await?);
+    }
+    Ok(())
+}
+
 /// Runs `work` on a runtime of its own (the wallet commands need none).
 pub fn block_on<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(work)

@@ -27,8 +27,13 @@ enum Command {
     Register(chain_cmd::RegisterArgs),
     /// Announces the hotkey's axon on a subnet.
     ServeAxon(chain_cmd::ServeAxonArgs),
-    /// Sets the hotkey's weights on a subnet.
+    /// Sets the hotkey's weights on a subnet (a timelocked commit where commit-reveal is on).
     SetWeights(chain_cmd::SetWeightsArgs),
+    /// Stake from the coldkey to a hotkey, or back.
+    Stake {
+        #[command(subcommand)]
+        command: chain_cmd::StakeCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -39,6 +44,7 @@ fn main() -> ExitCode {
         Command::Register(args) => chain_cmd::block_on(chain_cmd::register(args)).map(|()| ExitCode::SUCCESS),
         Command::ServeAxon(args) => chain_cmd::block_on(chain_cmd::serve_axon(args)).map(|()| ExitCode::SUCCESS),
         Command::SetWeights(args) => chain_cmd::block_on(chain_cmd::set_weights(args)).map(|()| ExitCode::SUCCESS),
+        Command::Stake { command } => chain_cmd::block_on(chain_cmd::stake(command)).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,

@@ -68,3 +68,76 @@ fn a_node_that_is_not_there_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("neither a network"), "{stderr}");
 }
+
+fn neuronet(args: &[&str], wallets: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_neuronet"))
+        .args(args)
+        .args(["--wallet.path", wallets.to_str().unwrap()])
+        .env("NEURONET_WALLET_PASSWORD", "pw")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_report_the_chains_own_error_and_reads_print_balances() {
+    let replay = replay::Replay::new(Recorded {
+        metadata: fixture_bytes("metadata/finney_spec343_v15.scale"),
+        spec_version: 343,
+        neurons: (1u16.encode(), fixture_bytes("runtime_api/neurons_lite_finney_netuid1_b6852690_spec343.bin")),
+        certificates: vec![],
+    });
+    let metadata = subxt::Metadata::decode_from(&fixture_bytes("metadata/finney_spec343_v15.scale")[..]).unwrap();
+    *replay.events.lock().unwrap() =
+        common::events::module_error(&metadata, "SubtensorModule", "HotKeyNotRegisteredInSubNet");
+    let (url, server) = replay::serve(replay.clone(), "127.0.0.1:0").await;
+    let wallets = tempfile::tempdir().unwrap();
+    let dir = wallets.path().to_owned();
+    let url2 = url.clone();
+    let (created, served, balance) = tokio::task::spawn_blocking(move || {
+        let created =
+            neuronet(&["wallet", "new-hotkey", "--wallet.name", "m", "--wallet.hotkey", "h", "--uri", "//Alice"], &dir);
+        let served = neuronet(
+            &[
+                "serve-axon",
+                "--netuid",
+                "1",
+                "--axon.ip",
+                "203.0.113.7",
+                "--axon.port",
+                "8091",
+                "--wallet.name",
+                "m",
+                "--wallet.hotkey",
+                "h",
+                "--subtensor.network",
+                &url2,
+            ],
+            &dir,
+        );
+        let balance = neuronet(
+            &[
+                "wallet",
+                "balance",
+                "--ss58",
+                "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY",
+                "--json",
+                "--subtensor.network",
+                &url2,
+            ],
+            &dir,
+        );
+        (created, served, balance)
+    })
+    .await
+    .unwrap();
+    server.stop().unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(!served.status.success());
+    let stderr = String::from_utf8_lossy(&served.stderr);
+    assert!(stderr.contains("SubtensorModule::HotKeyNotRegisteredInSubNet"), "{stderr}");
+    assert_eq!(replay.submitted.lock().unwrap().len(), 1, "one serve_axon went to the node");
+    assert!(balance.status.success(), "{}", String::from_utf8_lossy(&balance.stderr));
+    let printed: Value = serde_json::from_slice(&balance.stdout).unwrap();
+    assert_eq!(printed["free_rao"], 0);
+    assert_eq!(printed["free_tao"], "0.000000000");
+}
