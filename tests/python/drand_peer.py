@@ -5,6 +5,7 @@ timelocked weight commits. Prints one JSON line.
                                            envelope with its round, as bittensor_drand expects)
   encrypt PAYLOAD_HEX ROUND                a commit for ROUND (the chain's bytes, envelope removed)
   commit-v2 JSON                           get_encrypted_commit_v2's commit and round for a state
+  commit-v1 JSON                           the same by the legacy modulo rule (bittensor-drand 1.2)
 """
 import json
 import sys
@@ -54,6 +55,15 @@ def main() -> None:
         commit, round_ = bittensor_drand.get_encrypted_commit_v2(
             s["uids"], s["values"], s["version_key"], s["last_epoch_block"], s["pending_epoch_at"],
             s["epoch_index"], s["tempo"], s["blocks_since_last_step"], s["current_block"],
+            s["reveal_period_epochs"], s["block_time"], bytes.fromhex(s["hotkey"]),
+        )
+        after = int(time.time())
+        print(json.dumps({"commit": commit.hex(), "round": round_, "before": before, "after": after}))
+    elif command == "commit-v1":
+        s = json.loads(sys.argv[2])
+        before = int(time.time())
+        commit, round_ = bittensor_drand.get_encrypted_commit(
+            s["uids"], s["values"], s["version_key"], s["tempo"], s["current_block"], s["netuid"],
             s["reveal_period_epochs"], s["block_time"], bytes.fromhex(s["hotkey"]),
         )
         after = int(time.time())

@@ -7,7 +7,7 @@ mod common;
 
 use common::python;
 use neuronet_chain::timelock::{
-    decrypt_with_signature, encrypt_for_round, reveal_round, EpochSchedule, WeightsTlockPayload,
+    decrypt_with_signature, encrypt_for_round, legacy_reveal_round, reveal_round, EpochSchedule, WeightsTlockPayload,
 };
 use neuronet_chain::{normalise, AccountId};
 use parity_scale_codec::Encode;
@@ -89,5 +89,28 @@ fn the_reveal_round_matches_the_python_sdks_for_a_chain_state() {
         let earliest = reveal_round(schedule, head, before, block_time_ms).unwrap();
         let latest = reveal_round(schedule, head, after + 1, block_time_ms).unwrap();
         assert!((earliest..=latest).contains(&round), "{schedule:?}: python {round}, neuronet {earliest}..={latest}");
+    }
+}
+
+#[test]
+fn the_reveal_round_by_the_legacy_rule_matches_bittensor_drand_1_2() {
+    for (tempo, head, netuid, period, block_time) in
+        [(360u16, 6_852_690u64, 1u16, 1u64, 12.0f64), (10, 100, 1, 2, 12.0), (99, 12_345, 23, 3, 0.25)]
+    {
+        let state = serde_json::json!({
+            "uids": [0, 1], "values": [65535, 32768], "version_key": 0, "tempo": tempo,
+            "current_block": head, "netuid": netuid, "reveal_period_epochs": period,
+            "block_time": block_time, "hotkey": hex::encode([0u8; 32]),
+        });
+        let theirs = python::run_legacy_drand("drand_peer.py", &["commit-v1", &state.to_string()]);
+        let round = theirs["round"].as_u64().unwrap();
+        let (before, after) = (theirs["before"].as_u64().unwrap(), theirs["after"].as_u64().unwrap());
+        let block_time_ms = (block_time * 1000.0) as u64;
+        let earliest = legacy_reveal_round(head, netuid, tempo, period, before, block_time_ms);
+        let latest = legacy_reveal_round(head, netuid, tempo, period, after + 1, block_time_ms);
+        assert!(
+            (earliest..=latest).contains(&round),
+            "tempo {tempo} head {head}: python {round}, neuronet {earliest}..={latest}"
+        );
     }
 }
