@@ -1,5 +1,6 @@
-"""The Python side of the timelock interop tests: bittensor-drand, which the Python SDK uses for
-timelocked weight commits. Prints one JSON line.
+"""The Python side of the timelock interop tests: bittensor-drand (bittensor 10, btcli) or
+bittensor-core (bittensor 11.3.0), which the Python SDKs commit timelocked weights with. The first
+argument picks the library (`drand` or `core`); prints one JSON line.
 
   decrypt COMMIT_HEX ROUND SIGNATURE_HEX   opens a chain commit (wrapped in bittensor's UserData
                                            envelope with its round, as bittensor_drand expects)
@@ -11,7 +12,7 @@ import json
 import sys
 import time
 
-import bittensor_drand
+import importlib
 
 
 def compact_len(n: int) -> bytes:
@@ -40,6 +41,8 @@ def unwrap(data: bytes) -> bytes:
 
 
 def main() -> None:
+    library = {"drand": "bittensor_drand", "core": "bittensor_core"}[sys.argv.pop(1)]
+    bittensor_drand = importlib.import_module(library)
     command = sys.argv[1]
     if command == "decrypt":
         commit, round_, signature = bytes.fromhex(sys.argv[2]), int(sys.argv[3]), sys.argv[4]

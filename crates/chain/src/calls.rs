@@ -157,3 +157,23 @@ pub fn commit_timelocked_mechanism_weights(
     let args = vec![int(netuid), int(mecid), Value::from_bytes(commit), int(reveal_round), int(version)];
     subxt::dynamic::tx("SubtensorModule", "commit_timelocked_mechanism_weights", args)
 }
+
+/// `SubtensorModule::commit_mechanism_weights`: [`commit_weights`] for one of the subnet's
+/// mechanisms (hash over [`netuid_index`](crate::netuid_index)).
+pub fn commit_mechanism_weights(netuid: u16, mecid: u8, hash: [u8; 32]) -> Call {
+    let args = vec![int(netuid), int(mecid), Value::from_bytes(hash)];
+    subxt::dynamic::tx("SubtensorModule", "commit_mechanism_weights", args)
+}
+
+/// `SubtensorModule::reveal_mechanism_weights`: [`reveal_weights`] for one of the subnet's
+/// mechanisms.
+pub fn reveal_mechanism_weights(
+    netuid: u16,
+    mecid: u8,
+    weights: &NormalisedWeights,
+    salt: &[u16],
+    version_key: u64,
+) -> Call {
+    let args = vec![int(netuid), int(mecid), u16s(&weights.uids), u16s(&weights.values), u16s(salt), int(version_key)];
+    subxt::dynamic::tx("SubtensorModule", "reveal_mechanism_weights", args)
+}

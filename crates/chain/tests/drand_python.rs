@@ -1,7 +1,7 @@
-//! Timelocked commits against the Python SDK's own timelock library (pip bittensor-drand 2.0.0,
-//! what bittensor 11.3.0 commits weights with), in a venv the test makes: each side opens the
-//! other's commitment with drand quicknet's real round-1000 signature, and both compute the same
-//! reveal round for a chain state.
+//! Timelocked commits against the Python SDKs' own timelock libraries (pip bittensor-core 0.1.5,
+//! what bittensor 11.3.0 commits weights with, and bittensor-drand 2.0.0 and 1.2.0), in venvs the
+//! test makes: each side opens the other's commitment with drand quicknet's real round-1000
+//! signature, and both compute the same reveal round for a chain state, by both epoch rules.
 
 mod common;
 
@@ -21,17 +21,23 @@ fn payload() -> Vec<u8> {
     WeightsTlockPayload::new(&alice, &weights, 3).encode()
 }
 
+/// bittensor-drand (bittensor 10, btcli) and bittensor-core (bittensor 11.3.0).
+const LIBRARIES: [&str; 2] = ["drand", "core"];
+
 #[test]
 fn neuronets_commitment_opens_in_python_and_pythons_in_neuronet() {
     let payload = payload();
-    let ours = encrypt_for_round(&payload, 1000).unwrap();
-    let opened = python::run("drand_peer.py", &["decrypt", &hex::encode(&ours), "1000", ROUND_1000_SIGNATURE]);
-    assert_eq!(opened["plaintext"], hex::encode(&payload));
+    for library in LIBRARIES {
+        let ours = encrypt_for_round(&payload, 1000).unwrap();
+        let opened =
+            python::run("drand_peer.py", &[library, "decrypt", &hex::encode(&ours), "1000", ROUND_1000_SIGNATURE]);
+        assert_eq!(opened["plaintext"], hex::encode(&payload), "{library}");
 
-    let theirs = python::run("drand_peer.py", &["encrypt", &hex::encode(&payload), "1000"]);
-    let theirs = hex::decode(theirs["commit"].as_str().unwrap()).unwrap();
-    let opened = decrypt_with_signature(&theirs, &hex::decode(ROUND_1000_SIGNATURE).unwrap()).unwrap();
-    assert_eq!(opened, payload);
+        let theirs = python::run("drand_peer.py", &[library, "encrypt", &hex::encode(&payload), "1000"]);
+        let theirs = hex::decode(theirs["commit"].as_str().unwrap()).unwrap();
+        let opened = decrypt_with_signature(&theirs, &hex::decode(ROUND_1000_SIGNATURE).unwrap()).unwrap();
+        assert_eq!(opened, payload, "{library}");
+    }
 }
 
 #[test]
@@ -82,13 +88,18 @@ fn the_reveal_round_matches_the_python_sdks_for_a_chain_state() {
             "reveal_period_epochs": schedule.reveal_period_epochs, "block_time": block_time,
             "hotkey": hex::encode([0u8; 32]),
         });
-        let theirs = python::run("drand_peer.py", &["commit-v2", &state.to_string()]);
-        let round = theirs["round"].as_u64().unwrap();
-        let (before, after) = (theirs["before"].as_u64().unwrap(), theirs["after"].as_u64().unwrap());
-        let block_time_ms = (block_time * 1000.0) as u64;
-        let earliest = reveal_round(schedule, head, before, block_time_ms).unwrap();
-        let latest = reveal_round(schedule, head, after + 1, block_time_ms).unwrap();
-        assert!((earliest..=latest).contains(&round), "{schedule:?}: python {round}, neuronet {earliest}..={latest}");
+        for library in LIBRARIES {
+            let theirs = python::run("drand_peer.py", &[library, "commit-v2", &state.to_string()]);
+            let round = theirs["round"].as_u64().unwrap();
+            let (before, after) = (theirs["before"].as_u64().unwrap(), theirs["after"].as_u64().unwrap());
+            let block_time_ms = (block_time * 1000.0) as u64;
+            let earliest = reveal_round(schedule, head, before, block_time_ms).unwrap();
+            let latest = reveal_round(schedule, head, after + 1, block_time_ms).unwrap();
+            assert!(
+                (earliest..=latest).contains(&round),
+                "{library} {schedule:?}: python {round}, neuronet {earliest}..={latest}"
+            );
+        }
     }
 }
 
@@ -102,7 +113,7 @@ fn the_reveal_round_by_the_legacy_rule_matches_bittensor_drand_1_2() {
             "current_block": head, "netuid": netuid, "reveal_period_epochs": period,
             "block_time": block_time, "hotkey": hex::encode([0u8; 32]),
         });
-        let theirs = python::run_legacy_drand("drand_peer.py", &["commit-v1", &state.to_string()]);
+        let theirs = python::run_legacy_drand("drand_peer.py", &["drand", "commit-v1", &state.to_string()]);
         let round = theirs["round"].as_u64().unwrap();
         let (before, after) = (theirs["before"].as_u64().unwrap(), theirs["after"].as_u64().unwrap());
         let block_time_ms = (block_time * 1000.0) as u64;

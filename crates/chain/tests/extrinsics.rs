@@ -74,6 +74,10 @@ fn calls_have_the_chains_indices_and_argument_order() {
     assert_eq!(hex::encode(&timelocked[timelocked.len() - 10..]), "e8030000000000000400", "round, then version");
     let mechanism = at.tx().call_data(&calls::commit_timelocked_mechanism_weights(1, 0, &commit, 1000, 4)).unwrap();
     assert_eq!(hex::encode(&mechanism[..5]), "0776010000");
+    let commit_mechanism = at.tx().call_data(&calls::commit_mechanism_weights(1, 1, [7; 32])).unwrap();
+    assert_eq!(hex::encode(&commit_mechanism[..5]), "0773010001");
+    let reveal_mechanism = at.tx().call_data(&calls::reveal_mechanism_weights(1, 1, &weights, &[3], 0)).unwrap();
+    assert_eq!(hex::encode(&reveal_mechanism[..5]), "0774010001");
     let set_mechanism = at.tx().call_data(&calls::set_mechanism_weights(1, 0, &weights, 0)).unwrap();
     assert_eq!(hex::encode(&set_mechanism[..5]), "0777010000");
 }

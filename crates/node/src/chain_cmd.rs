@@ -21,6 +21,13 @@ pub struct NetworkArgs {
 }
 
 #[derive(Args)]
+pub struct OutputArgs {
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 pub struct MetagraphArgs {
     #[command(flatten)]
     network: NetworkArgs,
@@ -37,6 +44,8 @@ pub struct RegisterArgs {
     #[command(flatten)]
     network: NetworkArgs,
     #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
     key: HotkeyArgs,
     /// The subnet to register the hotkey on (the coldkey pays the burn).
     #[arg(long)]
@@ -47,6 +56,8 @@ pub struct RegisterArgs {
 pub struct ServeAxonArgs {
     #[command(flatten)]
     network: NetworkArgs,
+    #[command(flatten)]
+    output: OutputArgs,
     #[command(flatten)]
     key: HotkeyArgs,
     /// The subnet.
@@ -64,6 +75,8 @@ pub struct ServeAxonArgs {
 pub struct SetWeightsArgs {
     #[command(flatten)]
     network: NetworkArgs,
+    #[command(flatten)]
+    output: OutputArgs,
     #[command(flatten)]
     key: HotkeyArgs,
     /// The subnet.
@@ -96,6 +109,8 @@ pub struct TransferArgs {
     #[command(flatten)]
     network: NetworkArgs,
     #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
     wallet: WalletArgs,
     /// The receiving account's SS58 address.
     #[arg(long)]
@@ -115,6 +130,8 @@ pub struct TransferArgs {
 pub struct StakeArgs {
     #[command(flatten)]
     network: NetworkArgs,
+    #[command(flatten)]
+    output: OutputArgs,
     #[command(flatten)]
     key: HotkeyArgs,
     /// The hotkey to stake to, as SS58 (default: the wallet's hotkey).
@@ -151,9 +168,13 @@ pub async fn stake(command: StakeCommand) -> Result<()> {
     let coldkey = load_coldkey(&wallet)?;
     let chain = connect(&args.network).await?;
     if adding {
-        report("staked", chain.submit(&coldkey, &calls::add_stake(&hotkey, args.netuid, rao)).await?);
+        report(&args.output, "staked", chain.submit(&coldkey, &calls::add_stake(&hotkey, args.netuid, rao)).await?);
     } else {
-        report("unstaked", chain.submit(&coldkey, &calls::remove_stake(&hotkey, args.netuid, rao)).await?);
+        report(
+            &args.output,
+            "unstaked",
+            chain.submit(&coldkey, &calls::remove_stake(&hotkey, args.netuid, rao)).await?,
+        );
     }
     Ok(())
 }
@@ -232,8 +253,17 @@ fn print_table(metagraph: &Metagraph) {
     }
 }
 
-fn report(what: &str, included: neuronet_chain::Included) {
-    println!("{what}: included in block 0x{}", hex::encode(included.block_hash));
+fn report(output: &OutputArgs, what: &str, included: neuronet_chain::Included) {
+    if output.json {
+        let value = serde_json::json!({
+            "outcome": what,
+            "block_hash": format!("0x{}", hex::encode(included.block_hash)),
+            "extrinsic_hash": format!("0x{}", hex::encode(included.extrinsic_hash)),
+        });
+        println!("{value}");
+    } else {
+        println!("{what}: included in block 0x{}", hex::encode(included.block_hash));
+    }
 }
 
 pub async fn register(args: RegisterArgs) -> Result<()> {
@@ -242,7 +272,7 @@ pub async fn register(args: RegisterArgs) -> Result<()> {
     let coldkey = load_coldkey(&wallet)?;
     let chain = connect(&args.network).await?;
     let call = calls::burned_register(args.netuid, &AccountId::from(hotkey.hotkey()));
-    report("registered", chain.submit(&coldkey, &call).await?);
+    report(&args.output, "registered", chain.submit(&coldkey, &call).await?);
     Ok(())
 }
 
@@ -251,7 +281,7 @@ pub async fn serve_axon(args: ServeAxonArgs) -> Result<()> {
     let hotkey = load_hotkey(&wallet, &args.key.hotkey)?;
     let chain = connect(&args.network).await?;
     let call = calls::serve_axon(Serving::new(args.netuid, args.ip, args.port));
-    report("axon announced", chain.submit(&hotkey, &call).await?);
+    report(&args.output, "axon announced", chain.submit(&hotkey, &call).await?);
     Ok(())
 }
 
@@ -261,10 +291,12 @@ pub async fn set_weights(args: SetWeightsArgs) -> Result<()> {
     let weights = normalise(&args.uids, &args.weights)?;
     let chain = connect(&args.network).await?;
     match chain.set_weights(&hotkey, args.netuid, &weights).await? {
-        WeightsSubmitted::Set(included) => report("weights set", included),
+        WeightsSubmitted::Set(included) => report(&args.output, "weights set", included),
         WeightsSubmitted::Committed { included, reveal_round } => {
-            report("weights committed (timelocked; the chain reveals them itself)", included);
-            println!("they open at drand quicknet round {reveal_round}");
+            report(&args.output, "weights committed (timelocked; the chain reveals them itself)", included);
+            if !args.output.json {
+                println!("they open at drand quicknet round {reveal_round}");
+            }
         }
     }
     Ok(())
@@ -306,7 +338,7 @@ pub async fn transfer(args: TransferArgs) -> Result<()> {
     let chain = connect(&args.network).await?;
     let call =
         if args.allow_death { calls::transfer_allow_death(&dest, rao) } else { calls::transfer_keep_alive(&dest, rao) };
-    report("transferred", chain.submit(&coldkey, &call).await?);
+    report(&args.output, "transferred", chain.submit(&coldkey, &call).await?);
     Ok(())
 }
 
