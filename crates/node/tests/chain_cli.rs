@@ -6,7 +6,7 @@ mod common;
 
 use common::replay::{self, Recorded};
 use common::{fixture_bytes, fixture_json};
-use parity_scale_codec::Encode;
+use parity_scale_codec::{Compact, Encode};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,4 +140,53 @@ async fn writes_report_the_chains_own_error_and_reads_print_balances() {
     let printed: Value = serde_json::from_slice(&balance.stdout).unwrap();
     assert_eq!(printed["free_rao"], 0);
     assert_eq!(printed["free_tao"], "0.000000000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_is_signed_by_the_encrypted_coldkey_and_included() {
+    let replay = replay::Replay::new(Recorded {
+        metadata: fixture_bytes("metadata/finney_spec343_v15.scale"),
+        spec_version: 343,
+        neurons: (1u16.encode(), Vec::new()),
+        certificates: vec![],
+    });
+    let metadata = subxt::Metadata::decode_from(&fixture_bytes("metadata/finney_spec343_v15.scale")[..]).unwrap();
+    *replay.events.lock().unwrap() = common::events::success(&metadata);
+    let (url, server) = replay::serve(replay.clone(), "127.0.0.1:0").await;
+    let wallets = tempfile::tempdir().unwrap();
+    let dir = wallets.path().to_owned();
+    let (created, unconfirmed, sent) = tokio::task::spawn_blocking(move || {
+        let created = neuronet(&["wallet", "new-coldkey", "--wallet.name", "c"], &dir);
+        let transfer = |extra: &[&str]| {
+            let mut args = vec!["wallet", "transfer", "--wallet.name", "c", "--subtensor.network", &url];
+            args.extend_from_slice(&["--dest", "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty", "--amount", "1.5"]);
+            args.extend_from_slice(extra);
+            neuronet(&args, &dir)
+        };
+        (created, transfer(&[]), transfer(&["--yes", "--json"]))
+    })
+    .await
+    .unwrap();
+    server.stop().unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let coldkey = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    // Without a terminal to confirm on, nothing is sent without --yes.
+    assert!(!unconfirmed.status.success());
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--yes"));
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let printed: Value = serde_json::from_slice(&sent.stdout).unwrap();
+    assert_eq!(printed["block_hash"], replay::TX_BLOCK);
+    let submitted = replay.submitted.lock().unwrap().clone();
+    assert_eq!(submitted.len(), 1);
+    let tx = hex::decode(submitted[0].trim_start_matches("0x")).unwrap();
+    let signer = neuronet_synapse::ss58::decode(&coldkey).unwrap();
+    assert_eq!(&tx[2 + 1 + 1..2 + 1 + 33], &signer, "signed by the coldkey");
+    // Balances.transfer_keep_alive of 1.5 TAO (compact 1_500_000_000 rao).
+    let call = [
+        &[0x05, 0x03, 0x00][..],
+        &neuronet_synapse::ss58::decode("5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty").unwrap()[..],
+        &Compact(1_500_000_000u64).encode()[..],
+    ]
+    .concat();
+    assert!(tx.ends_with(&call), "{}", hex::encode(&tx));
 }
