@@ -34,6 +34,9 @@ pub const LOCAL_URL: &str = "ws://127.0.0.1:9944";
 /// Bittensor's block time.
 const DEFAULT_BLOCK_TIME_MS: u64 = 12_000;
 
+/// The most certificates read for one subnet (a subnet holds at most a few thousand neurons).
+const MAX_CERTIFICATES: usize = 65_536;
+
 /// How many blocks a transaction stays valid for (a mortal era, rounded by the chain's rules).
 const MORTALITY: u64 = 64;
 
@@ -55,6 +58,19 @@ fn rpc(error: impl std::fmt::Display) -> Error {
     Error::Rpc(error.to_string())
 }
 
+/// A node's URL fit to print: without credentials (user info, a query string such as
+/// `?apikey=...`), which providers' URLs often carry.
+pub fn redacted(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    if scheme.is_empty() {
+        rest.to_owned()
+    } else {
+        format!("{scheme}://{rest}")
+    }
+}
+
 /// A connection to a subtensor node.
 ///
 /// ```no_run
@@ -69,12 +85,20 @@ pub struct Chain {
     api: OnlineClient<SubstrateConfig>,
     rpc: RpcClient,
     url: String,
-    block_time_ms: u64,
+    /// The chain's block time, when set by hand (otherwise read from the runtime).
+    block_time: Option<Duration>,
+    /// How long a read may take, reconnections included.
+    timeout: Duration,
+    /// How long a transaction may take to be included.
+    inclusion_timeout: Duration,
+    /// Held from reading an account's next nonce until its transaction is in the pool, so that
+    /// two sent at once never share a nonce.
+    submitting: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Chain").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("Chain").field("url", &redacted(&self.url)).finish_non_exhaustive()
     }
 }
 
@@ -124,28 +148,91 @@ impl Chain {
         Self::connect_within(network, Duration::from_secs(30)).await
     }
 
-    /// Connects within `timeout`. A connection lost later is made again with exponential
-    /// backoff (up to 10 s between tries); calls made meanwhile fail and may be retried.
+    /// Connects within `timeout` (the WebSocket and the first reads of genesis, runtime version
+    /// and metadata). A connection lost later is made again with exponential backoff (up to 10 s
+    /// between tries); a call made meanwhile waits for it up to the call's deadline
+    /// ([`with_timeout`](Self::with_timeout), 60 s by default) and then fails.
     pub async fn connect_within(network: &str, timeout: Duration) -> Result<Self> {
         let url = network_url(network)?;
-        let backoff = ExponentialBackoff::from_millis(50).max_delay(Duration::from_secs(10));
-        let connecting = ReconnectingClient::builder().retry_policy(backoff).build(url.clone());
-        let client = tokio::time::timeout(timeout, connecting)
+        let shown = redacted(&url);
+        let connecting = async {
+            let backoff = ExponentialBackoff::from_millis(50).max_delay(Duration::from_secs(10));
+            let client = ReconnectingClient::builder()
+                .retry_policy(backoff)
+                .build(url.clone())
+                .await
+                .map_err(|e| Error::Rpc(format!("connecting to {shown}: {e}")))?;
+            let rpc = RpcClient::new(client);
+            let api = OnlineClient::<SubstrateConfig>::from_rpc_client(rpc.clone())
+                .await
+                .map_err(|e| Error::Rpc(format!("{shown}: {e}")))?;
+            Ok::<_, Error>((api, rpc))
+        };
+        let (api, rpc) = tokio::time::timeout(timeout, connecting)
             .await
-            .map_err(|_| Error::Rpc(format!("connecting to {url} timed out after {timeout:?}")))?
-            .map_err(|e| Error::Rpc(format!("connecting to {url}: {e}")))?;
-        let rpc = RpcClient::new(client);
-        let api = OnlineClient::<SubstrateConfig>::from_rpc_client(rpc.clone())
-            .await
-            .map_err(|e| Error::Rpc(format!("{url}: {e}")))?;
-        Ok(Chain { api, rpc, url, block_time_ms: DEFAULT_BLOCK_TIME_MS })
+            .map_err(|_| Error::Rpc(format!("connecting to {shown} timed out after {timeout:?}")))??;
+        Ok(Chain {
+            api,
+            rpc,
+            url,
+            block_time: None,
+            timeout: Duration::from_secs(60),
+            inclusion_timeout: Duration::from_secs(300),
+            submitting: Default::default(),
+        })
     }
 
-    /// With the chain's block time (12 s on finney and testnet; a local chain built with fast
-    /// blocks makes one every 250 ms), which timelocked commits aim their reveal round by.
+    /// With the chain's block time, which timelocked commits aim their reveal round by; by
+    /// default it is read from the runtime (twice `Timestamp::MinimumPeriod`: 12 s on finney,
+    /// 250 ms on a fast-blocks local chain).
     pub fn with_block_time(mut self, block_time: Duration) -> Self {
-        self.block_time_ms = u64::try_from(block_time.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.block_time = Some(block_time.max(Duration::from_millis(1)));
         self
+    }
+
+    /// With deadlines: `reads` for each read (reconnections included; default 60 s) and
+    /// `inclusion` for a transaction to be included in a block (default 5 minutes).
+    pub fn with_timeout(mut self, reads: Duration, inclusion: Duration) -> Self {
+        self.timeout = reads;
+        self.inclusion_timeout = inclusion;
+        self
+    }
+
+    /// Runs `work` within `limit`, or fails naming `what`.
+    async fn within<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::time::timeout(limit, work)
+            .await
+            .map_err(|_| Error::Rpc(format!("{what} took longer than {limit:?} (node {})", redacted(&self.url))))?
+    }
+
+    /// The chain's block time: as set, or twice the runtime's `Timestamp::MinimumPeriod`, or
+    /// Bittensor's 12 s when the runtime has no such constant.
+    fn block_time_ms(&self, at: &AtBlock) -> u64 {
+        if let Some(block_time) = self.block_time {
+            return u64::try_from(block_time.as_millis()).unwrap_or(u64::MAX);
+        }
+        let minimum_period = at
+            .metadata_ref()
+            .pallet_by_name("Timestamp")
+            .and_then(|pallet| pallet.constant_by_name("MinimumPeriod"))
+            .and_then(|constant| <u64 as parity_scale_codec::Decode>::decode(&mut constant.value()).ok());
+        minimum_period.filter(|&ms| ms > 0).map_or(DEFAULT_BLOCK_TIME_MS, |ms| ms.saturating_mul(2))
+    }
+
+    /// The chain at its best (not yet finalized) block, where a transaction sent now lands
+    /// next.
+    async fn at_best(&self) -> Result<AtBlock> {
+        let methods = LegacyRpcMethods::<RpcConfigFor<SubstrateConfig>>::new(self.rpc.clone());
+        let best = methods.chain_get_block_hash(None).await.map_err(rpc)?;
+        match best {
+            Some(hash) => self.api.at_block(hash).await.map_err(rpc),
+            None => self.api.at_current_block().await.map_err(rpc),
+        }
     }
 
     /// The subxt client underneath, for reads this crate does not wrap.
@@ -160,12 +247,19 @@ impl Chain {
 
     /// The latest finalized block's number.
     pub async fn block_number(&self) -> Result<u64> {
-        Ok(self.api.at_current_block().await.map_err(rpc)?.block_number())
+        self.within("reading the block number", self.timeout, async {
+            Ok(self.api.at_current_block().await.map_err(rpc)?.block_number())
+        })
+        .await
     }
 
     /// The subnet's metagraph at the latest finalized block: every neuron
     /// (`NeuronInfoRuntimeApi_get_neurons_lite`) with its published certificate.
     pub async fn metagraph(&self, netuid: u16) -> Result<Metagraph> {
+        self.within("reading the metagraph", self.timeout, self.read_metagraph(netuid)).await
+    }
+
+    async fn read_metagraph(&self, netuid: u16) -> Result<Metagraph> {
         let at = self.api.at_current_block().await.map_err(rpc)?;
         let answer = at
             .runtime_apis()
@@ -182,6 +276,10 @@ impl Chain {
 
     /// The free balance of `account`, in rao.
     pub async fn free_balance(&self, account: &AccountId) -> Result<u64> {
+        self.within("reading a balance", self.timeout, self.read_free_balance(account)).await
+    }
+
+    async fn read_free_balance(&self, account: &AccountId) -> Result<u64> {
         let at = self.api.at_current_block().await.map_err(rpc)?;
         let address = subxt::dynamic::storage::<(Value,), Value>("System", "Account");
         let entry = at.storage().entry(address).map_err(rpc)?;
@@ -195,6 +293,10 @@ impl Chain {
 
     /// The uid `hotkey` holds on `netuid`, if registered.
     pub async fn uid(&self, netuid: u16, hotkey: &AccountId) -> Result<Option<u16>> {
+        self.within("reading a uid", self.timeout, self.read_uid(netuid, hotkey)).await
+    }
+
+    async fn read_uid(&self, netuid: u16, hotkey: &AccountId) -> Result<Option<u16>> {
         let at = self.api.at_current_block().await.map_err(rpc)?;
         let address = subxt::dynamic::storage::<(Value, Value), Value>("SubtensorModule", "Uids");
         let entry = at.storage().entry(address).map_err(rpc)?;
@@ -205,6 +307,19 @@ impl Chain {
 
     /// The hyperparameters a validator needs, at the latest finalized block.
     pub async fn hyperparameters(&self, netuid: u16) -> Result<Hyperparameters> {
+        self.within("reading hyperparameters", self.timeout, self.read_hyperparameters(netuid)).await
+    }
+
+    /// The burn `burned_register` costs on `netuid` now, in rao.
+    pub async fn burn(&self, netuid: u16) -> Result<u64> {
+        self.within("reading the burn", self.timeout, async {
+            let at = self.api.at_current_block().await.map_err(rpc)?;
+            item(&at, "Burn", netuid).await
+        })
+        .await
+    }
+
+    async fn read_hyperparameters(&self, netuid: u16) -> Result<Hyperparameters> {
         let at = self.api.at_current_block().await.map_err(rpc)?;
         Ok(Hyperparameters {
             tempo: item(&at, "Tempo", netuid).await?,
@@ -227,7 +342,18 @@ impl Chain {
         netuid: u16,
         weights: &NormalisedWeights,
     ) -> Result<WeightsSubmitted> {
-        let at = self.api.at_current_block().await.map_err(rpc)?;
+        self.within("setting weights", self.inclusion_timeout, self.send_weights(signer, netuid, weights)).await
+    }
+
+    async fn send_weights(
+        &self,
+        signer: &Keypair,
+        netuid: u16,
+        weights: &NormalisedWeights,
+    ) -> Result<WeightsSubmitted> {
+        // The best block, not the finalized one: the commit lands after it, and the epoch it
+        // lands in decides when the chain reveals it.
+        let at = self.at_best().await?;
         let version_key: u64 = item(&at, "WeightsVersionKey", netuid).await?;
         if !item::<bool>(&at, "CommitRevealWeightsEnabled", netuid).await? {
             let call = if offers_call(&at, "set_mechanism_weights") {
@@ -235,7 +361,7 @@ impl Chain {
             } else {
                 calls::set_weights(netuid, weights, version_key)
             };
-            return Ok(WeightsSubmitted::Set(self.submit(signer, &call).await?));
+            return Ok(WeightsSubmitted::Set(self.send(signer, &call).await?));
         }
         let head = at.block_number();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -250,10 +376,10 @@ impl Chain {
                 epoch_index: item(&at, "SubnetEpochIndex", netuid).await?,
                 blocks_since_last_step: item(&at, "BlocksSinceLastStep", netuid).await?,
             };
-            timelock::reveal_round(schedule, head, now, self.block_time_ms)
+            timelock::reveal_round(schedule, head, now, self.block_time_ms(&at))
                 .ok_or_else(|| Error::Invalid(format!("subnet {netuid} has tempo 0: its commits are never revealed")))?
         } else {
-            timelock::legacy_reveal_round(head, netuid, tempo, reveal_period_epochs, now, self.block_time_ms)
+            timelock::legacy_reveal_round(head, netuid, tempo, reveal_period_epochs, now, self.block_time_ms(&at))
         };
         let hotkey = AccountId::from(signer.hotkey());
         let payload = WeightsTlockPayload::new(&hotkey, weights, version_key).encode();
@@ -266,7 +392,7 @@ impl Chain {
         } else {
             return Err(Error::Unsupported("timelocked weight commits".into()));
         };
-        let included = self.submit(signer, &call).await?;
+        let included = self.send(signer, &call).await?;
         Ok(WeightsSubmitted::Committed { included, reveal_round })
     }
 
@@ -275,7 +401,12 @@ impl Chain {
     /// (`SubtensorModule::HotKeyNotRegisteredInSubNet`, ...); one the node will not take
     /// (a bad nonce, too little balance for the fee) is [`Error::Rejected`].
     pub async fn submit(&self, signer: &Keypair, call: &Call) -> Result<Included> {
+        self.within("the transaction", self.inclusion_timeout, self.send(signer, call)).await
+    }
+
+    async fn send(&self, signer: &Keypair, call: &Call) -> Result<Included> {
         let at = self.api.at_current_block().await.map_err(rpc)?;
+        let submitting = self.submitting.lock().await;
         let mut params = DefaultExtrinsicParamsBuilder::<SubstrateConfig>::new().mortal(MORTALITY);
         // The pool's next nonce counts transactions not yet finalized, so two sent back to back
         // do not share one; a node without the method leaves it to the finalized state.
@@ -295,6 +426,8 @@ impl Chain {
             .sign_and_submit_then_watch(call, &ChainSigner(signer), params)
             .await
             .map_err(|e| Error::Rejected(e.to_string()))?;
+        // In the pool: the next transaction's nonce counts this one.
+        drop(submitting);
         while let Some(status) = progress.next().await {
             match status.map_err(rpc)? {
                 TransactionStatus::InBestBlock(block) | TransactionStatus::InFinalizedBlock(block) => {
@@ -377,6 +510,11 @@ async fn certificates(
     let mut entries = entry.iter((Value::u128(netuid.into()),)).await.map_err(rpc)?;
     let mut found = HashMap::new();
     while let Some(pair) = entries.next().await {
+        if found.len() >= MAX_CERTIFICATES {
+            return Err(Error::Invalid(format!(
+                "the node lists more than {MAX_CERTIFICATES} certificates on one subnet"
+            )));
+        }
         let pair = pair.map_err(rpc)?;
         let key = pair.key_bytes();
         // The key ends with the hotkey itself (Blake2_128Concat keeps the key after its hash).
@@ -405,5 +543,19 @@ impl Signer<SubstrateConfig> for ChainSigner<'_> {
             CryptoType::Sr25519 => MultiSignature::Sr25519(signature),
             CryptoType::Ed25519 => MultiSignature::Ed25519(signature),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_urls_carry_no_credentials() {
+        assert_eq!(redacted("wss://user:secret@node.example:443/ws?apikey=k#x"), "wss://node.example:443/ws");
+        assert_eq!(redacted("ws://127.0.0.1:9944"), "ws://127.0.0.1:9944");
+        assert_eq!(redacted(FINNEY_URL), FINNEY_URL);
+        assert_eq!(network_url("local").unwrap(), LOCAL_URL);
+        assert!(network_url("http://node").is_err());
     }
 }

@@ -29,7 +29,8 @@ mod weights;
 
 pub use account::AccountId;
 pub use client::{
-    network_url, Chain, ChainSigner, Hyperparameters, Included, WeightsSubmitted, FINNEY_URL, LOCAL_URL, TEST_URL,
+    network_url, redacted, Chain, ChainSigner, Hyperparameters, Included, WeightsSubmitted, FINNEY_URL, LOCAL_URL,
+    TEST_URL,
 };
 pub use error::{Error, Result};
 pub use metagraph::{decode_neuron_lite, decode_neurons_lite, Metagraph};

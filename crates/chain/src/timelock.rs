@@ -202,7 +202,7 @@ pub fn round_at(unix_secs: u64) -> u64 {
 /// wall-clock time, from `now_secs` at `current_block` and the chain's block time.
 pub fn reveal_round_for_block(target_block: u64, current_block: u64, now_secs: u64, block_time_ms: u64) -> u64 {
     let ahead_ms = target_block.saturating_sub(current_block).saturating_mul(block_time_ms);
-    round_at(now_secs + ahead_ms / 1000)
+    round_at(now_secs.saturating_add(ahead_ms / 1000))
 }
 
 /// The round a commit made after `head` names, as bittensor 11.3.0 computes it: the reveal
@@ -231,9 +231,9 @@ pub fn legacy_reveal_round(
 pub fn legacy_first_reveal_block(block: u64, netuid: u16, tempo: u16, reveal_period_epochs: u64) -> u64 {
     let netuid_plus_one = u64::from(netuid) + 1;
     let tempo_plus_one = u64::from(tempo) + 1;
-    let epoch = (block + netuid_plus_one) / tempo_plus_one;
-    let reveal_epoch = epoch + reveal_period_epochs;
-    (reveal_epoch * tempo_plus_one).saturating_sub(netuid_plus_one)
+    let epoch = block.saturating_add(netuid_plus_one) / tempo_plus_one;
+    let reveal_epoch = epoch.saturating_add(reveal_period_epochs);
+    reveal_epoch.saturating_mul(tempo_plus_one).saturating_sub(netuid_plus_one)
 }
 
 /// A subnet's epoch schedule as the stateful rule reads it from storage at the head.
@@ -256,6 +256,10 @@ pub struct EpochSchedule {
 /// Epochs fire at the latest after this many blocks without one.
 const MAX_BLOCKS_WITHOUT_EPOCH: u64 = 50_400;
 
+/// The longest reveal period the simulation follows (the chain caps it far lower); a node
+/// reporting more cannot make a client walk billions of blocks.
+const MAX_REVEAL_PERIOD_EPOCHS: u64 = 1_000;
+
 impl EpochSchedule {
     fn fires_at(&self, block: u64) -> bool {
         self.tempo > 0
@@ -269,25 +273,30 @@ impl EpochSchedule {
         if self.fires_at(block) {
             self.last_epoch_block = block;
             self.pending_epoch_at = 0;
-            self.epoch_index += 1;
+            self.epoch_index = self.epoch_index.saturating_add(1);
             self.blocks_since_last_step = 0;
         } else {
-            self.blocks_since_last_step += 1;
+            self.blocks_since_last_step = self.blocks_since_last_step.saturating_add(1);
         }
         self.epoch_index
     }
 
     /// The first block of the reveal epoch for a commit landing in the block after `head`, by
-    /// the stateful rule of runtimes since spec 425; `None` when no epoch ever fires (tempo 0).
+    /// the stateful rule of runtimes since spec 425; `None` when no epoch ever fires (tempo 0) or
+    /// the state is out of any real chain's range (a reveal period over 1,000 epochs).
     pub fn first_reveal_block(mut self, head: u64) -> Option<u64> {
         if self.tempo == 0 {
             return None;
         }
-        let commit_epoch = self.step(head + 1);
-        let reveal_epoch = commit_epoch + self.reveal_period_epochs;
+        if self.reveal_period_epochs > MAX_REVEAL_PERIOD_EPOCHS {
+            return None;
+        }
+        let commit_epoch = self.step(head.checked_add(1)?);
+        let reveal_epoch = commit_epoch.checked_add(self.reveal_period_epochs)?;
         // Each epoch fires within tempo blocks (or at once, when pending or overdue).
         let horizon = (self.reveal_period_epochs + 1) * (u64::from(self.tempo) + 1) + 1;
-        (head + 2..head + 2 + horizon).find(|&block| self.step(block) == reveal_epoch)
+        let first = head.checked_add(2)?;
+        (first..first.saturating_add(horizon)).find(|&block| self.step(block) == reveal_epoch)
     }
 }
 
@@ -319,6 +328,10 @@ mod tests {
         let pending = EpochSchedule { pending_epoch_at: 102, ..schedule };
         assert_eq!(pending.first_reveal_block(100), Some(102));
         assert_eq!(EpochSchedule { tempo: 0, ..schedule }.first_reveal_block(100), None);
+        // A node's absurd state ends the search instead of walking it.
+        assert_eq!(EpochSchedule { reveal_period_epochs: u64::MAX, ..schedule }.first_reveal_block(100), None);
+        assert_eq!(EpochSchedule { epoch_index: u64::MAX, ..schedule }.first_reveal_block(u64::MAX), None);
+        assert_eq!(legacy_first_reveal_block(u64::MAX, u16::MAX, u16::MAX, u64::MAX), u64::MAX - 65_536);
         let two = EpochSchedule { reveal_period_epochs: 2, ..schedule };
         assert_eq!(two.first_reveal_block(100), Some(115));
     }

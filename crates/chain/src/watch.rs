@@ -62,7 +62,8 @@ pub enum Change {
 }
 
 /// What changed from `old` to `new`, hotkey by hotkey (joined and changed in uid order, then
-/// left).
+/// left). A hotkey found under another uid was deregistered and registered again between the
+/// reads: it left its old uid and joined at the new one.
 pub fn changes(old: &Metagraph, new: &Metagraph) -> Vec<Change> {
     let before: HashMap<AccountId, &Neuron> = old.neurons.iter().map(|n| (n.hotkey, n)).collect();
     let now: HashMap<AccountId, &Neuron> = new.neurons.iter().map(|n| (n.hotkey, n)).collect();
@@ -73,6 +74,11 @@ pub fn changes(old: &Metagraph, new: &Metagraph) -> Vec<Change> {
             out.push(Change::Joined { uid: neuron.uid, hotkey });
             continue;
         };
+        if old.uid != neuron.uid {
+            out.push(Change::Left { uid: old.uid, hotkey });
+            out.push(Change::Joined { uid: neuron.uid, hotkey });
+            continue;
+        }
         let (from, to) = (old.axon.socket_addr(), neuron.axon.socket_addr());
         if from != to || old.axon.ip_type != neuron.axon.ip_type {
             out.push(Change::AxonMoved { hotkey, from, to });
@@ -131,6 +137,10 @@ impl Drop for Watcher {
     }
 }
 
+/// How long without a finalized block before the subscription counts as stalled (finalized
+/// blocks come every 12 s on finney).
+const STALL: Duration = Duration::from_secs(120);
+
 /// Waits between attempts after a failure: doubling from 100 ms up to 10 s.
 struct Backoff(Duration);
 
@@ -139,8 +149,14 @@ impl Backoff {
     const MAX: Duration = Duration::from_secs(10);
 
     async fn wait(&mut self) {
-        tokio::time::sleep(self.0).await;
+        tokio::time::sleep(self.next()).await;
+    }
+
+    /// The wait now, doubling the next one.
+    fn next(&mut self) -> Duration {
+        let wait = self.0;
         self.0 = (self.0 * 2).min(Self::MAX);
+        wait
     }
 
     fn reset(&mut self) {
@@ -162,6 +178,9 @@ impl Chain {
 struct State {
     last: Option<Arc<Metagraph>>,
     read_at: Option<u64>,
+    /// After a failed read, no new attempt before this instant (backing off).
+    retry_after: Option<tokio::time::Instant>,
+    backoff: Backoff,
 }
 
 impl State {
@@ -175,10 +194,19 @@ impl State {
         always: bool,
         updates: &mpsc::Sender<Update>,
     ) -> bool {
+        if self.retry_after.is_some_and(|at| tokio::time::Instant::now() < at) && !always {
+            return true;
+        }
         let metagraph = match chain.metagraph(netuid).await {
-            Ok(metagraph) => Arc::new(metagraph),
+            Ok(metagraph) => {
+                self.retry_after = None;
+                self.backoff.reset();
+                Arc::new(metagraph)
+            }
             Err(error) => {
-                tracing::warn!(%error, netuid, "reading the metagraph failed; trying again at the next block");
+                let wait = self.backoff.next();
+                tracing::warn!(%error, netuid, ?wait, "reading the metagraph failed; trying again later");
+                self.retry_after = Some(tokio::time::Instant::now() + wait);
                 return true;
             }
         };
@@ -197,7 +225,11 @@ impl State {
 }
 
 async fn run(chain: Chain, netuid: u16, every: u64, updates: mpsc::Sender<Update>, refresh: Arc<Notify>) {
-    let mut state = State { last: None, read_at: None };
+    let mut state = State { last: None, read_at: None, retry_after: None, backoff: Backoff(Backoff::FIRST) };
+    // The first read does not wait for a subscription.
+    if !state.read(&chain, netuid, None, false, &updates).await {
+        return;
+    }
     let mut backoff = Backoff(Backoff::FIRST);
     loop {
         let mut blocks = match chain.api().stream_blocks().await {
@@ -213,11 +245,16 @@ async fn run(chain: Chain, netuid: u16, every: u64, updates: mpsc::Sender<Update
         }
         loop {
             tokio::select! {
-                block = blocks.next() => match block {
+                // A subscription that stays silent this long has stalled (a node can drop it
+                // without closing the socket): subscribe again.
+                block = tokio::time::timeout(STALL, blocks.next()) => match block.unwrap_or_else(|_| {
+                    tracing::warn!(?STALL, "no finalized block for too long; subscribing again");
+                    None
+                }) {
                     Some(Ok(block)) => {
                         backoff.reset();
                         let number = block.number();
-                        let due = state.read_at.is_none_or(|at| number >= at + every);
+                        let due = state.read_at.is_none_or(|at| number >= at.saturating_add(every));
                         if due && !state.read(&chain, netuid, Some(number), false, &updates).await {
                             return;
                         }
@@ -237,5 +274,69 @@ async fn run(chain: Chain, netuid: u16, every: u64, updates: mpsc::Sender<Update
             }
         }
         backoff.wait().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::neuron::{AxonInfo, NeuronCertificate};
+
+    fn neuron(uid: u16, key: u8) -> Neuron {
+        Neuron {
+            uid,
+            netuid: 1,
+            hotkey: AccountId([key; 32]),
+            coldkey: AccountId([0; 32]),
+            active: true,
+            axon: AxonInfo { ip: 0x0a00_0001, port: 8091, ip_type: 4, ..AxonInfo::default() },
+            prometheus: Default::default(),
+            certificate: None,
+            stake: vec![],
+            total_stake: 5,
+            rank: 0,
+            emission: 0,
+            incentive: 0,
+            consensus: 0,
+            trust: 0,
+            validator_trust: 0,
+            dividends: 0,
+            last_update: 0,
+            validator_permit: false,
+            pruning_score: 0,
+        }
+    }
+
+    fn graph(neurons: Vec<Neuron>) -> Metagraph {
+        Metagraph { netuid: 1, block: 1, neurons }
+    }
+
+    #[test]
+    fn every_kind_of_change_is_reported_once() {
+        let before = graph(vec![neuron(0, 1), neuron(1, 2), neuron(2, 3), neuron(3, 4)]);
+        let mut after = before.clone();
+        after.neurons[0].axon.port = 9000;
+        after.neurons[0].certificate = Some(NeuronCertificate { public_key: vec![1], algorithm: 0x4e });
+        after.neurons[1].validator_permit = true;
+        after.neurons[1].total_stake = 6;
+        after.neurons[2] = neuron(2, 9); // uid 2 went to another hotkey
+        after.neurons[3].uid = 7; // hotkey 4 registered again under another uid
+        let found = changes(&before, &after);
+        let key = |k: u8| AccountId([k; 32]);
+        let moved_from = before.neurons[0].axon.socket_addr();
+        assert_eq!(
+            found,
+            vec![
+                Change::AxonMoved { hotkey: key(1), from: moved_from, to: after.neurons[0].axon.socket_addr() },
+                Change::CertificateChanged { hotkey: key(1) },
+                Change::PermitChanged { hotkey: key(2), permit: true },
+                Change::StakeChanged { hotkey: key(2), from: 5, to: 6 },
+                Change::Joined { uid: 2, hotkey: key(9) },
+                Change::Left { uid: 3, hotkey: key(4) },
+                Change::Joined { uid: 7, hotkey: key(4) },
+                Change::Left { uid: 2, hotkey: key(3) },
+            ]
+        );
+        assert!(changes(&after, &after).is_empty());
     }
 }

@@ -5,7 +5,7 @@ use crate::wallet_cmd::{load_coldkey, load_hotkey, open, HotkeyArgs, WalletArgs}
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use neuronet_chain::calls::{self, Serving};
-use neuronet_chain::{normalise, normalised, AccountId, Chain, Metagraph, WeightsSubmitted};
+use neuronet_chain::{normalise, normalised, AccountId, Chain, Metagraph, NeuronCertificate, WeightsSubmitted};
 use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -50,6 +50,9 @@ pub struct RegisterArgs {
     /// The subnet to register the hotkey on (the coldkey pays the burn).
     #[arg(long)]
     netuid: u16,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    yes: bool,
 }
 
 #[derive(Args)]
@@ -69,6 +72,14 @@ pub struct ServeAxonArgs {
     /// The port (UDP for QUIC, TCP for HTTP).
     #[arg(long = "axon.port")]
     port: u16,
+    /// The axon's libp2p identity, whose key is published as the neuron certificate that tells
+    /// dendrites to dial QUIC with its PeerId pinned (created when missing; default
+    /// `<wallet>/neuronet/<hotkey>.identity`, which `neuronet miner` uses too).
+    #[arg(long = "neuronet.identity")]
+    identity: Option<std::path::PathBuf>,
+    /// Announce the address only (`serve_axon`, no certificate): an HTTP-only axon.
+    #[arg(long)]
+    no_certificate: bool,
 }
 
 #[derive(Args)]
@@ -143,6 +154,9 @@ pub struct StakeArgs {
     /// The amount in TAO (up to 9 decimals; for remove, in the subnet's alpha).
     #[arg(long)]
     amount: String,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    yes: bool,
 }
 
 /// `neuronet stake ...`: stake from the coldkey to a hotkey, or take it back.
@@ -165,6 +179,9 @@ pub async fn stake(command: StakeCommand) -> Result<()> {
         Some(ss58) => AccountId::from_ss58(ss58)?,
         None => AccountId::from(load_hotkey(&wallet, &args.key.hotkey)?.hotkey()),
     };
+    let network = neuronet_chain::redacted(&neuronet_chain::network_url(&args.network.network)?);
+    let what = if adding { "stake" } else { "unstake" };
+    confirm(args.yes, &format!("{what} {} on subnet {} of {network}, hotkey {hotkey}", tao(rao), args.netuid))?;
     let coldkey = load_coldkey(&wallet)?;
     let chain = connect(&args.network).await?;
     if adding {
@@ -179,6 +196,29 @@ pub async fn stake(command: StakeCommand) -> Result<()> {
     Ok(())
 }
 
+/// Asks `question` on the terminal unless `yes`; an error when not confirmed (or when there is no
+/// terminal to ask on).
+fn confirm(yes: bool, question: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("{question}: this needs confirmation; pass --yes");
+    }
+    eprint!("{question}? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("not confirmed");
+    }
+    Ok(())
+}
+
+/// Where a wallet hotkey's neuronet identity is kept by default.
+pub fn identity_path(wallet: &neuronet_synapse::wallet::Wallet, hotkey: &str) -> std::path::PathBuf {
+    wallet.dir().join("neuronet").join(format!("{hotkey}.identity"))
+}
+
 /// Runs `work` on a runtime of its own (the wallet commands need none).
 pub fn block_on<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(work)
@@ -187,10 +227,11 @@ pub fn block_on<T>(work: impl std::future::Future<Output = Result<T>>) -> Result
 /// Connects, telling a terminal what it waits for.
 async fn connect(args: &NetworkArgs) -> Result<Chain> {
     let url = neuronet_chain::network_url(&args.network)?;
+    let shown = neuronet_chain::redacted(&url);
     if std::io::stderr().is_terminal() {
-        eprintln!("connecting to {url} ...");
+        eprintln!("connecting to {shown} ...");
     }
-    Chain::connect_within(&url, Duration::from_secs(30)).await.with_context(|| format!("connecting to {url}"))
+    Chain::connect_within(&url, Duration::from_secs(30)).await.with_context(|| format!("connecting to {shown}"))
 }
 
 /// Rao as TAO with every digit kept.
@@ -269,9 +310,16 @@ fn report(output: &OutputArgs, what: &str, included: neuronet_chain::Included) {
 pub async fn register(args: RegisterArgs) -> Result<()> {
     let wallet = open(&args.key.wallet);
     let hotkey = load_hotkey(&wallet, &args.key.hotkey)?;
-    let coldkey = load_coldkey(&wallet)?;
     let chain = connect(&args.network).await?;
-    let call = calls::burned_register(args.netuid, &AccountId::from(hotkey.hotkey()));
+    let burn = chain.burn(args.netuid).await?;
+    let hotkey_id = AccountId::from(hotkey.hotkey());
+    let network = neuronet_chain::redacted(chain.url());
+    confirm(
+        args.yes,
+        &format!("register {hotkey_id} on subnet {} of {network}, burning {} TAO", args.netuid, tao(burn)),
+    )?;
+    let coldkey = load_coldkey(&wallet)?;
+    let call = calls::burned_register(args.netuid, &hotkey_id);
     report(&args.output, "registered", chain.submit(&coldkey, &call).await?);
     Ok(())
 }
@@ -279,8 +327,21 @@ pub async fn register(args: RegisterArgs) -> Result<()> {
 pub async fn serve_axon(args: ServeAxonArgs) -> Result<()> {
     let wallet = open(&args.key.wallet);
     let hotkey = load_hotkey(&wallet, &args.key.hotkey)?;
+    let serving = Serving::new(args.netuid, args.ip, args.port);
+    let call = if args.no_certificate {
+        calls::serve_axon(serving)
+    } else {
+        let path = args.identity.clone().unwrap_or_else(|| identity_path(&wallet, &args.key.hotkey));
+        let identity = neuronet_transport::load_or_create_identity(&path)?;
+        let peer_id = identity.public().to_peer_id();
+        let public_key = neuronet_transport::certificate_key(&peer_id)
+            .context("the identity's key does not fit in a neuron certificate")?;
+        eprintln!("publishing identity {peer_id} ({})", path.display());
+        let certificate =
+            NeuronCertificate { public_key, algorithm: neuronet_transport::NEURONET_CERTIFICATE_ALGORITHM };
+        calls::serve_axon_tls(serving, &certificate)
+    };
     let chain = connect(&args.network).await?;
-    let call = calls::serve_axon(Serving::new(args.netuid, args.ip, args.port));
     report(&args.output, "axon announced", chain.submit(&hotkey, &call).await?);
     Ok(())
 }
@@ -323,17 +384,9 @@ pub async fn balance(args: BalanceArgs) -> Result<()> {
 pub async fn transfer(args: TransferArgs) -> Result<()> {
     let dest = AccountId::from_ss58(&args.dest)?;
     let rao = parse_tao(&args.amount)?;
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            bail!("a transfer needs confirmation: pass --yes");
-        }
-        eprint!("transfer {} TAO ({rao} rao) to {dest}? [y/N] ", tao(rao));
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            bail!("not confirmed");
-        }
-    }
+    let network = neuronet_chain::redacted(&neuronet_chain::network_url(&args.network.network)?);
+    let death = if args.allow_death { ", allowing the account to be emptied" } else { "" };
+    confirm(args.yes, &format!("transfer {} TAO ({rao} rao) to {dest} on {network}{death}", tao(rao)))?;
     let coldkey = load_coldkey(&open(&args.wallet))?;
     let chain = connect(&args.network).await?;
     let call =

@@ -136,6 +136,14 @@ async fn writes_report_the_chains_own_error_and_reads_print_balances() {
     let stderr = String::from_utf8_lossy(&served.stderr);
     assert!(stderr.contains("SubtensorModule::HotKeyNotRegisteredInSubNet"), "{stderr}");
     assert_eq!(replay.submitted.lock().unwrap().len(), 1, "one serve_axon went to the node");
+    // It announced the axon with its certificate: the identity made for the wallet's hotkey.
+    let sent = hex::decode(replay.submitted.lock().unwrap()[0].trim_start_matches("0x")).unwrap();
+    let identity = wallets.path().join("m/neuronet/h.identity");
+    assert!(identity.exists(), "the identity is kept for the miner to use");
+    assert!(stderr.contains("publishing identity 12D3KooW"), "{stderr}");
+    let call_at = sent.windows(2).position(|w| w == [0x07, 0x28]).expect("serve_axon_tls");
+    assert_eq!(&sent[sent.len() - 36 - 2..sent.len() - 36], &[37 << 2, 0x4e], "the certificate: 'N' and a 36-byte key");
+    assert!(call_at < sent.len() - 38);
     assert!(balance.status.success(), "{}", String::from_utf8_lossy(&balance.stderr));
     let printed: Value = serde_json::from_slice(&balance.stdout).unwrap();
     assert_eq!(printed["free_rao"], 0);
