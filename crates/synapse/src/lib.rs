@@ -23,6 +23,7 @@ pub mod binding;
 pub mod envelope;
 mod error;
 pub mod frame;
+pub mod http_auth;
 pub mod keyfile;
 mod keys;
 pub mod nonce;
