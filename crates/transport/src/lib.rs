@@ -42,7 +42,8 @@ mod quic;
 mod swarm;
 
 pub use axon::{
-    AcceptedAuth, Axon, AxonConfig, AxonHandle, BlacklistFn, HandlerError, PriorityFn, Remote, RequestContext,
+    AcceptedAuth, Axon, AxonConfig, AxonHandle, BlacklistFn, HandlerError, HttpListen, PriorityFn, Remote,
+    RequestContext,
 };
 pub use certificate::{certificate_key, peer_id_of_certificate, MAX_CERTIFICATE_KEY, NEURONET_CERTIFICATE_ALGORITHM};
 pub use dendrite::{Auth, Dendrite, DendriteConfig, Response, ResponseStream, Target};

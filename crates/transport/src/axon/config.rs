@@ -1,5 +1,6 @@
 //! The axon's limits and policies: every field with its default and why.
 
+use super::http::HttpListen;
 use super::*;
 
 /// Which authentication modes an axon accepts.
@@ -105,6 +106,10 @@ pub struct AxonConfig {
     pub require_validator_permit: bool,
     /// Refuse callers with less stake (rao) in the Directory (403). Default 0.
     pub min_stake: u64,
+    /// Whether the axon also serves HTTP (btauth/1 and Epistula v2 signed JSON requests, through
+    /// the same pipeline as QUIC). Default [`HttpListen::Off`]; a miner takes
+    /// [`HttpListen::SamePort`].
+    pub http: HttpListen,
 }
 
 impl Default for AxonConfig {
@@ -134,6 +139,7 @@ impl Default for AxonConfig {
             require_registered: false,
             require_validator_permit: false,
             min_stake: 0,
+            http: HttpListen::Off,
         }
     }
 }
@@ -149,6 +155,12 @@ impl AxonConfig {
         self.accepted_auth = accepted_auth;
         self
     }
+    /// Sets `http`. Default [`HttpListen::Off`].
+    pub fn with_http(mut self, http: HttpListen) -> Self {
+        self.http = http;
+        self
+    }
+
     /// Sets `max_request_bytes`. Default 8 MiB.
     pub fn with_max_request_bytes(mut self, max_request_bytes: u32) -> Self {
         self.max_request_bytes = max_request_bytes;

@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 mod config;
+mod http;
 mod memory;
 mod peers;
 mod pipeline;
@@ -45,6 +46,7 @@ mod sink;
 mod stream;
 
 pub use config::{AcceptedAuth, AxonConfig};
+pub use http::HttpListen;
 use memory::*;
 use peers::*;
 pub use pipeline::Remote;
@@ -212,10 +214,28 @@ impl Axon {
             pipeline,
             peers,
         });
+        let (http, http_addr) = match shared.pipeline.config.http {
+            HttpListen::Off => (None, None),
+            listen => {
+                let at = match listen {
+                    HttpListen::At(at) => at,
+                    _ => listen_addrs.first().and_then(socket_of).ok_or_else(|| {
+                        Error::Swarm("HTTP on the QUIC port needs an IP listen address with a UDP port".into())
+                    })?,
+                };
+                let listener = tokio::net::TcpListener::bind(at)
+                    .await
+                    .map_err(|e| Error::Swarm(format!("listening for HTTP on {at}: {e}")))?;
+                let bound = listener.local_addr().map_err(|e| Error::Swarm(format!("HTTP listener: {e}")))?;
+                (Some(tokio::spawn(http::serve(shared.clone(), listener))), Some(bound))
+            }
+        };
         let accept = tokio::spawn(accept_loop(shared.clone(), incoming));
         Ok(AxonHandle {
             peer_id: network.local_peer_id(),
             hotkey: shared.pipeline.hotkey,
+            http,
+            http_addr,
             listen_addrs,
             metrics: self.metrics,
             accept,
@@ -229,6 +249,8 @@ impl Axon {
 pub struct AxonHandle {
     peer_id: PeerId,
     hotkey: Hotkey,
+    http: Option<tokio::task::JoinHandle<()>>,
+    http_addr: Option<std::net::SocketAddr>,
     listen_addrs: Vec<Multiaddr>,
     metrics: Metrics,
     accept: tokio::task::JoinHandle<()>,
@@ -266,6 +288,10 @@ impl AxonHandle {
     pub fn listen_addrs(&self) -> &[Multiaddr] {
         &self.listen_addrs
     }
+    /// Where the axon serves HTTP, when it does ([`AxonConfig::http`]).
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http_addr
+    }
     /// The axon's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
@@ -279,6 +305,24 @@ impl AxonHandle {
 impl Drop for AxonHandle {
     fn drop(&mut self) {
         self.accept.abort();
+        if let Some(http) = &self.http {
+            http.abort();
+        }
+    }
+}
+
+/// The IP and UDP port of a QUIC listen address.
+fn socket_of(addr: &Multiaddr) -> Option<std::net::SocketAddr> {
+    use libp2p::multiaddr::Protocol;
+    let mut parts = addr.iter();
+    let ip = match parts.next()? {
+        Protocol::Ip4(ip) => IpAddr::V4(ip),
+        Protocol::Ip6(ip) => IpAddr::V6(ip),
+        _ => return None,
+    };
+    match parts.next()? {
+        Protocol::Udp(port) => Some(std::net::SocketAddr::new(ip, port)),
+        _ => None,
     }
 }
 

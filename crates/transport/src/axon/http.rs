@@ -1,0 +1,263 @@
+//! The axon's HTTP listener: hotkey-signed requests the way the Python ecosystem sends them
+//! (btauth/1, Epistula v2), on TCP beside QUIC, through the axon's one pipeline. The same rate
+//! limits, memory budget, replay cache (a nonce used on QUIC is refused here, and the other way
+//! round), blacklist, priority gate and handlers serve both wires; bodies are the synapses' JSON
+//! form, answers too, and a streaming synapse answers as `text/event-stream`.
+//!
+//! A request runs as on QUIC, cheapest checks first: the address's rate, the body's size
+//! against `max_request_bytes` and the memory budget (before the body is read), then the
+//! signature, then the pipeline (replay, blacklist, synapse, priority, handler).
+
+use super::*;
+use axum::body::Body as HttpBody;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use neuronet_synapse::http_auth::{self, HttpCaller, Window};
+use std::net::SocketAddr;
+
+/// Where an axon serves HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum HttpListen {
+    /// QUIC only.
+    #[default]
+    Off,
+    /// TCP on the first QUIC listen address's IP and port number (a miner announces one
+    /// ip:port; QUIC takes it over UDP, HTTP over TCP).
+    SamePort,
+    /// TCP at this address.
+    At(SocketAddr),
+}
+
+/// The HTTP status of a failure.
+fn status_code(status: Status) -> StatusCode {
+    StatusCode::from_u16(status.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A refusal or failure as the listener answers it: the status, and JSON naming it.
+fn failure(failure: Failure) -> Response {
+    let body = serde_json::json!({ "status": failure.status.code(), "message": failure.message });
+    (status_code(failure.status), axum::Json(body)).into_response()
+}
+
+/// Headers through the HTTP library's own (case-insensitive) map.
+struct Headers<'a>(&'a HeaderMap);
+
+impl http_auth::Headers for Headers<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|value| value.to_str().ok())
+    }
+}
+
+/// The listener's routes over `shared`'s pipeline.
+pub(super) fn router(shared: Arc<Shared>) -> axum::Router {
+    axum::Router::new()
+        .route("/{synapse}", axum::routing::any(call))
+        // The body is read within the handler, against the limit and the budget.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(shared)
+}
+
+/// Serves the listener on `listener` until the task is dropped.
+pub(super) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
+    let service = router(shared).into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(error) = axum::serve(listener, service).await {
+        tracing::warn!(%error, "the HTTP listener stopped");
+    }
+}
+
+/// The IP address of a peer, IPv4-mapped IPv6 addresses read as IPv4.
+fn peer_ip(addr: SocketAddr) -> IpAddr {
+    match addr.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        ip => ip,
+    }
+}
+
+async fn call(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(synapse): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: HttpBody,
+) -> Response {
+    let started = Instant::now();
+    let pipeline = &shared.pipeline;
+    let ip = peer_ip(addr);
+    let remote = Remote { ip: Some(ip), peer_id: None };
+    let refuse = |status: Status, message: &str| {
+        let label = if pipeline.router.serves(&synapse) { synapse.as_str() } else { "-" };
+        pipeline.metrics.record(label, status.code(), started.elapsed().as_secs_f64());
+        failure(Failure::new(status, message))
+    };
+    if pipeline.over_rate(&remote) {
+        return refuse(Status::TooManyRequests, "rate limit exceeded");
+    }
+    // The body's size and its share of the memory budget before a byte of it is read.
+    let limit = pipeline.config.max_request_bytes;
+    let announced = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|len| len > u64::from(limit)) {
+        return refuse(
+            Status::PayloadTooLarge,
+            &format!("request of {} bytes exceeds the limit of {limit}", announced.unwrap_or(0)),
+        );
+    }
+    let share = announced.map_or(limit, |len| len as u32);
+    let ip_budget = (shared.peers.ip_budget > 0).then(|| shared.peers.ip_budget(ip));
+    let Some(budget) = pipeline.memory.try_take_request(share, ip_budget.as_ref()) else {
+        return refuse(Status::Unavailable, "the axon's memory budget for requests is spent");
+    };
+    // A sender that trickles its body is given up at the frame timeout, as on QUIC.
+    let read = tokio::time::timeout(pipeline.config.frame_timeout, axum::body::to_bytes(body, limit as usize)).await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return refuse(
+                Status::PayloadTooLarge,
+                &format!("request exceeds the limit of {limit} bytes or was cut short"),
+            )
+        }
+        Err(_) => return refuse(Status::Timeout, "the request body did not arrive in time"),
+    };
+    let caller = match authenticate(pipeline, &method, &uri, &headers, &bytes) {
+        Ok(caller) => caller,
+        Err(refusal) => return refuse(refusal.status, &refusal.message),
+    };
+    let request = Authenticated {
+        caller: caller.hotkey,
+        synapse: synapse.clone(),
+        nonce: Some(caller.nonce),
+        timeout_ms: timeout_ms(&headers),
+    };
+    let body = Body { bytes, encoding: Encoding::Json };
+    let admitted = match pipeline.admit(request, body, budget, started) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            let Refusal { failure: refused, synapse } = refusal;
+            let label = if pipeline.router.serves(&synapse) { synapse.as_str() } else { "-" };
+            pipeline.metrics.record(label, refused.status.code(), started.elapsed().as_secs_f64());
+            return failure(refused);
+        }
+    };
+    let streaming = matches!(admitted.handler, Handler::Streaming(_));
+    let (sink, mut answers) = HttpSink::new();
+    tokio::spawn(handle(pipeline.clone(), remote, sink, 0, admitted));
+    if !streaming {
+        return match answers.recv().await {
+            Some(Part::Body(body)) => json_response(body),
+            Some(Part::End(failed)) => failure(failed),
+            Some(Part::Chunk(_)) | None => failure(Failure::new(Status::InternalError, "the handler gave no answer")),
+        };
+    }
+    // Chunks as server-sent events, each one JSON, then one final event with the status.
+    let events = async_stream(answers);
+    let mut response = Response::new(HttpBody::from_stream(events));
+    response.headers_mut().insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The answer's events: `data: <chunk JSON>` per chunk, then `event: end` with the status.
+fn async_stream(
+    mut answers: tokio::sync::mpsc::Receiver<Part>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures::stream::poll_fn(move |cx| answers.poll_recv(cx)).scan(false, |ended, part| {
+        if *ended {
+            return futures::future::ready(None);
+        }
+        let event = match part {
+            Part::Chunk(chunk) | Part::Body(chunk) => sse("message", &chunk),
+            Part::End(end) => {
+                *ended = true;
+                let status = serde_json::json!({ "status": end.status.code(), "message": end.message });
+                sse("end", status.to_string().as_bytes())
+            }
+        };
+        futures::future::ready(Some(Ok(event)))
+    })
+}
+
+/// One server-sent event; JSON holds no raw newlines, so one `data:` line carries it.
+fn sse(event: &str, data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(data.len() + event.len() + 16);
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(event.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    out.extend(data.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+fn json_response(body: Bytes) -> Response {
+    let mut response = Response::new(HttpBody::from(body));
+    response.headers_mut().insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// How long the caller waits, from `X-Neuronet-Timeout-Ms` (0: the axon's default).
+fn timeout_ms(headers: &HeaderMap) -> u32 {
+    headers.get("x-neuronet-timeout-ms").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Who signed the request: btauth/1 when its signature header is there, else Epistula v2.
+fn authenticate(
+    pipeline: &Pipeline,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<HttpCaller, Failure> {
+    let window = Window { max_age: pipeline.config.nonce.max_age, max_skew: pipeline.config.nonce.max_skew };
+    let target = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let lookup = Headers(headers);
+    let now = unix_nanos();
+    if headers.contains_key(http_auth::btauth_headers::SIGNATURE) {
+        http_auth::verify_btauth(method.as_str(), target, body, &lookup, &pipeline.hotkey, now, window)
+    } else if headers.contains_key(http_auth::epistula_headers::SIGNATURE) {
+        http_auth::verify_epistula(body, &lookup, &pipeline.hotkey, now, window)
+    } else {
+        Err(Failure::new(Status::Unauthorized, "unsigned request: this axon takes btauth/1 or Epistula v2 signatures"))
+    }
+}
+
+/// The pipeline's answers for one HTTP request, through a small queue the response reads.
+#[derive(Clone)]
+struct HttpSink {
+    queue: tokio::sync::mpsc::Sender<Part>,
+}
+
+impl HttpSink {
+    fn new() -> (Self, tokio::sync::mpsc::Receiver<Part>) {
+        let (queue, answers) = tokio::sync::mpsc::channel(16);
+        (HttpSink { queue }, answers)
+    }
+}
+
+impl Sink for HttpSink {
+    fn try_send(
+        &self,
+        _id: u64,
+        part: Part,
+        _due: tokio::time::Instant,
+        _started: Instant,
+    ) -> Result<(), Option<Part>> {
+        match self.queue.try_send(part) {
+            Ok(()) => Ok(()),
+            Err(tokio::sync::mpsc::error::TrySendError::Full(part)) => Err(Some(part)),
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => Err(None),
+        }
+    }
+
+    async fn send(&self, _id: u64, part: Part, due: tokio::time::Instant, _started: Instant) -> std::io::Result<()> {
+        tokio::time::timeout_at(due, self.queue.send(part))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the caller is not reading"))?
+            .map_err(|_| writer_closed())
+    }
+}
