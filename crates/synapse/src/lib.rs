@@ -33,6 +33,7 @@ pub mod ss58;
 mod status;
 pub mod suri;
 mod synapse;
+pub mod v10;
 pub mod wallet;
 
 pub use error::{Error, Result};

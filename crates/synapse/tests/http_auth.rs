@@ -204,6 +204,13 @@ mod arbitrary_headers {
             let headers: Vec<(&str, &str)> = names.iter().copied().zip(values.iter().map(String::as_str)).collect();
             prop_assert!(verify_btauth("POST", "/Ping", &body, &headers[..], &bob, NONCE, Window::default()).is_err());
             prop_assert!(verify_epistula(&body, &headers[..], &bob, NONCE, Window::default()).is_err());
+            let v10_names = [
+                "bt_header_dendrite_hotkey", "bt_header_dendrite_nonce", "bt_header_dendrite_uuid",
+                "bt_header_dendrite_signature", "bt_header_axon_hotkey", "computed_body_hash",
+            ];
+            let v10: Vec<(&str, &str)> = v10_names.iter().copied().zip(values.iter().map(String::as_str)).collect();
+            let verdict = neuronet_synapse::v10::verify_request(&body, &["text"], &v10[..], &bob, NONCE, Window::default());
+            prop_assert!(verdict.is_err());
         }
     }
 }

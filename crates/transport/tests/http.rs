@@ -173,3 +173,112 @@ async fn the_http_listener_takes_the_quic_port_number_by_default_for_miners() {
     let quic_port: u16 = axon.listen_addrs()[0].to_string().split('/').nth(4).unwrap().parse().unwrap();
     assert_eq!(axon.http_addr().unwrap().port(), quic_port);
 }
+
+/// The synapse of the recorded bittensor 10.5.0 exchange: `class Echo(bt.Synapse): text: str;
+/// out: str = ""; required_hash_fields = ("text",)`, whose axon answers `out = text.upper()`.
+mod echo {
+    #[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
+    #[serde(default)]
+    pub struct EchoRequest {
+        #[prost(string, tag = "1")]
+        pub text: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
+    #[serde(default)]
+    pub struct EchoResponse {
+        #[prost(string, tag = "1")]
+        pub out: String,
+    }
+
+    neuronet_synapse::synapse! {
+        pub struct Echo: EchoRequest => EchoResponse;
+    }
+}
+
+/// The raw request a bittensor 10.5.0 dendrite (//Alice) sent to an axon (//Bob), verbatim.
+fn recorded_v10_request() -> Vec<u8> {
+    let manifest = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let path = manifest
+        .ancestors()
+        .map(|dir| dir.join("../shared/docs/reference/v10-capture.txt"))
+        .find(|path| path.exists())
+        .expect("../shared/docs/reference/v10-capture.txt beside the checkout");
+    // The request's own bytes (CRLF lines), between the marker line and the next one.
+    let capture = std::fs::read_to_string(path).unwrap();
+    let raw = capture.split("=== RAW REQUEST ===\n").nth(1).unwrap();
+    raw.as_bytes()[..raw.find("\n=== ").unwrap()].to_vec()
+}
+
+async fn raw_request(addr: SocketAddr, bytes: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut raw = Vec::new();
+    // The recorded request keeps its connection open: read one response by its length.
+    loop {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf)).await.unwrap().unwrap();
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if raw.len() >= split + 4 + length || n == 0 {
+                let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+                return (status, head, raw[split + 4..].to_vec());
+            }
+        }
+        if n == 0 {
+            panic!("connection closed before a response");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_recorded_from_a_bittensor_10_dendrite_is_served_and_not_twice() {
+    use neuronet_synapse::nonce::NonceGuardConfig;
+    // The recording is weeks old: a window that reaches it (the signature and body hash are
+    // what is checked here; freshness has tests of its own).
+    let old_enough = NonceGuardConfig::default().with_max_age(std::time::Duration::from_secs(100 * 365 * 24 * 3600));
+    let config = AxonConfig::default().with_nonce(old_enough).with_http(HttpListen::At("127.0.0.1:0".parse().unwrap()));
+    let start = |suri: &str, config: AxonConfig| {
+        Axon::new(key(suri), config)
+            .serve::<echo::Echo, _, _>(|_ctx, request: echo::EchoRequest| async move {
+                Ok(echo::EchoResponse { out: request.text.to_uppercase() })
+            })
+            .with_required_hash_fields("Echo", &["text"])
+            .start([loopback4()])
+    };
+    let axon = start("//Bob", config.clone()).await.unwrap();
+    let addr = axon.http_addr().unwrap();
+    let recorded = recorded_v10_request();
+
+    let (status, head, body) = raw_request(addr, &recorded).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(head.contains("bt_header_axon_status_code: 200"), "{head}");
+    let synapse = json(&body);
+    assert_eq!(synapse["out"], "HELLO");
+    assert_eq!(synapse["text"], "hello", "the whole synapse comes back, as the Python dendrite parses it");
+    assert_eq!(synapse["axon"]["status_code"], 200);
+    assert_eq!(synapse["dendrite"]["hotkey"], "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY");
+
+    // Replayed: refused, as the Python axon refuses it.
+    let (status, head, body) = raw_request(addr, &recorded).await;
+    assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+    assert!(head.contains("bt_header_axon_status_code: 401"), "{head}");
+
+    // The body changed under its signature (same length, so the request still parses).
+    let tampered = String::from_utf8(recorded.clone()).unwrap().replace("\"text\": \"hello\"", "\"text\": \"HELLO\"");
+    let other = start("//Bob", config.clone()).await.unwrap();
+    let (status, _, body) = raw_request(other.http_addr().unwrap(), tampered.as_bytes()).await;
+    assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+    assert!(json(&body)["message"].as_str().unwrap().contains("does not match its signed hash"));
+
+    // Sent to another axon: refused before any cryptography.
+    let charlie = start("//Charlie", config).await.unwrap();
+    let (status, _, _) = raw_request(charlie.http_addr().unwrap(), &recorded).await;
+    assert_eq!(status, 403);
+}

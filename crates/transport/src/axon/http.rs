@@ -1,5 +1,6 @@
 //! The axon's HTTP listener: hotkey-signed requests the way the Python ecosystem sends them
-//! (btauth/1, Epistula v2), on TCP beside QUIC, through the axon's one pipeline. The same rate
+//! (bittensor 10's dendrite, btauth/1, Epistula v2), on TCP beside QUIC, through the axon's one
+//! pipeline. The same rate
 //! limits, memory budget, replay cache (a nonce used on QUIC is refused here, and the other way
 //! round), blacklist, priority gate and handlers serve both wires; bodies are the synapses' JSON
 //! form, answers too, and a streaming synapse answers as `text/event-stream`.
@@ -125,10 +126,13 @@ async fn call(
         }
         Err(_) => return refuse(Status::Timeout, "the request body did not arrive in time"),
     };
-    let caller = match authenticate(pipeline, &method, &uri, &headers, &bytes) {
+    let wire = Wire::of(&headers);
+    let caller = match authenticate(pipeline, wire, &synapse, &method, &uri, &headers, &bytes) {
         Ok(caller) => caller,
-        Err(refusal) => return refuse(refusal.status, &refusal.message),
+        Err(refusal) => return wire.answer(Err(refusal), &bytes, started),
     };
+    // A bittensor 10 caller sends the whole synapse and gets it back, its fields answered.
+    let request_json = (wire == Wire::V10).then(|| bytes.clone());
     let request = Authenticated {
         caller: caller.hotkey,
         synapse: synapse.clone(),
@@ -142,18 +146,19 @@ async fn call(
             let Refusal { failure: refused, synapse } = refusal;
             let label = if pipeline.router.serves(&synapse) { synapse.as_str() } else { "-" };
             pipeline.metrics.record(label, refused.status.code(), started.elapsed().as_secs_f64());
-            return failure(refused);
+            return wire.answer(Err(refused), request_json.as_deref().unwrap_or_default(), started);
         }
     };
     let streaming = matches!(admitted.handler, Handler::Streaming(_));
     let (sink, mut answers) = HttpSink::new();
     tokio::spawn(handle(pipeline.clone(), remote, sink, 0, admitted));
     if !streaming {
-        return match answers.recv().await {
-            Some(Part::Body(body)) => json_response(body),
-            Some(Part::End(failed)) => failure(failed),
-            Some(Part::Chunk(_)) | None => failure(Failure::new(Status::InternalError, "the handler gave no answer")),
+        let outcome = match answers.recv().await {
+            Some(Part::Body(body)) => Ok(body),
+            Some(Part::End(failed)) => Err(failed),
+            Some(Part::Chunk(_)) | None => Err(Failure::new(Status::InternalError, "the handler gave no answer")),
         };
+        return wire.answer(outcome, request_json.as_deref().unwrap_or_default(), started);
     }
     // Chunks as server-sent events, each one JSON, then one final event with the status.
     let events = async_stream(answers);
@@ -205,9 +210,85 @@ fn timeout_ms(headers: &HeaderMap) -> u32 {
     headers.get("x-neuronet-timeout-ms").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-/// Who signed the request: btauth/1 when its signature header is there, else Epistula v2.
+/// The HTTP wire a request speaks, told by its signature header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    /// bittensor 10's dendrite (`bt_header_dendrite_signature`).
+    V10,
+    /// btauth/1 (`X-Bittensor-Signature`).
+    Btauth,
+    /// Epistula v2 (`Epistula-Request-Signature`).
+    Epistula,
+    /// No signature this axon knows.
+    Unsigned,
+}
+
+impl Wire {
+    fn of(headers: &HeaderMap) -> Self {
+        if headers.contains_key(neuronet_synapse::v10::headers::DENDRITE_SIGNATURE) {
+            Wire::V10
+        } else if headers.contains_key(http_auth::btauth_headers::SIGNATURE) {
+            Wire::Btauth
+        } else if headers.contains_key(http_auth::epistula_headers::SIGNATURE) {
+            Wire::Epistula
+        } else {
+            Wire::Unsigned
+        }
+    }
+
+    /// The answer to a request on this wire: the handler's JSON (or the failure's) for btauth/1
+    /// and Epistula; for a bittensor 10 caller, its own synapse JSON with the answer's fields
+    /// over it and the axon's status in its `axon` terminal and `bt_header_axon_*` headers.
+    fn answer(self, outcome: Result<Bytes, Failure>, request: &[u8], started: Instant) -> Response {
+        if self != Wire::V10 {
+            return match outcome {
+                Ok(body) => json_response(body),
+                Err(failed) => failure(failed),
+            };
+        }
+        let process_time = started.elapsed().as_secs_f64();
+        let (status, message, body) = match outcome {
+            Ok(answer) => {
+                let mut synapse: serde_json::Value =
+                    serde_json::from_slice(request).unwrap_or_else(|_| serde_json::json!({}));
+                if let (Some(fields), Ok(serde_json::Value::Object(answer))) =
+                    (synapse.as_object_mut(), serde_json::from_slice::<serde_json::Value>(&answer))
+                {
+                    fields.extend(answer);
+                    let axon = fields.entry("axon").or_insert_with(|| serde_json::json!({}));
+                    if let Some(axon) = axon.as_object_mut() {
+                        axon.insert("status_code".into(), 200.into());
+                        axon.insert("status_message".into(), "Success".into());
+                        axon.insert("process_time".into(), process_time.into());
+                    }
+                }
+                (Status::Success, "Success".to_owned(), synapse.to_string())
+            }
+            Err(failed) => {
+                let body = serde_json::json!({ "message": failed.message }).to_string();
+                (failed.status, failed.message, body)
+            }
+        };
+        let mut response = Response::new(HttpBody::from(body));
+        *response.status_mut() = status_code(status);
+        let headers = response.headers_mut();
+        headers.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert("bt_header_axon_status_code", HeaderValue::from(status.code()));
+        if let Ok(message) = HeaderValue::from_str(&message.replace(['\r', '\n'], " ")) {
+            headers.insert("bt_header_axon_status_message", message);
+        }
+        if let Ok(time) = HeaderValue::from_str(&process_time.to_string()) {
+            headers.insert("bt_header_axon_process_time", time);
+        }
+        response
+    }
+}
+
+/// Who signed the request, by its wire's rules.
 fn authenticate(
     pipeline: &Pipeline,
+    wire: Wire,
+    synapse: &str,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -217,12 +298,17 @@ fn authenticate(
     let target = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let lookup = Headers(headers);
     let now = unix_nanos();
-    if headers.contains_key(http_auth::btauth_headers::SIGNATURE) {
-        http_auth::verify_btauth(method.as_str(), target, body, &lookup, &pipeline.hotkey, now, window)
-    } else if headers.contains_key(http_auth::epistula_headers::SIGNATURE) {
-        http_auth::verify_epistula(body, &lookup, &pipeline.hotkey, now, window)
-    } else {
-        Err(Failure::new(Status::Unauthorized, "unsigned request: this axon takes btauth/1 or Epistula v2 signatures"))
+    match wire {
+        Wire::V10 => {
+            let fields = pipeline.router.hash_fields(synapse);
+            neuronet_synapse::v10::verify_request(body, &fields, &lookup, &pipeline.hotkey, now, window)
+        }
+        Wire::Btauth => http_auth::verify_btauth(method.as_str(), target, body, &lookup, &pipeline.hotkey, now, window),
+        Wire::Epistula => http_auth::verify_epistula(body, &lookup, &pipeline.hotkey, now, window),
+        Wire::Unsigned => Err(Failure::new(
+            Status::Unauthorized,
+            "unsigned request: this axon takes bittensor 10, btauth/1 or Epistula v2 signatures",
+        )),
     }
 }
 

@@ -78,6 +78,7 @@ pub struct Axon {
     blacklist: Option<BlacklistFn>,
     priority: Option<PriorityFn>,
     metrics: Metrics,
+    hash_fields: HashMap<String, Vec<String>>,
 }
 
 /// Names the hotkey, the synapses and the limits; never the key.
@@ -106,7 +107,16 @@ impl Axon {
             blacklist: None,
             priority: None,
             metrics: Metrics::default(),
+            hash_fields: HashMap::new(),
         }
+    }
+
+    /// Declares `synapse`'s `required_hash_fields` as its Python class names them, for callers
+    /// on the bittensor 10 HTTP wire: the body hash their signature covers is computed over these
+    /// fields' Python `str()` text, and checked before the handler runs.
+    pub fn with_required_hash_fields(mut self, synapse: &str, fields: &[&str]) -> Self {
+        self.hash_fields.insert(synapse.to_owned(), fields.iter().map(|f| (*f).to_owned()).collect());
+        self
     }
 
     /// Uses `directory` for caller facts (blacklist, priority).
@@ -201,9 +211,14 @@ impl Axon {
         }
         let hotkey = self.keypair.hotkey();
         let pipeline = Arc::new(
-            Pipeline::new(self.config, hotkey, self.directory, Router::new(self.handlers))
-                .with_hooks(self.blacklist, self.priority)
-                .with_metrics(self.metrics.clone()),
+            Pipeline::new(
+                self.config,
+                hotkey,
+                self.directory,
+                Router::new(self.handlers).with_hash_fields(self.hash_fields),
+            )
+            .with_hooks(self.blacklist, self.priority)
+            .with_metrics(self.metrics.clone()),
         );
         let shared = Arc::new(Shared {
             binding: Mutex::new(sign_own_binding(&self.keypair, &network.local_peer_id(), pipeline.config.binding_ttl)),

@@ -142,6 +142,8 @@ pub(super) struct Router {
     pub(super) handlers: HashMap<String, Route>,
     /// The names served, sorted, for a 404's message.
     pub(super) names: Vec<String>,
+    /// Each synapse's `required_hash_fields` for bittensor 10 callers (none by default).
+    pub(super) hash_fields: HashMap<String, Vec<String>>,
 }
 
 impl Router {
@@ -156,7 +158,18 @@ impl Router {
                 (name, Route { handler, inline })
             })
             .collect();
-        Router { handlers, names }
+        Router { handlers, names, hash_fields: HashMap::new() }
+    }
+
+    /// With each synapse's `required_hash_fields` for bittensor 10 callers.
+    pub(super) fn with_hash_fields(mut self, hash_fields: HashMap<String, Vec<String>>) -> Self {
+        self.hash_fields = hash_fields;
+        self
+    }
+
+    /// The `required_hash_fields` of `synapse`.
+    pub(super) fn hash_fields(&self, synapse: &str) -> Vec<&str> {
+        self.hash_fields.get(synapse).map(|fields| fields.iter().map(String::as_str).collect()).unwrap_or_default()
     }
 
     /// Whether `synapse` is served (only served names become metric labels).
