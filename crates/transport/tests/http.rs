@@ -282,3 +282,55 @@ async fn a_request_recorded_from_a_bittensor_10_dendrite_is_served_and_not_twice
     let (status, _, _) = raw_request(charlie.http_addr().unwrap(), &recorded).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_http_gets_4xx_and_the_listener_keeps_serving() {
+    let config = AxonConfig::default().with_frame_timeout(std::time::Duration::from_millis(500));
+    let axon = http_axon(config).await;
+    let addr = axon.http_addr().unwrap();
+    let body = br#"{"prompt": "x"}"#;
+    let signed = |body: &[u8]| btauth("/TextGeneration", body, "//Bob");
+
+    // Wrong JSON types for the synapse's fields.
+    let wrong = br#"{"prompt": 5}"#;
+    let (status, _, answer) = request(addr, "POST", "/TextGeneration", &signed(wrong), wrong).await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&answer));
+
+    // Huge headers.
+    let padding = "p".repeat(512 * 1024);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("POST /TextGeneration HTTP/1.1\r\nHost: x\r\nX-Padding: {padding}\r\nContent-Length: 0\r\n\r\n");
+    let _ = stream.write_all(head.as_bytes()).await;
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut reply)).await;
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.is_empty() || reply.starts_with("HTTP/1.1 4"), "{reply}");
+
+    // A body announced longer than what arrives before the sender gives up.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let headers: String = signed(body).iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+    let head = format!("POST /TextGeneration HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: 100\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..5]).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).await.unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.is_empty() || reply.starts_with("HTTP/1.1 4"), "{reply}");
+
+    // A sender that trickles its body is given up at the frame timeout.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("POST /TextGeneration HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {}\r\n\r\n", body.len());
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..3]).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut reply = vec![0u8; 1024];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut reply)).await.unwrap().unwrap();
+    let reply = String::from_utf8_lossy(&reply[..n]);
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+
+    // Through all of it, a good request is served.
+    let (status, _, _) = request(addr, "POST", "/TextGeneration", &signed(body), body).await;
+    assert_eq!(status, 200);
+}

@@ -51,12 +51,20 @@ impl http_auth::Headers for Headers<'_> {
     }
 }
 
-/// The listener's routes over `shared`'s pipeline.
+/// The listener's routes over `shared`'s pipeline, behind tower's layers at the HTTP edge: a
+/// trace span per request, a bound on the body's size (413 before it is read, whatever the
+/// handler), and a deadline for the answer's head (408).
 pub(super) fn router(shared: Arc<Shared>) -> axum::Router {
+    let config = &shared.pipeline.config;
+    let limit = usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX);
+    let deadline = config.frame_timeout + config.max_timeout + config.write_grace;
     axum::Router::new()
         .route("/{synapse}", axum::routing::any(call))
-        // The body is read within the handler, against the limit and the budget.
+        // The handler reads the body itself, against the limit and the memory budget.
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, deadline))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(shared)
 }
 
@@ -66,6 +74,18 @@ pub(super) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
     if let Err(error) = axum::serve(listener, service).await {
         tracing::warn!(%error, "the HTTP listener stopped");
     }
+}
+
+/// Whether reading a body failed on its size limit (rather than on a connection cut short).
+fn over_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = source {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// The IP address of a peer, IPv4-mapped IPv6 addresses read as IPv4.
@@ -118,12 +138,10 @@ async fn call(
     let read = tokio::time::timeout(pipeline.config.frame_timeout, axum::body::to_bytes(body, limit as usize)).await;
     let bytes = match read {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => {
-            return refuse(
-                Status::PayloadTooLarge,
-                &format!("request exceeds the limit of {limit} bytes or was cut short"),
-            )
+        Ok(Err(error)) if over_limit(&error) => {
+            return refuse(Status::PayloadTooLarge, &format!("request exceeds the limit of {limit} bytes"));
         }
+        Ok(Err(_)) => return refuse(Status::BadRequest, "the request body was cut short"),
         Err(_) => return refuse(Status::Timeout, "the request body did not arrive in time"),
     };
     let wire = Wire::of(&headers);
