@@ -34,11 +34,17 @@ fn python() -> &'static Path {
     })
 }
 
-/// The venv of the legacy timelock library (bittensor-drand 1.2.0), which cannot share one with
-/// its successor.
-fn legacy_drand_python() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| make_venv(repo_root().join(".venv-legacy-drand"), Some("legacy-drand.txt")))
+/// The python of the venv `.venv-<name>` with only the packages of tests/python/`requirements`
+/// (for packages that cannot share the main venv: an older bittensor, a library's predecessor).
+fn separate_python(name: &str, requirements: &str) -> PathBuf {
+    static MADE: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, python)) = made.iter().find(|(n, _)| n == name) {
+        return python.clone();
+    }
+    let python = make_venv(repo_root().join(format!(".venv-{name}")), Some(requirements));
+    made.push((name.to_owned(), python.clone()));
+    python
 }
 
 /// Runs tests/python/`script` with `args` and parses the JSON line it prints last.
@@ -46,9 +52,15 @@ pub fn run(script: &str, args: &[&str]) -> Value {
     run_with(python(), script, args)
 }
 
-/// [`run`] in the legacy timelock library's venv.
+/// [`run`] in the legacy timelock library's venv (bittensor-drand 1.2.0, which cannot share one
+/// with its successor).
 pub fn run_legacy_drand(script: &str, args: &[&str]) -> Value {
-    run_with(legacy_drand_python(), script, args)
+    run_with(&separate_python("legacy-drand", "legacy-drand.txt"), script, args)
+}
+
+/// [`run`] in a venv of its own, `.venv-<name>`, with the packages of `requirements`.
+pub fn run_separate(name: &str, requirements: &str, script: &str, args: &[&str]) -> Value {
+    run_with(&separate_python(name, requirements), script, args)
 }
 
 fn run_with(python: &Path, script: &str, args: &[&str]) -> Value {

@@ -223,9 +223,17 @@ fn json_response(body: Bytes) -> Response {
     response
 }
 
-/// How long the caller waits, from `X-Neuronet-Timeout-Ms` (0: the axon's default).
+/// How long the caller waits: `X-Neuronet-Timeout-Ms`, or a bittensor 10 caller's `timeout`
+/// header (seconds, as float text); 0 for the axon's default.
 fn timeout_ms(headers: &HeaderMap) -> u32 {
-    headers.get("x-neuronet-timeout-ms").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(ms) = text("x-neuronet-timeout-ms").and_then(|v| v.parse().ok()) {
+        return ms;
+    }
+    text(neuronet_synapse::v10::headers::TIMEOUT)
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|secs| secs.is_finite() && *secs > 0.0)
+        .map_or(0, |secs| (secs * 1000.0).min(f64::from(u32::MAX)) as u32)
 }
 
 /// The HTTP wire a request speaks, told by its signature header.
