@@ -37,6 +37,7 @@ mod error;
 mod gate;
 mod inbound;
 mod io;
+mod legacy;
 mod metrics;
 mod quic;
 mod swarm;
@@ -49,6 +50,7 @@ pub use certificate::{certificate_key, peer_id_of_certificate, MAX_CERTIFICATE_K
 pub use dendrite::{Auth, Dendrite, DendriteConfig, Response, ResponseStream, Target};
 pub use directory::{Directory, PeerEntry, PeerFacts, SyncReport};
 pub use error::Error;
+pub use legacy::V10Dendrite;
 pub use libp2p::{Multiaddr, PeerId};
 pub use metrics::{Metrics, RequestLabels, SynapseLabels};
 pub use neuronet_synapse::Failure;

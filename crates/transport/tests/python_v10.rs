@@ -7,6 +7,7 @@ mod common;
 mod python;
 
 use common::*;
+use neuronet_synapse::Status;
 use neuronet_transport::{Axon, AxonConfig, HttpListen};
 
 /// `class Echo(bt.Synapse): text: str; out: str = ""; required_hash_fields = ("text",)`.
@@ -72,4 +73,99 @@ async fn a_bittensor_10_dendrite_is_served_and_refused_as_it_expects() {
     assert!(banned["status_message"].as_str().unwrap().contains("dave is banned"), "{banned}");
     assert_eq!(unknown["status_code"], 404, "{unknown}");
     assert_eq!(misdirected["status_code"], 403, "{misdirected}");
+}
+
+/// The Python axon, running until dropped.
+struct PythonAxon(std::process::Child);
+
+impl Drop for PythonAxon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts tests/python/v10_axon.py on a free port and waits until it serves.
+fn python_axon() -> (PythonAxon, u16) {
+    use std::io::BufRead;
+    let python = python::separate_python("bittensor10", "bittensor10.txt");
+    let port = free_port();
+    let mut child = std::process::Command::new(python)
+        .arg(python::repo_root().join("tests/python/v10_axon.py"))
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting the Python axon");
+    let stdout = child.stdout.take().unwrap();
+    let axon = PythonAxon(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert!(line.contains("serving"), "the Python axon did not start: {line:?}");
+    (axon, port)
+}
+
+mod nope {
+    neuronet_synapse::synapse! {
+        pub struct Nope: super::echo::EchoRequest => super::echo::EchoResponse;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_neuronet_v10_dendrite_queries_a_python_bittensor_10_axon() {
+    use neuronet_transport::V10Dendrite;
+    let (_axon, port) = tokio::task::spawn_blocking(python_axon).await.unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let bob = key("//Bob").hotkey();
+    let hello = echo::EchoRequest { text: "hello".into() };
+    let timeout = std::time::Duration::from_secs(10);
+
+    let alice = V10Dendrite::new(key("//Alice"));
+    let answer = alice.query::<echo::Echo>(addr, &bob, &hello, &["text"], timeout).await;
+    assert_eq!(answer.status, Status::Success, "{}", answer.message);
+    assert_eq!(answer.body.unwrap().out, "HELLO");
+
+    // The Python axon's refusals, with the statuses its own dendrite would report.
+    let dave = V10Dendrite::new(key("//Dave"));
+    let banned = dave.query::<echo::Echo>(addr, &bob, &hello, &["text"], timeout).await;
+    assert_eq!(banned.status, Status::Forbidden, "{}", banned.message);
+    assert!(banned.message.contains("dave is banned"), "{}", banned.message);
+    let unknown = alice.query::<nope::Nope>(addr, &bob, &hello, &[], timeout).await;
+    assert_eq!(unknown.status, Status::NotFound, "{}", unknown.message);
+    // A body hash over other fields than the class declares: the Python axon finds the mismatch
+    // after its signature check and answers 500, as its own dendrite would report.
+    let mismatched = alice.query::<echo::Echo>(addr, &bob, &hello, &[], timeout).await;
+    assert_eq!(mismatched.status, Status::InternalError, "{}", mismatched.message);
+    assert!(mismatched.message.starts_with("Internal Server Error"), "{}", mismatched.message);
+    // Nobody there.
+    let closed: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let unreachable = alice.query::<echo::Echo>(closed, &bob, &hello, &["text"], timeout).await;
+    assert_eq!(unreachable.status, Status::Unavailable);
+    assert!(unreachable.message.starts_with("Service unavailable at"), "{}", unreachable.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_v10_dendrite_and_the_http_listener_understand_each_other() {
+    use neuronet_transport::V10Dendrite;
+    let config = AxonConfig::default().with_http(HttpListen::At("127.0.0.1:0".parse().unwrap()));
+    let axon = Axon::new(key("//Bob"), config)
+        .serve::<echo::Echo, _, _>(|_ctx, request: echo::EchoRequest| async move {
+            Ok(echo::EchoResponse { out: request.text.to_uppercase() })
+        })
+        .with_required_hash_fields("Echo", &["text"])
+        .start([loopback4()])
+        .await
+        .unwrap();
+    let addr = axon.http_addr().unwrap();
+    let dendrite = V10Dendrite::new(key("//Alice"));
+    let hello = echo::EchoRequest { text: "hello".into() };
+    let timeout = std::time::Duration::from_secs(10);
+    let answer = dendrite.query::<echo::Echo>(addr, &key("//Bob").hotkey(), &hello, &["text"], timeout).await;
+    assert_eq!(answer.status, Status::Success, "{}", answer.message);
+    assert_eq!(answer.body.unwrap().out, "HELLO");
+    let elsewhere = dendrite.query::<echo::Echo>(addr, &key("//Charlie").hotkey(), &hello, &["text"], timeout).await;
+    assert_eq!(elsewhere.status, Status::Forbidden, "{}", elsewhere.message);
 }

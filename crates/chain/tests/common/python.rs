@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().find(|dir| dir.join("tests/python").is_dir()).unwrap().to_owned()
 }
 
@@ -36,7 +36,7 @@ fn python() -> &'static Path {
 
 /// The python of the venv `.venv-<name>` with only the packages of tests/python/`requirements`
 /// (for packages that cannot share the main venv: an older bittensor, a library's predecessor).
-fn separate_python(name: &str, requirements: &str) -> PathBuf {
+pub fn separate_python(name: &str, requirements: &str) -> PathBuf {
     static MADE: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
     let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, python)) = made.iter().find(|(n, _)| n == name) {
