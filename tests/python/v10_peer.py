@@ -1,7 +1,9 @@
 """The Python side of the bittensor 10 interop tests: a real bittensor 10.5.0 dendrite querying an
 axon over the v10 HTTP wire. Prints one JSON line.
 
-  query JSON   {"port", "axon_hotkey", "synapse": "Echo" or "Nope", "text", "uri"}
+  query JSON    {"port", "axon_hotkey", "synapse": "Echo" or "Nope", "text", "uri"}
+  builtin JSON  {"port", "axon_hotkey", "prompt", "uri", "module_dir"}: neuronet's built-in
+                TextGeneration and TextGenerationStream through python/neuronet_synapses.py
 """
 import asyncio
 import json
@@ -43,12 +45,41 @@ async def query(spec: dict) -> dict:
     }
 
 
+async def builtin(spec: dict) -> dict:
+    """Queries neuronet's built-in TextGeneration, then TextGenerationStream, through the Python
+    counterpart module in python/neuronet_synapses.py."""
+    sys.path.insert(0, spec["module_dir"])
+    from neuronet_synapses import TextGeneration, TextGenerationStream
+
+    dendrite = bt.Dendrite(wallet=Keypair.create_from_uri(spec["uri"]))
+    axon = bt.AxonInfo(
+        version=1, ip="127.0.0.1", port=spec["port"], ip_type=4,
+        hotkey=spec["axon_hotkey"], coldkey=spec["axon_hotkey"],
+    )
+    answer = await dendrite.call(target_axon=axon, synapse=TextGeneration(prompt=spec["prompt"]), timeout=10.0)
+    pieces = []
+    final = None
+    async for item in dendrite.call_stream(target_axon=axon, synapse=TextGenerationStream(prompt=spec["prompt"]), timeout=10.0, deserialize=False):
+        if isinstance(item, str):
+            pieces.append(item)
+        else:
+            final = item
+    await dendrite.aclose_session()
+    return {
+        "text": answer,
+        "pieces": pieces,
+        "final_text": final.text if final is not None else None,
+        "final_status": final.dendrite.status_code if final is not None else None,
+    }
+
+
 def main() -> None:
-    if sys.argv[1] == "query":
-        print(json.dumps(asyncio.run(query(json.loads(sys.argv[2])))))
-    else:
+    commands = {"query": query, "builtin": builtin}
+    if sys.argv[1] not in commands:
         raise SystemExit(f"unknown command {sys.argv[1]}")
+    print(json.dumps(asyncio.run(commands[sys.argv[1]](json.loads(sys.argv[2])))))
 
 
 if __name__ == "__main__":
     main()
+

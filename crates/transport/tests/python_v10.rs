@@ -169,3 +169,30 @@ async fn the_v10_dendrite_and_the_http_listener_understand_each_other() {
     let elsewhere = dendrite.query::<echo::Echo>(addr, &key("//Charlie").hotkey(), &hello, &["text"], timeout).await;
     assert_eq!(elsewhere.status, Status::Forbidden, "{}", elsewhere.message);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_dendrite_queries_the_built_in_synapses_through_the_counterpart_module() {
+    let config = AxonConfig::default().with_http(HttpListen::At("127.0.0.1:0".parse().unwrap()));
+    let axon = with_echo(Axon::new(key("//Bob"), config)).start([loopback4()]).await.unwrap();
+    let spec = serde_json::json!({
+        "port": axon.http_addr().unwrap().port(),
+        "axon_hotkey": key("//Bob").hotkey().to_ss58(),
+        "prompt": "one two three",
+        "uri": "//Alice",
+        "module_dir": python::repo_root().join("python"),
+    });
+    let answer = tokio::task::spawn_blocking(move || {
+        python::run_separate("bittensor10", "bittensor10.txt", "v10_peer.py", &["builtin", &spec.to_string()])
+    })
+    .await
+    .unwrap();
+    // TextGeneration answered at once (deserialize gives the text).
+    assert_eq!(answer["text"], echo_of("one two three"), "{answer}");
+    // TextGenerationStream: one piece per word, then the whole synapse with the status.
+    assert_eq!(answer["pieces"].as_array().unwrap().len(), 3, "{answer}");
+    assert_eq!(
+        answer["final_text"],
+        answer["pieces"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect::<String>()
+    );
+    assert_eq!(answer["final_status"], 200, "{answer}");
+}

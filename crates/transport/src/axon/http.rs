@@ -183,6 +183,11 @@ async fn call(
     let mut response = Response::new(HttpBody::from_stream(events));
     response.headers_mut().insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     response.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if wire == Wire::V10 {
+        // The Python dendrite reads the axon's status from these once the stream is done.
+        response.headers_mut().insert("bt_header_axon_status_code", HeaderValue::from(200u16));
+        response.headers_mut().insert("bt_header_axon_status_message", HeaderValue::from_static("Success"));
+    }
     response
 }
 
