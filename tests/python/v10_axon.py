@@ -5,6 +5,7 @@ serves until killed.
   python v10_axon.py PORT
 """
 import json
+import socket
 import sys
 import tempfile
 import time
@@ -46,6 +47,16 @@ def main() -> None:
     axon = bt.Axon(wallet=wallet, port=port, ip="127.0.0.1", external_ip="127.0.0.1")
     axon.attach(forward_fn=forward, blacklist_fn=blacklist)
     axon.start()
+    # The server comes up on a thread of its own: say so once it takes connections.
+    deadline = time.time() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
     print(json.dumps({"serving": port, "hotkey": bob.ss58_address}), flush=True)
     while True:
         time.sleep(1)

@@ -8,6 +8,7 @@
 mod btl;
 mod chain;
 mod fanout;
+mod legacy;
 mod neuro;
 
 use clap::Parser;
@@ -72,6 +73,11 @@ struct Args {
     /// ../shared/fixtures/subtensor/runtime_api/).
     #[arg(long)]
     metagraph: Option<std::path::PathBuf>,
+    /// Instead of the echo table: the bittensor 10 HTTP wire, a neuronet axon's HTTP listener
+    /// beside a real bittensor 10.5.0 Python axon, under one load generator. Takes the Python
+    /// interpreter of a venv with bittensor==10.5.0 (the tests make one: .venv-bittensor10).
+    #[arg(long)]
+    http_vs_python: Option<std::path::PathBuf>,
 }
 
 /// A neuronet auth mode on the command line.
@@ -248,6 +254,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(path) = &args.metagraph {
         return chain::measure(path, if args.quick { 200 } else { 2_000 });
+    }
+    if let Some(python) = &args.http_vs_python {
+        return legacy::compare(python, args.quick).await;
     }
     if let Some(count) = args.serve_echo_axons {
         fanout::serve(count).await?;

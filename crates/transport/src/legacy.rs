@@ -152,7 +152,8 @@ impl V10Dendrite {
                 return failure(Status::Timeout, format!("Request timeout after {} seconds", timeout.as_secs_f64()))
             }
             Err(error) if error.is_connect() => {
-                return failure(Status::Unavailable, format!("Service unavailable at {axon}/{}", S::NAME))
+                let cause = std::error::Error::source(&error).map(|e| format!(" ({e})")).unwrap_or_default();
+                return failure(Status::Unavailable, format!("Service unavailable at {axon}/{}{cause}", S::NAME));
             }
             Err(error) => return failure(Status::InternalError, format!("request failed: {error}")),
         };

@@ -102,9 +102,12 @@ fn python_axon() -> (PythonAxon, u16) {
         .expect("starting the Python axon");
     let stdout = child.stdout.take().unwrap();
     let axon = PythonAxon(child);
+    let mut reader = std::io::BufReader::new(stdout);
     let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+    reader.read_line(&mut line).unwrap();
     assert!(line.contains("serving"), "the Python axon did not start: {line:?}");
+    // Its logs go on to stdout: keep taking them, or its writes fail.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     (axon, port)
 }
 
