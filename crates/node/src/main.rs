@@ -2,6 +2,7 @@
 //! devnet roles join as the node grows.
 
 mod chain_cmd;
+mod query_cmd;
 mod wallet_cmd;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,8 @@ enum Command {
     ServeAxon(chain_cmd::ServeAxonArgs),
     /// Sets the hotkey's weights on a subnet (a timelocked commit where commit-reveal is on).
     SetWeights(chain_cmd::SetWeightsArgs),
+    /// One request to an axon, over QUIC or an HTTP wire, signed by a wallet hotkey.
+    Query(query_cmd::QueryArgs),
     /// Stake from the coldkey to a hotkey, or back.
     Stake {
         #[command(subcommand)]
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Register(args) => chain_cmd::block_on(chain_cmd::register(args)).map(|()| ExitCode::SUCCESS),
         Command::ServeAxon(args) => chain_cmd::block_on(chain_cmd::serve_axon(args)).map(|()| ExitCode::SUCCESS),
         Command::SetWeights(args) => chain_cmd::block_on(chain_cmd::set_weights(args)).map(|()| ExitCode::SUCCESS),
+        Command::Query(args) => chain_cmd::block_on(query_cmd::query(args)),
         Command::Stake { command } => chain_cmd::block_on(chain_cmd::stake(command)).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
