@@ -86,13 +86,13 @@ async fn send<S: Synapse>(args: &QueryArgs, keypair: Keypair, target: Hotkey, ti
             };
             let target = Target::Explicit { hotkey: target, addr: addr.parse()? };
             let answer = dendrite.query_within::<S>(&target, request, timeout).await;
-            print(answer.status, &answer.message, answer.body.map(|b| serde_json::to_value(b)).transpose()?);
+            print(answer.status, &answer.message, answer.body.map(serde_json::to_value).transpose()?);
             Ok(answer.status)
         }
         Wire::V10 => {
             let fields: Vec<&str> = args.hash_fields.iter().map(String::as_str).collect();
             let answer = V10Dendrite::new(keypair).query::<S>(args.target, &target, &request, &fields, timeout).await;
-            print(answer.status, &answer.message, answer.body.map(|b| serde_json::to_value(b)).transpose()?);
+            print(answer.status, &answer.message, answer.body.map(serde_json::to_value).transpose()?);
             Ok(answer.status)
         }
         Wire::Btauth | Wire::Epistula => {
