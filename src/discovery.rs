@@ -158,3 +158,90 @@ mod tests {
         peer_id
     }
 }
+
+/// How a neuron is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wire {
+    /// neuronet's QUIC, with the PeerId its certificate names pinned.
+    Quic,
+    /// bittensor 10's HTTP wire at its axon's address (it published no neuronet certificate).
+    Http(std::net::SocketAddr),
+}
+
+/// The wire for a serving neuron: QUIC when it published a neuronet certificate, HTTP at its
+/// axon's address otherwise; `None` when it does not serve.
+pub fn wire(neuron: &Neuron) -> Option<Wire> {
+    let addr = neuron.axon.socket_addr()?;
+    Some(if quic_addr(neuron).is_some() { Wire::Quic } else { Wire::Http(addr) })
+}
+
+/// A validator's caller for every kind of miner a metagraph lists: neuronet axons over QUIC
+/// (through a [`Dendrite`](crate::Dendrite) whose directory [`sync`] keeps), everything else over
+/// bittensor 10's HTTP wire. A neuronet axon that cannot be reached over QUIC is tried over HTTP
+/// at the same port number and, when that answers, remembered as HTTP until its certificate
+/// changes.
+#[derive(Debug)]
+pub struct Caller {
+    quic: crate::Dendrite,
+    http: crate::transport::V10Dendrite,
+    /// Hotkeys found to answer only over HTTP, with the certificate they had then.
+    http_only: std::sync::Mutex<
+        std::collections::HashMap<neuronet_synapse::Hotkey, Option<neuronet_chain::NeuronCertificate>>,
+    >,
+}
+
+impl Caller {
+    /// A caller signing as `keypair`, resolving QUIC targets through `dendrite`'s directory.
+    pub fn new(dendrite: crate::Dendrite, keypair: crate::Keypair) -> Self {
+        Caller { quic: dendrite, http: crate::transport::V10Dendrite::new(keypair), http_only: Default::default() }
+    }
+
+    /// The wire `neuron` is called on now.
+    pub fn wire_for(&self, neuron: &Neuron) -> Option<Wire> {
+        let remembered = self.http_only.lock().ok()?.get(&neuron.hotkey.hotkey()).cloned();
+        match (wire(neuron)?, remembered) {
+            (Wire::Quic, Some(certificate)) if certificate == neuron.certificate => {
+                neuron.axon.socket_addr().map(Wire::Http)
+            }
+            (found, _) => Some(found),
+        }
+    }
+
+    /// Sends `request` as synapse `S` to `neuron` (its body hash over `hash_fields` on the HTTP
+    /// wire) and waits up to `timeout`.
+    pub async fn query<S: crate::Synapse>(
+        &self,
+        neuron: &Neuron,
+        request: S::Request,
+        hash_fields: &[&str],
+        timeout: std::time::Duration,
+    ) -> crate::Response<S::Response> {
+        let hotkey = neuron.hotkey.hotkey();
+        match self.wire_for(neuron) {
+            Some(Wire::Http(addr)) => self.http.query::<S>(addr, &hotkey, &request, hash_fields, timeout).await,
+            Some(Wire::Quic) => {
+                let answer = self.quic.query_within::<S>(&Target::Hotkey(hotkey), request.clone(), timeout).await;
+                let Some(addr) = neuron.axon.socket_addr().filter(|_| answer.status == crate::Status::Unavailable)
+                else {
+                    return answer;
+                };
+                let fallback = self.http.query::<S>(addr, &hotkey, &request, hash_fields, timeout).await;
+                if fallback.status != crate::Status::Unavailable {
+                    if let Ok(mut remembered) = self.http_only.lock() {
+                        remembered.insert(hotkey, neuron.certificate.clone());
+                    }
+                    return fallback;
+                }
+                answer
+            }
+            None => crate::Response {
+                target: hotkey,
+                status: crate::Status::Unavailable,
+                message: format!("uid {} serves no axon", neuron.uid),
+                body: None,
+                process_time: std::time::Duration::ZERO,
+                elapsed: std::time::Duration::ZERO,
+            },
+        }
+    }
+}

@@ -69,8 +69,9 @@ pub use neuronet_transport as transport;
 pub use neuronet_synapse::synapse;
 pub use neuronet_synapse::{builtin, proto, CryptoType, Hotkey, Keypair, Status, Synapse, SynapseKind};
 pub use neuronet_transport::{
-    AcceptedAuth, Auth, Axon, AxonConfig, AxonHandle, Dendrite, DendriteConfig, Directory, HandlerError, Multiaddr,
-    NetworkConfig, PeerEntry, PeerFacts, PeerId, RequestContext, Response, ResponseStream, Target,
+    AcceptedAuth, Auth, Axon, AxonConfig, AxonHandle, Dendrite, DendriteConfig, Directory, HandlerError, HttpListen,
+    Multiaddr, NetworkConfig, PeerEntry, PeerFacts, PeerId, RequestContext, Response, ResponseStream, Target,
+    V10Dendrite,
 };
 /// The protobuf runtime the synapse messages are built on (what [`message!`] derives with).
 pub use prost;

@@ -123,3 +123,47 @@ async fn a_validator_reaches_a_miner_by_hotkey_from_the_metagraph_and_follows_it
     following.abort();
     server.stop().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_reaches_neuronet_miners_over_quic_and_the_others_over_http() {
+    use neuronet::discovery::{Caller, Wire};
+    use neuronet::HttpListen;
+    // Bob: a neuronet axon with its certificate. Charlie: an axon announced without one,
+    // answering bittensor 10's HTTP wire at the announced port.
+    let quic_miner = miner().await;
+    let http_miner =
+        Axon::new(key("//Charlie"), AxonConfig::default().with_http(HttpListen::At("127.0.0.1:0".parse().unwrap())))
+            .serve::<Ping, _, _>(|_ctx, _req| async { Ok(proto::PingResponse { now_ns: 9, version: "http".into() }) })
+            .start(["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()])
+            .await
+            .unwrap();
+    let mut answer = Compact(3u32).encode();
+    answer.extend(neuron(0, &key("//Alice"), 0, true));
+    answer.extend(neuron(1, &key("//Bob"), port_of(&quic_miner), false));
+    answer.extend(neuron(2, &key("//Charlie"), http_miner.http_addr().unwrap().port(), false));
+    let replay = Replay::new(Recorded {
+        metadata: fixture_bytes("metadata/finney_spec343_v15.scale"),
+        spec_version: 343,
+        neurons: (1u16.encode(), answer),
+        certificates: vec![certificate(&quic_miner)],
+    });
+    let (url, server) = replay::serve(replay, "127.0.0.1:0").await;
+    let metagraph = Chain::connect(&url).await.unwrap().metagraph(1).await.unwrap();
+    let directory = Directory::new();
+    discovery::sync(&directory, &metagraph);
+    let dendrite = Dendrite::with_directory(key("//Alice"), DendriteConfig::default(), directory).await.unwrap();
+    let caller = Caller::new(dendrite, key("//Alice"));
+
+    let (bob, charlie) = (metagraph.neuron(1).unwrap(), metagraph.neuron(2).unwrap());
+    assert_eq!(caller.wire_for(bob), Some(Wire::Quic));
+    assert_eq!(caller.wire_for(charlie), Some(Wire::Http(charlie.axon.socket_addr().unwrap())));
+    assert_eq!(caller.wire_for(metagraph.neuron(0).unwrap()), None, "the validator serves nothing");
+    let timeout = Duration::from_secs(10);
+    let over_quic = caller.query::<Ping>(bob, proto::PingRequest {}, &[], timeout).await;
+    assert_eq!(over_quic.status, Status::Success, "{}", over_quic.message);
+    assert_eq!(over_quic.body.unwrap().version, "miner");
+    let over_http = caller.query::<Ping>(charlie, proto::PingRequest {}, &[], timeout).await;
+    assert_eq!(over_http.status, Status::Success, "{}", over_http.message);
+    assert_eq!(over_http.body.unwrap().now_ns, 9);
+    server.stop().unwrap();
+}
