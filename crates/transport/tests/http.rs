@@ -334,3 +334,40 @@ async fn garbage_http_gets_4xx_and_the_listener_keeps_serving() {
     let (status, _, _) = request(addr, "POST", "/TextGeneration", &signed(body), body).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nonce_spent_on_one_wire_is_refused_on_the_other() {
+    use neuronet_synapse::envelope::RequestHead;
+    use neuronet_synapse::payload::Nonce;
+    use neuronet_synapse::Status;
+    let axon = http_axon(AxonConfig::default()).await;
+    let addr = axon.http_addr().unwrap();
+    let (alice, bob) = (key("//Alice"), key("//Bob").hotkey());
+    let body = br#"{"prompt": "twice"}"#;
+    // The same request as QUIC carries it: protobuf.
+    let quic_body = prost::Message::encode_to_vec(&prompt("twice"));
+    let quic = RawClient::connect(&axon.listen_addrs()[0]).await;
+    let mut stream = quic.open_bound(&alice).await;
+    let quic_request = |nonce: u64| {
+        let mut head = RequestHead::new("TextGeneration", alice.hotkey(), *bob.public(), 5_000);
+        head.nonce = Nonce(nonce);
+        head.sign(&alice, &quic_body);
+        head
+    };
+
+    // First over QUIC, then the same sender and nonce over HTTP.
+    let nonce = unix_nanos();
+    let (head, _) = stream.request(1, &quic_request(nonce), &quic_body).await;
+    assert_eq!(head.status, Status::Success, "{}", head.message);
+    let headers = sign_btauth(&alice, "POST", "/TextGeneration", body, Some(&bob), nonce);
+    let (status, _, answer) = request(addr, "POST", "/TextGeneration", &headers, body).await;
+    assert_eq!(status, 401, "{}", String::from_utf8_lossy(&answer));
+    assert!(json(&answer)["message"].as_str().unwrap().contains("already used"));
+
+    // First over HTTP, then over QUIC.
+    let nonce = unix_nanos();
+    let headers = sign_btauth(&alice, "POST", "/TextGeneration", body, Some(&bob), nonce);
+    assert_eq!(request(addr, "POST", "/TextGeneration", &headers, body).await.0, 200);
+    let (head, _) = stream.request(2, &quic_request(nonce), &quic_body).await;
+    assert_eq!(head.status, Status::Unauthorized, "{}", head.message);
+}
