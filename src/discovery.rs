@@ -207,25 +207,23 @@ impl Caller {
         }
     }
 
-    /// Sends `request` as synapse `S` to `neuron` (its body hash over `hash_fields` on the HTTP
-    /// wire) and waits up to `timeout`.
+    /// Sends `request` as synapse `S` to `neuron` and waits up to `timeout`.
     pub async fn query<S: crate::Synapse>(
         &self,
         neuron: &Neuron,
         request: S::Request,
-        hash_fields: &[&str],
         timeout: std::time::Duration,
     ) -> crate::Response<S::Response> {
         let hotkey = neuron.hotkey.hotkey();
         match self.wire_for(neuron) {
-            Some(Wire::Http(addr)) => self.http.query::<S>(addr, &hotkey, &request, hash_fields, timeout).await,
+            Some(Wire::Http(addr)) => self.http.query::<S>(addr, &hotkey, &request, timeout).await,
             Some(Wire::Quic) => {
                 let answer = self.quic.query_within::<S>(&Target::Hotkey(hotkey), request.clone(), timeout).await;
                 let Some(addr) = neuron.axon.socket_addr().filter(|_| answer.status == crate::Status::Unavailable)
                 else {
                     return answer;
                 };
-                let fallback = self.http.query::<S>(addr, &hotkey, &request, hash_fields, timeout).await;
+                let fallback = self.http.query::<S>(addr, &hotkey, &request, timeout).await;
                 if fallback.status != crate::Status::Unavailable {
                     if let Ok(mut remembered) = self.http_only.lock() {
                         remembered.insert(hotkey, neuron.certificate.clone());

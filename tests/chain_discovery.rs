@@ -159,10 +159,10 @@ async fn a_caller_reaches_neuronet_miners_over_quic_and_the_others_over_http() {
     assert_eq!(caller.wire_for(charlie), Some(Wire::Http(charlie.axon.socket_addr().unwrap())));
     assert_eq!(caller.wire_for(metagraph.neuron(0).unwrap()), None, "the validator serves nothing");
     let timeout = Duration::from_secs(10);
-    let over_quic = caller.query::<Ping>(bob, proto::PingRequest {}, &[], timeout).await;
+    let over_quic = caller.query::<Ping>(bob, proto::PingRequest {}, timeout).await;
     assert_eq!(over_quic.status, Status::Success, "{}", over_quic.message);
     assert_eq!(over_quic.body.unwrap().version, "miner");
-    let over_http = caller.query::<Ping>(charlie, proto::PingRequest {}, &[], timeout).await;
+    let over_http = caller.query::<Ping>(charlie, proto::PingRequest {}, timeout).await;
     assert_eq!(over_http.status, Status::Success, "{}", over_http.message);
     assert_eq!(over_http.body.unwrap().now_ns, 9);
     server.stop().unwrap();

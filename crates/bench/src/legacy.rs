@@ -26,6 +26,7 @@ mod echo {
     }
 
     neuronet_synapse::synapse! {
+        #[hash_fields("text")]
         pub struct Echo: EchoRequest => EchoResponse;
     }
 }
@@ -49,7 +50,7 @@ async fn load(addr: SocketAddr, total: usize, in_flight: usize) -> anyhow::Resul
     let request = echo::EchoRequest { text: "x".repeat(1024) };
     // Warm-up: connections made, both sides past their first request.
     for _ in 0..20 {
-        let answer = dendrite.query::<echo::Echo>(addr, &bob, &request, &["text"], Duration::from_secs(12)).await;
+        let answer = dendrite.query::<echo::Echo>(addr, &bob, &request, Duration::from_secs(12)).await;
         anyhow::ensure!(answer.status == Status::Success, "warm-up failed: {} {}", answer.status, answer.message);
     }
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -66,8 +67,7 @@ async fn load(addr: SocketAddr, total: usize, in_flight: usize) -> anyhow::Resul
             let mut first_failure = None;
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
                 let sent = Instant::now();
-                let answer =
-                    dendrite.query::<echo::Echo>(addr, &bob, &request, &["text"], Duration::from_secs(12)).await;
+                let answer = dendrite.query::<echo::Echo>(addr, &bob, &request, Duration::from_secs(12)).await;
                 latencies.push(sent.elapsed());
                 if answer.status != Status::Success {
                     failures += 1;
@@ -136,7 +136,6 @@ pub async fn compare(python: &Path, quick: bool) -> anyhow::Result<()> {
         .serve::<echo::Echo, _, _>(|_ctx, request: echo::EchoRequest| async move {
             Ok(echo::EchoResponse { out: request.text.to_uppercase() })
         })
-        .with_required_hash_fields("Echo", &["text"])
         .start(["/ip4/127.0.0.1/udp/0/quic-v1".parse()?])
         .await?;
     let neuronet_addr = axon.http_addr().ok_or_else(|| anyhow::anyhow!("no HTTP listener"))?;

@@ -91,7 +91,12 @@ async fn send<S: Synapse>(args: &QueryArgs, keypair: Keypair, target: Hotkey, ti
         }
         Wire::V10 => {
             let fields: Vec<&str> = args.hash_fields.iter().map(String::as_str).collect();
-            let answer = V10Dendrite::new(keypair).query::<S>(args.target, &target, &request, &fields, timeout).await;
+            let dendrite = V10Dendrite::new(keypair);
+            let answer = if fields.is_empty() {
+                dendrite.query::<S>(args.target, &target, &request, timeout).await
+            } else {
+                dendrite.query_hashing::<S>(args.target, &target, &request, &fields, timeout).await
+            };
             print(answer.status, &answer.message, answer.body.map(serde_json::to_value).transpose()?);
             Ok(answer.status)
         }

@@ -51,23 +51,28 @@ pub trait Synapse: Send + Sync + 'static {
     type Request: SynapseMessage;
     /// What the axon answers; for a streaming synapse, the type of each chunk.
     type Response: SynapseMessage;
+    /// The fields a bittensor 10 caller's body hash covers, as the synapse's Python class
+    /// declares them in `required_hash_fields` (none by default).
+    const REQUIRED_HASH_FIELDS: &'static [&'static str] = &[];
 }
 
 /// Declares a synapse type: `pub struct Name: Request => Response;` for a unary synapse,
-/// `pub struct Name: Request => stream Chunk;` for a streaming one. The wire name is the struct
-/// name unless given with `#[name = "Other"]` before the struct.
+/// `pub struct Name: Request => stream Chunk;` for a streaming one. The wire name (and the
+/// Python class name on the bittensor 10 wire) is the struct name unless given with
+/// `#[name = "Other"]` before the struct; `#[hash_fields("a", "b")]` after it declares the
+/// Python class's `required_hash_fields`.
 #[macro_export]
 macro_rules! synapse {
-    ($(#[doc = $doc:expr])* $(#[name = $wire:literal])? $vis:vis struct $name:ident : $req:ty => stream $resp:ty; $($rest:tt)*) => {
-        $crate::synapse!(@define [$(#[doc = $doc])*] [$($wire)?] $vis $name, $req, $resp, $crate::SynapseKind::Streaming);
+    ($(#[doc = $doc:expr])* $(#[name = $wire:literal])? $(#[hash_fields($($field:literal),* $(,)?)])? $vis:vis struct $name:ident : $req:ty => stream $resp:ty; $($rest:tt)*) => {
+        $crate::synapse!(@define [$(#[doc = $doc])*] [$($wire)?] [$($($field),*)?] $vis $name, $req, $resp, $crate::SynapseKind::Streaming);
         $crate::synapse!($($rest)*);
     };
-    ($(#[doc = $doc:expr])* $(#[name = $wire:literal])? $vis:vis struct $name:ident : $req:ty => $resp:ty; $($rest:tt)*) => {
-        $crate::synapse!(@define [$(#[doc = $doc])*] [$($wire)?] $vis $name, $req, $resp, $crate::SynapseKind::Unary);
+    ($(#[doc = $doc:expr])* $(#[name = $wire:literal])? $(#[hash_fields($($field:literal),* $(,)?)])? $vis:vis struct $name:ident : $req:ty => $resp:ty; $($rest:tt)*) => {
+        $crate::synapse!(@define [$(#[doc = $doc])*] [$($wire)?] [$($($field),*)?] $vis $name, $req, $resp, $crate::SynapseKind::Unary);
         $crate::synapse!($($rest)*);
     };
     () => {};
-    (@define [$(#[doc = $doc:expr])*] [$($wire:literal)?] $vis:vis $name:ident, $req:ty, $resp:ty, $kind:expr) => {
+    (@define [$(#[doc = $doc:expr])*] [$($wire:literal)?] [$($field:literal),*] $vis:vis $name:ident, $req:ty, $resp:ty, $kind:expr) => {
         $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy, Default)]
         $vis struct $name;
@@ -76,6 +81,7 @@ macro_rules! synapse {
             const KIND: $crate::SynapseKind = $kind;
             type Request = $req;
             type Response = $resp;
+            const REQUIRED_HASH_FIELDS: &'static [&'static str] = &[$($field),*];
         }
     };
     (@name $name:ident) => { stringify!($name) };

@@ -12,7 +12,7 @@
 //! let dendrite = V10Dendrite::new(validator);
 //! let prompt = proto::TextGenerationRequest { prompt: "hi".into(), ..Default::default() };
 //! let answer = dendrite
-//!     .query::<TextGeneration>("203.0.113.7:8091".parse().unwrap(), &miner, &prompt, &[], std::time::Duration::from_secs(12))
+//!     .query::<TextGeneration>("203.0.113.7:8091".parse().unwrap(), &miner, &prompt, std::time::Duration::from_secs(12))
 //!     .await;
 //! println!("{} {}", answer.status, answer.message);
 //! # Ok(()) }
@@ -76,8 +76,20 @@ impl V10Dendrite {
     }
 
     /// Sends `request` as synapse `S` to the axon of `axon_hotkey` at `axon`, its body hash over
-    /// `required_hash_fields` (as the Python class declares them), and waits up to `timeout`.
+    /// `S`'s [`REQUIRED_HASH_FIELDS`](Synapse::REQUIRED_HASH_FIELDS), and waits up to `timeout`.
     pub async fn query<S: Synapse>(
+        &self,
+        axon: SocketAddr,
+        axon_hotkey: &Hotkey,
+        request: &S::Request,
+        timeout: Duration,
+    ) -> Response<S::Response> {
+        self.query_hashing::<S>(axon, axon_hotkey, request, S::REQUIRED_HASH_FIELDS, timeout).await
+    }
+
+    /// [`query`](Self::query) with the body hash over `required_hash_fields` instead of the
+    /// synapse's own (for a Python class declared differently).
+    pub async fn query_hashing<S: Synapse>(
         &self,
         axon: SocketAddr,
         axon_hotkey: &Hotkey,

@@ -27,6 +27,7 @@ mod echo {
     }
 
     neuronet_synapse::synapse! {
+        #[hash_fields("text")]
         pub struct Echo: EchoRequest => EchoResponse;
     }
 }
@@ -127,25 +128,25 @@ async fn a_neuronet_v10_dendrite_queries_a_python_bittensor_10_axon() {
     let timeout = std::time::Duration::from_secs(10);
 
     let alice = V10Dendrite::new(key("//Alice"));
-    let answer = alice.query::<echo::Echo>(addr, &bob, &hello, &["text"], timeout).await;
+    let answer = alice.query::<echo::Echo>(addr, &bob, &hello, timeout).await;
     assert_eq!(answer.status, Status::Success, "{}", answer.message);
     assert_eq!(answer.body.unwrap().out, "HELLO");
 
     // The Python axon's refusals, with the statuses its own dendrite would report.
     let dave = V10Dendrite::new(key("//Dave"));
-    let banned = dave.query::<echo::Echo>(addr, &bob, &hello, &["text"], timeout).await;
+    let banned = dave.query::<echo::Echo>(addr, &bob, &hello, timeout).await;
     assert_eq!(banned.status, Status::Forbidden, "{}", banned.message);
     assert!(banned.message.contains("dave is banned"), "{}", banned.message);
-    let unknown = alice.query::<nope::Nope>(addr, &bob, &hello, &[], timeout).await;
+    let unknown = alice.query::<nope::Nope>(addr, &bob, &hello, timeout).await;
     assert_eq!(unknown.status, Status::NotFound, "{}", unknown.message);
     // A body hash over other fields than the class declares: the Python axon finds the mismatch
     // after its signature check and answers 500, as its own dendrite would report.
-    let mismatched = alice.query::<echo::Echo>(addr, &bob, &hello, &[], timeout).await;
+    let mismatched = alice.query_hashing::<echo::Echo>(addr, &bob, &hello, &[], timeout).await;
     assert_eq!(mismatched.status, Status::InternalError, "{}", mismatched.message);
     assert!(mismatched.message.starts_with("Internal Server Error"), "{}", mismatched.message);
     // Nobody there.
     let closed: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let unreachable = alice.query::<echo::Echo>(closed, &bob, &hello, &["text"], timeout).await;
+    let unreachable = alice.query::<echo::Echo>(closed, &bob, &hello, timeout).await;
     assert_eq!(unreachable.status, Status::Unavailable);
     assert!(unreachable.message.starts_with("Service unavailable at"), "{}", unreachable.message);
 }
@@ -158,18 +159,19 @@ async fn the_v10_dendrite_and_the_http_listener_understand_each_other() {
         .serve::<echo::Echo, _, _>(|_ctx, request: echo::EchoRequest| async move {
             Ok(echo::EchoResponse { out: request.text.to_uppercase() })
         })
-        .with_required_hash_fields("Echo", &["text"])
         .start([loopback4()])
         .await
         .unwrap();
     let addr = axon.http_addr().unwrap();
+    // The synapse declares its hash fields: the axon takes them from it, as the dendrite does.
+    assert_eq!(<echo::Echo as neuronet_synapse::Synapse>::REQUIRED_HASH_FIELDS, ["text"]);
     let dendrite = V10Dendrite::new(key("//Alice"));
     let hello = echo::EchoRequest { text: "hello".into() };
     let timeout = std::time::Duration::from_secs(10);
-    let answer = dendrite.query::<echo::Echo>(addr, &key("//Bob").hotkey(), &hello, &["text"], timeout).await;
+    let answer = dendrite.query::<echo::Echo>(addr, &key("//Bob").hotkey(), &hello, timeout).await;
     assert_eq!(answer.status, Status::Success, "{}", answer.message);
     assert_eq!(answer.body.unwrap().out, "HELLO");
-    let elsewhere = dendrite.query::<echo::Echo>(addr, &key("//Charlie").hotkey(), &hello, &["text"], timeout).await;
+    let elsewhere = dendrite.query::<echo::Echo>(addr, &key("//Charlie").hotkey(), &hello, timeout).await;
     assert_eq!(elsewhere.status, Status::Forbidden, "{}", elsewhere.message);
 }
 

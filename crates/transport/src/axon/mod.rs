@@ -111,6 +111,14 @@ impl Axon {
         }
     }
 
+    /// Takes `S`'s declared `required_hash_fields` for bittensor 10 callers.
+    fn declare_hash_fields<S: Synapse>(&mut self) {
+        if !S::REQUIRED_HASH_FIELDS.is_empty() {
+            self.hash_fields
+                .insert(S::NAME.to_owned(), S::REQUIRED_HASH_FIELDS.iter().map(|f| (*f).to_owned()).collect());
+        }
+    }
+
     /// Declares `synapse`'s `required_hash_fields` as its Python class names them, for callers
     /// on the bittensor 10 HTTP wire: the body hash their signature covers is computed over these
     /// fields' Python `str()` text, and checked before the handler runs.
@@ -163,6 +171,7 @@ impl Axon {
         Fut: std::future::Future<Output = Result<S::Response, HandlerError>> + Send + 'static,
     {
         debug_assert_eq!(S::KIND, SynapseKind::Unary, "use serve_stream for streaming synapses");
+        self.declare_hash_fields::<S>();
         let handler = Arc::new(handler);
         let erased: UnaryFn = Arc::new(move |ctx, body: Body| {
             let handler = handler.clone();
@@ -184,6 +193,7 @@ impl Axon {
         F: Fn(RequestContext, S::Request) -> St + Send + Sync + 'static,
         St: futures::Stream<Item = Result<S::Response, HandlerError>> + Send + 'static,
     {
+        self.declare_hash_fields::<S>();
         let erased: StreamFn = Arc::new(move |ctx, body: Body| {
             let encoding = body.encoding;
             let request: S::Request = encoding.decode(body.bytes, S::NAME)?;
