@@ -126,9 +126,12 @@ fn unauthorized(message: impl Into<String>) -> Failure {
 }
 
 /// Verifies a v10 dendrite request for the axon `ours` at `now` (nanoseconds): the receiver
-/// header, the nonce's window (both ways, unlike upstream), the body hash recomputed from the JSON
-/// `body` over `required_hash_fields` (compared with the signed header before anything runs),
-/// and the sr25519 signature over `{nonce}.{dendrite}.{axon}.{uuid}.{body_hash}`.
+/// header, the nonce's window (both ways, unlike upstream), the sr25519 signature over
+/// `{nonce}.{dendrite}.{axon}.{uuid}.{body_hash}` with the header's hash, then that hash
+/// recomputed from the JSON `body` over `required_hash_fields`, before anything runs. Python's
+/// `str()` is reproduced for strings, numbers within 64 bits, booleans, None, and lists; dicts
+/// are formatted with their keys sorted (JSON objects do not keep Python's insertion order here),
+/// so a hash field holding a dict of several keys may not match.
 pub fn verify_request(
     body: &[u8],
     required_hash_fields: &[&str],
@@ -164,16 +167,23 @@ pub fn verify_request(
     if nonce > now && nonce - now > nanos(window.max_skew) {
         return Err(unauthorized(format!("Nonce is {:.2} seconds in the future", (nonce - now) as f64 / 1e9)));
     }
+    // The signature covers the claimed hash: checked first, so that nobody without the key makes
+    // the axon parse a body.
     let claimed = get(BODY_HASH).unwrap_or_default();
-    let json: Value = serde_json::from_slice(body)
-        .map_err(|e| Failure::new(Status::BadRequest, format!("the body is not JSON: {e}")))?;
-    let recomputed = body_hash(&json, required_hash_fields);
+    let signature = Signature::from_hex(signature).map_err(|_| unauthorized("the signature is not 64 bytes of hex"))?;
+    let message = v10_message(nonce, sender, receiver, uuid, claimed);
+    v10_verify(&hotkey, &message, &signature).map_err(|_| unauthorized("Signature mismatch"))?;
+    let recomputed = if required_hash_fields.is_empty() {
+        // Over no fields the hash is a constant: nothing to parse.
+        body_hash(&Value::Null, &[])
+    } else {
+        let json: Value = serde_json::from_slice(body)
+            .map_err(|e| Failure::new(Status::BadRequest, format!("the body is not JSON: {e}")))?;
+        body_hash(&json, required_hash_fields)
+    };
     if claimed != recomputed {
         return Err(unauthorized("the body does not match its signed hash"));
     }
-    let signature = Signature::from_hex(signature).map_err(|_| unauthorized("the signature is not 64 bytes of hex"))?;
-    let message = v10_message(nonce, sender, receiver, uuid, &recomputed);
-    v10_verify(&hotkey, &message, &signature).map_err(|_| unauthorized("Signature mismatch"))?;
     Ok(HttpCaller { hotkey, nonce: Nonce(nonce) })
 }
 

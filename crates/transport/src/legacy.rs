@@ -43,7 +43,13 @@ pub struct V10Dendrite {
     /// Fixed for the dendrite's lifetime, as the Python dendrite's uuid is.
     uuid: String,
     client: reqwest::Client,
+    /// The largest answer read; a larger one is refused unread.
+    max_response_bytes: usize,
 }
+
+/// The largest answer a [`V10Dendrite`] reads by default (a miner's answer is held in memory
+/// whole, so a malicious one must not choose its size).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 impl std::fmt::Debug for V10Dendrite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,8 +77,19 @@ impl V10Dendrite {
         V10Dendrite {
             keypair: Arc::new(keypair),
             uuid: uuid::Uuid::new_v4().to_string(),
-            client: reqwest::Client::new(),
+            // No redirects: a signed request goes to the axon it names and nowhere else.
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new()),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
+    }
+
+    /// With `max` as the largest answer read (default 64 MiB).
+    pub fn with_max_response_bytes(mut self, max: usize) -> Self {
+        self.max_response_bytes = max;
+        self
     }
 
     /// Sends `request` as synapse `S` to the axon of `axon_hotkey` at `axon`, its body hash over
@@ -176,16 +193,29 @@ impl V10Dendrite {
         let status = Status::from_code(u32::from(status));
         let process_time = header("bt_header_axon_process_time")
             .and_then(|t| t.parse::<f64>().ok())
-            .filter(|t| t.is_finite() && *t >= 0.0)
-            .map_or(Duration::ZERO, Duration::from_secs_f64);
+            .and_then(|t| Duration::try_from_secs_f64(t).ok())
+            .map_or(Duration::ZERO, |t| t.min(timeout));
         let header_message = header("bt_header_axon_status_message");
-        let bytes = match answer.bytes().await {
-            Ok(bytes) => bytes,
-            Err(error) if error.is_timeout() => {
-                return failure(Status::Timeout, format!("Request timeout after {} seconds", timeout.as_secs_f64()))
+        let limit = self.max_response_bytes;
+        if answer.content_length().is_some_and(|len| len > limit as u64) {
+            return failure(Status::PayloadTooLarge, format!("the answer is larger than {limit} bytes"));
+        }
+        // Read as it arrives, up to the limit, whatever the axon announced.
+        let mut answer = answer;
+        let mut bytes = Vec::new();
+        loop {
+            match answer.chunk().await {
+                Ok(Some(chunk)) if bytes.len() + chunk.len() > limit => {
+                    return failure(Status::PayloadTooLarge, format!("the answer is larger than {limit} bytes"));
+                }
+                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(error) if error.is_timeout() => {
+                    return failure(Status::Timeout, format!("Request timeout after {} seconds", timeout.as_secs_f64()))
+                }
+                Err(error) => return failure(Status::Unavailable, format!("the axon disconnected: {error}")),
             }
-            Err(error) => return failure(Status::Unavailable, format!("the axon disconnected: {error}")),
-        };
+        }
         if !status.is_success() {
             let message = header_message
                 .or_else(|| serde_json::from_slice::<Value>(&bytes).ok()?.get("message")?.as_str().map(str::to_owned))

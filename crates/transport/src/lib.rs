@@ -50,7 +50,7 @@ pub use certificate::{certificate_key, peer_id_of_certificate, MAX_CERTIFICATE_K
 pub use dendrite::{Auth, Dendrite, DendriteConfig, Response, ResponseStream, Target};
 pub use directory::{Directory, PeerEntry, PeerFacts, SyncReport};
 pub use error::Error;
-pub use legacy::V10Dendrite;
+pub use legacy::{V10Dendrite, DEFAULT_MAX_RESPONSE_BYTES};
 pub use libp2p::{Multiaddr, PeerId};
 pub use metrics::{Metrics, RequestLabels, SynapseLabels};
 pub use neuronet_synapse::Failure;

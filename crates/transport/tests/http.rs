@@ -330,6 +330,15 @@ async fn garbage_http_gets_4xx_and_the_listener_keeps_serving() {
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 
+    // Headers that never finish (a slowloris): the connection is closed at the frame timeout.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"POST /TextGeneration HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut reply = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut reply)).await;
+    assert!(closed.is_ok(), "a connection that never finishes its headers is closed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+
     // Through all of it, a good request is served.
     let (status, _, _) = request(addr, "POST", "/TextGeneration", &signed(body), body).await;
     assert_eq!(status, 200);

@@ -68,11 +68,45 @@ pub(super) fn router(shared: Arc<Shared>) -> axum::Router {
         .with_state(shared)
 }
 
-/// Serves the listener on `listener` until the task is dropped.
+/// The most HTTP connections an axon holds at once; more are closed as they arrive.
+const MAX_HTTP_CONNECTIONS: usize = 4096;
+
+/// Serves the listener on `listener` until the task is dropped, which closes every connection
+/// with it. Each connection has `frame_timeout` to send a request's headers (hyper's timer is
+/// set, so a slowloris is closed, idle keep-alive connections too), HTTP/2 connections at most
+/// 256 streams at once, and there are at most [`MAX_HTTP_CONNECTIONS`] of them.
 pub(super) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
-    let service = router(shared).into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(error) = axum::serve(listener, service).await {
-        tracing::warn!(%error, "the HTTP listener stopped");
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let app = router(shared.clone());
+    let header_timeout = shared.pipeline.config.frame_timeout;
+    let room = Arc::new(tokio::sync::Semaphore::new(MAX_HTTP_CONNECTIONS));
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors, say: wait a moment rather than spin.
+                tracing::debug!(%error, "accepting an HTTP connection failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = room.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "HTTP connection refused: the axon holds its maximum");
+            continue;
+        };
+        let service =
+            hyper_util::service::TowerToHyperService::new(app.clone().layer(axum::Extension(ConnectInfo(peer))));
+        connections.spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
+            if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(%peer, %error, "HTTP connection ended");
+            }
+        });
     }
 }
 

@@ -133,9 +133,9 @@ pub(super) fn precheck(pipeline: &Pipeline, bound: Option<(Hotkey, u64)>, head: 
 }
 
 impl Pipeline {
-    /// After the wire's authentication, whatever the wire: the replay check (one cache for every
-    /// wire, so a nonce used on one is refused on the others), the blacklist on the
-    /// authenticated hotkey, then the synapse (404).
+    /// After the wire's authentication, whatever the wire: the blacklist on the authenticated
+    /// hotkey, the replay check (one cache for every wire, so a nonce used on one is refused on
+    /// the others), then the synapse (404).
     pub(crate) fn admit(
         &self,
         request: Authenticated,
@@ -143,15 +143,17 @@ impl Pipeline {
         budget: Budget,
         started: Instant,
     ) -> Result<Admitted, Refusal> {
+        // The blacklist first: a hotkey refused anyway (unregistered, say) must not take room in
+        // the replay cache from the hotkeys it serves.
+        let facts = self.directory.facts(&request.caller);
+        blacklisted(self, &request.caller, facts.as_ref()).map_err(|reason| {
+            refusal_for(&request.synapse, Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}."))
+        })?;
         if let Some(nonce) = request.nonce {
             self.nonces
                 .check(request.caller.public(), nonce, unix_nanos())
                 .map_err(|e| refusal_for(&request.synapse, e.status(), e.to_string()))?;
         }
-        let facts = self.directory.facts(&request.caller);
-        blacklisted(self, &request.caller, facts.as_ref()).map_err(|reason| {
-            refusal_for(&request.synapse, Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}."))
-        })?;
         let route = self.router.route(&request.synapse)?;
         Ok(Admitted { request, body, budget, handler: route.handler, inline: route.inline, facts, started })
     }
