@@ -202,15 +202,19 @@ async fn call(
         }
     };
     let streaming = matches!(admitted.handler, Handler::Streaming(_));
-    let (sink, mut answers) = HttpSink::new();
+    let (sink, mut answers) = HttpSink::new(pipeline.memory.clone(), ip_budget);
     tokio::spawn(handle(pipeline.clone(), remote, sink, 0, admitted));
     if !streaming {
-        let outcome = match answers.recv().await {
-            Some(Part::Body(body)) => Ok(body),
-            Some(Part::End(failed)) => Err(failed),
-            Some(Part::Chunk(_)) | None => Err(Failure::new(Status::InternalError, "the handler gave no answer")),
+        // The answer's share of the memory budget is held until hyper takes its bytes.
+        let (outcome, share) = match answers.recv().await {
+            Some((Part::Body(body), share)) => (Ok(body), share),
+            Some((Part::End(failed), share)) => (Err(failed), share),
+            Some((Part::Chunk(_), _)) | None => {
+                (Err(Failure::new(Status::InternalError, "the handler gave no answer")), None)
+            }
         };
-        return wire.answer(outcome, request_json.as_deref().unwrap_or_default(), started);
+        let response = wire.answer(outcome, request_json.as_deref().unwrap_or_default(), started);
+        return hold_until_sent(response, share);
     }
     // Chunks as server-sent events, each one JSON, then one final event with the status.
     let events = async_stream(answers);
@@ -225,11 +229,46 @@ async fn call(
     response
 }
 
-/// The answer's events: `data: <chunk JSON>` per chunk, then `event: end` with the status.
+/// `response` with `share` of the memory budget held until hyper has taken (or dropped) its
+/// body; its size, and so its `Content-Length`, unchanged.
+fn hold_until_sent(response: Response, share: Option<Budget>) -> Response {
+    let Some(share) = share else { return response };
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, HttpBody::new(Held { body, _share: share }))
+}
+
+/// A body that holds its share of the memory budget while it lives.
+struct Held {
+    body: HttpBody,
+    _share: Budget,
+}
+
+impl http_body::Body for Held {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The answer's events: `data: <chunk JSON>` per chunk, then `event: end` with the status; each
+/// part's share of the memory budget is given back as hyper takes its event.
 fn async_stream(
-    mut answers: tokio::sync::mpsc::Receiver<Part>,
+    mut answers: tokio::sync::mpsc::Receiver<(Part, Option<Budget>)>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    futures::stream::poll_fn(move |cx| answers.poll_recv(cx)).scan(false, |ended, part| {
+    futures::stream::poll_fn(move |cx| answers.poll_recv(cx)).scan(false, |ended, (part, _share)| {
         if *ended {
             return futures::future::ready(None);
         }
@@ -377,16 +416,29 @@ fn authenticate(
     }
 }
 
-/// The pipeline's answers for one HTTP request, through a small queue the response reads.
+/// The pipeline's answers for one HTTP request, through a small queue the response reads, each
+/// with its share of the memory budget (as QUIC's answers are charged).
 #[derive(Clone)]
 struct HttpSink {
-    queue: tokio::sync::mpsc::Sender<Part>,
+    queue: tokio::sync::mpsc::Sender<(Part, Option<Budget>)>,
+    memory: Memory,
+    ip: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl HttpSink {
-    fn new() -> (Self, tokio::sync::mpsc::Receiver<Part>) {
+    fn new(
+        memory: Memory,
+        ip: Option<Arc<tokio::sync::Semaphore>>,
+    ) -> (Self, tokio::sync::mpsc::Receiver<(Part, Option<Budget>)>) {
         let (queue, answers) = tokio::sync::mpsc::channel(16);
-        (HttpSink { queue }, answers)
+        (HttpSink { queue, memory, ip }, answers)
+    }
+
+    fn len(part: &Part) -> usize {
+        match part {
+            Part::Body(body) | Part::Chunk(body) => body.len(),
+            Part::End(_) => 0,
+        }
     }
 }
 
@@ -398,15 +450,26 @@ impl Sink for HttpSink {
         _due: tokio::time::Instant,
         _started: Instant,
     ) -> Result<(), Option<Part>> {
-        match self.queue.try_send(part) {
+        let share = match Self::len(&part) {
+            0 => None,
+            len => match self.memory.try_take_answer(len, self.ip.as_ref()) {
+                Some(share) => Some(share),
+                None => return Err(Some(part)),
+            },
+        };
+        match self.queue.try_send((part, share)) {
             Ok(()) => Ok(()),
-            Err(tokio::sync::mpsc::error::TrySendError::Full(part)) => Err(Some(part)),
+            Err(tokio::sync::mpsc::error::TrySendError::Full((part, _))) => Err(Some(part)),
             Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => Err(None),
         }
     }
 
     async fn send(&self, _id: u64, part: Part, due: tokio::time::Instant, _started: Instant) -> std::io::Result<()> {
-        tokio::time::timeout_at(due, self.queue.send(part))
+        let share = match Self::len(&part) {
+            0 => None,
+            len => Some(self.memory.take_answer_by(len, self.ip.as_ref(), due).await?),
+        };
+        tokio::time::timeout_at(due, self.queue.send((part, share)))
             .await
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the caller is not reading"))?
             .map_err(|_| writer_closed())
