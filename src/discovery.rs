@@ -175,46 +175,26 @@ pub fn wire(neuron: &Neuron) -> Option<Wire> {
     Some(if quic_addr(neuron).is_some() { Wire::Quic } else { Wire::Http(addr) })
 }
 
-/// A validator's caller for every kind of miner a metagraph lists: neuronet axons over QUIC
+/// A validator's caller for every kind of miner a metagraph lists: neuronet axons (those that
+/// published a neuronet certificate) over QUIC, with the PeerId their certificate names pinned
 /// (through a [`Dendrite`](crate::Dendrite) whose directory [`sync`] keeps), everything else over
-/// bittensor 10's HTTP wire. A neuronet axon that cannot be dialed over QUIC (no connection at
-/// all; an axon's own 503 does not count) is tried over HTTP at the same port number and, when
-/// that answers 200, called over HTTP for [`HTTP_MEMORY`] (then QUIC is tried again) or until its
-/// certificate changes.
+/// bittensor 10's HTTP wire at its announced address. A certified axon is never called over HTTP:
+/// that wire authenticates no axon, so an impostor at its address could answer there.
 #[derive(Debug)]
 pub struct Caller {
     quic: crate::Dendrite,
     http: crate::transport::V10Dendrite,
-    /// Hotkeys found to answer only over HTTP: the certificate they had then, and when.
-    http_only: std::sync::Mutex<HttpOnly>,
 }
-
-type HttpOnly = std::collections::HashMap<
-    neuronet_synapse::Hotkey,
-    (Option<neuronet_chain::NeuronCertificate>, std::time::Instant),
->;
-
-/// How long a certified axon found answering only over HTTP is called over HTTP before QUIC is
-/// tried again.
-pub const HTTP_MEMORY: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Caller {
     /// A caller signing as `keypair`, resolving QUIC targets through `dendrite`'s directory.
     pub fn new(dendrite: crate::Dendrite, keypair: crate::Keypair) -> Self {
-        Caller { quic: dendrite, http: crate::transport::V10Dendrite::new(keypair), http_only: Default::default() }
+        Caller { quic: dendrite, http: crate::transport::V10Dendrite::new(keypair) }
     }
 
-    /// The wire `neuron` is called on now.
+    /// The wire `neuron` is called on.
     pub fn wire_for(&self, neuron: &Neuron) -> Option<Wire> {
-        let remembered = self.http_only.lock().ok()?.get(&neuron.hotkey.hotkey()).cloned();
-        match (wire(neuron)?, remembered) {
-            (Wire::Quic, Some((certificate, since)))
-                if certificate == neuron.certificate && since.elapsed() < HTTP_MEMORY =>
-            {
-                neuron.axon.socket_addr().map(Wire::Http)
-            }
-            (found, _) => Some(found),
-        }
+        wire(neuron)
     }
 
     /// Sends `request` as synapse `S` to `neuron` and waits up to `timeout`.
@@ -225,27 +205,9 @@ impl Caller {
         timeout: std::time::Duration,
     ) -> crate::Response<S::Response> {
         let hotkey = neuron.hotkey.hotkey();
-        match self.wire_for(neuron) {
+        match wire(neuron) {
             Some(Wire::Http(addr)) => self.http.query::<S>(addr, &hotkey, &request, timeout).await,
-            Some(Wire::Quic) => {
-                let answer = self.quic.query_within::<S>(&Target::Hotkey(hotkey), request.clone(), timeout).await;
-                // Only a dial that found no axon at all falls back (an axon's own 503 is an
-                // answer), and only in the time left.
-                let dial_failed =
-                    answer.status == crate::Status::Unavailable && answer.message.starts_with("Service unavailable at");
-                let left = timeout.saturating_sub(answer.elapsed);
-                let Some(addr) = neuron.axon.socket_addr().filter(|_| dial_failed && !left.is_zero()) else {
-                    return answer;
-                };
-                let fallback = self.http.query::<S>(addr, &hotkey, &request, left).await;
-                if fallback.status.is_success() {
-                    if let Ok(mut remembered) = self.http_only.lock() {
-                        remembered.insert(hotkey, (neuron.certificate.clone(), std::time::Instant::now()));
-                    }
-                    return fallback;
-                }
-                answer
-            }
+            Some(Wire::Quic) => self.quic.query_within::<S>(&Target::Hotkey(hotkey), request, timeout).await,
             None => crate::Response {
                 target: hotkey,
                 status: crate::Status::Unavailable,

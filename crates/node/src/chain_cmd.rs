@@ -146,8 +146,8 @@ pub struct StakeArgs {
     #[command(flatten)]
     key: HotkeyArgs,
     /// The hotkey to stake to, as SS58 (default: the wallet's hotkey).
-    #[arg(long)]
-    hotkey: Option<String>,
+    #[arg(long = "hotkey", id = "stake_hotkey")]
+    stake_hotkey: Option<String>,
     /// The subnet.
     #[arg(long)]
     netuid: u16,
@@ -175,7 +175,7 @@ pub async fn stake(command: StakeCommand) -> Result<()> {
     };
     let rao = parse_tao(&args.amount)?;
     let wallet = open(&args.key.wallet);
-    let hotkey = match &args.hotkey {
+    let hotkey = match &args.stake_hotkey {
         Some(ss58) => AccountId::from_ss58(ss58)?,
         None => AccountId::from(load_hotkey(&wallet, &args.key.hotkey)?.hotkey()),
     };
