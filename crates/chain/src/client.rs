@@ -37,8 +37,13 @@ const DEFAULT_BLOCK_TIME_MS: u64 = 12_000;
 /// The most certificates read for one subnet (a subnet holds at most a few thousand neurons).
 const MAX_CERTIFICATES: usize = 65_536;
 
-/// How many blocks a transaction stays valid for (a mortal era, rounded by the chain's rules).
-const MORTALITY: u64 = 64;
+/// How many blocks a transaction stays valid for by default (a mortal era, rounded by the
+/// chain's rules).
+const DEFAULT_MORTALITY: u64 = 64;
+
+/// How long the watcher waits for a finalized block before it counts the subscription as stalled
+/// and subscribes again, by default (finney finalizes a block every 12 s or so).
+const DEFAULT_WATCH_STALL: Duration = Duration::from_secs(120);
 
 /// The URL of a network given by preset (`finney`, `test`, `local`) or as a `ws://` / `wss://`
 /// URL, as btcli's `--subtensor.network` takes it.
@@ -91,6 +96,10 @@ pub struct Chain {
     timeout: Duration,
     /// How long a transaction may take to be included.
     inclusion_timeout: Duration,
+    /// Blocks a transaction stays valid for.
+    pub(crate) mortality: u64,
+    /// How long the watcher waits for a block before it subscribes again.
+    pub(crate) watch_stall: Duration,
     /// Held from reading an account's next nonce until its transaction is in the pool, so that
     /// two sent at once never share a nonce.
     submitting: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -178,6 +187,8 @@ impl Chain {
             block_time: None,
             timeout: Duration::from_secs(60),
             inclusion_timeout: Duration::from_secs(300),
+            mortality: DEFAULT_MORTALITY,
+            watch_stall: DEFAULT_WATCH_STALL,
             submitting: Default::default(),
         })
     }
@@ -195,6 +206,18 @@ impl Chain {
     pub fn with_timeout(mut self, reads: Duration, inclusion: Duration) -> Self {
         self.timeout = reads;
         self.inclusion_timeout = inclusion;
+        self
+    }
+
+    /// With transactions valid for `blocks` blocks (a mortal era; default 64).
+    pub fn with_mortality(mut self, blocks: u64) -> Self {
+        self.mortality = blocks.max(4);
+        self
+    }
+
+    /// With the watcher resubscribing after `stall` without a finalized block (default 120 s).
+    pub fn with_watch_stall(mut self, stall: Duration) -> Self {
+        self.watch_stall = stall;
         self
     }
 
@@ -396,7 +419,7 @@ impl Chain {
         Ok(WeightsSubmitted::Committed { included, reveal_round })
     }
 
-    /// Signs `call` with `signer` (mortal for 64 blocks), submits it and waits until a block
+    /// Signs `call` with `signer` (mortal for [`with_mortality`](Self::with_mortality) blocks), submits it and waits until a block
     /// includes it. A call the chain refuses is [`Error::Module`] with the chain's own error name
     /// (`SubtensorModule::HotKeyNotRegisteredInSubNet`, ...); one the node will not take
     /// (a bad nonce, too little balance for the fee) is [`Error::Rejected`].
@@ -407,7 +430,7 @@ impl Chain {
     async fn send(&self, signer: &Keypair, call: &Call) -> Result<Included> {
         let at = self.api.at_current_block().await.map_err(rpc)?;
         let submitting = self.submitting.lock().await;
-        let mut params = DefaultExtrinsicParamsBuilder::<SubstrateConfig>::new().mortal(MORTALITY);
+        let mut params = DefaultExtrinsicParamsBuilder::<SubstrateConfig>::new().mortal(self.mortality);
         // The pool's next nonce counts transactions not yet finalized, so two sent back to back
         // do not share one; a node without the method leaves it to the finalized state.
         let account = AccountId32(*signer.hotkey().public());

@@ -137,10 +137,6 @@ impl Drop for Watcher {
     }
 }
 
-/// How long without a finalized block before the subscription counts as stalled (finalized
-/// blocks come every 12 s on finney).
-const STALL: Duration = Duration::from_secs(120);
-
 /// Waits between attempts after a failure: doubling from 100 ms up to 10 s.
 struct Backoff(Duration);
 
@@ -225,6 +221,7 @@ impl State {
 }
 
 async fn run(chain: Chain, netuid: u16, every: u64, updates: mpsc::Sender<Update>, refresh: Arc<Notify>) {
+    let stall = chain.watch_stall;
     let mut state = State { last: None, read_at: None, retry_after: None, backoff: Backoff(Backoff::FIRST) };
     // The first read does not wait for a subscription.
     if !state.read(&chain, netuid, None, false, &updates).await {
@@ -247,8 +244,8 @@ async fn run(chain: Chain, netuid: u16, every: u64, updates: mpsc::Sender<Update
             tokio::select! {
                 // A subscription that stays silent this long has stalled (a node can drop it
                 // without closing the socket): subscribe again.
-                block = tokio::time::timeout(STALL, blocks.next()) => match block.unwrap_or_else(|_| {
-                    tracing::warn!(?STALL, "no finalized block for too long; subscribing again");
+                block = tokio::time::timeout(stall, blocks.next()) => match block.unwrap_or_else(|_| {
+                    tracing::warn!(?stall, "no finalized block for too long; subscribing again");
                     None
                 }) {
                     Some(Ok(block)) => {

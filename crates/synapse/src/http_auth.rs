@@ -234,13 +234,9 @@ pub fn epistula_nonce(timestamp_ms: u64, uuid: &str) -> Nonce {
     Nonce(timestamp_ms.saturating_mul(1_000_000).saturating_add(folded as u64))
 }
 
+/// A UUID in its canonical hyphenated form (36 characters), as Epistula's header carries it.
 fn is_uuid(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes.len() == 36
-        && bytes.iter().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => *b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        })
+    text.len() == 36 && uuid::Uuid::try_parse(text).is_ok()
 }
 
 /// Verifies an Epistula v2 request (sr25519, the only scheme any implementation uses): the raw

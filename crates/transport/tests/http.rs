@@ -174,28 +174,6 @@ async fn the_http_listener_takes_the_quic_port_number_by_default_for_miners() {
     assert_eq!(axon.http_addr().unwrap().port(), quic_port);
 }
 
-/// The synapse of the recorded bittensor 10.5.0 exchange: `class Echo(bt.Synapse): text: str;
-/// out: str = ""; required_hash_fields = ("text",)`, whose axon answers `out = text.upper()`.
-mod echo {
-    #[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
-    #[serde(default)]
-    pub struct EchoRequest {
-        #[prost(string, tag = "1")]
-        pub text: String,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
-    #[serde(default)]
-    pub struct EchoResponse {
-        #[prost(string, tag = "1")]
-        pub out: String,
-    }
-
-    neuronet_synapse::synapse! {
-        pub struct Echo: EchoRequest => EchoResponse;
-    }
-}
-
 /// The raw request a bittensor 10.5.0 dendrite (//Alice) sent to an axon (//Bob), verbatim.
 fn recorded_v10_request() -> Vec<u8> {
     let manifest = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));

@@ -188,6 +188,8 @@ fn the_default_limits_table_gives_the_configs_defaults() {
     expect("`network.max_connections_per_ip`", thousands(net.max_connections_per_ip));
     expect("`network.max_connections_per_network`", thousands(net.max_connections_per_network));
     expect("`network.max_connections`", thousands(net.max_connections));
+    expect("`http_max_connections`", thousands(axon.http_max_connections as u64));
+    expect("`http2_max_streams`", thousands(u64::from(axon.http2_max_streams)));
     expect("`network.inbound_stream_backlog`", thousands(net.inbound_stream_backlog as u64));
     expect("`network.max_pending_handshakes`", thousands(net.max_pending_handshakes as u64));
     expect("`network.max_pending_handshakes_per_ip`", thousands(net.max_pending_handshakes_per_ip as u64));

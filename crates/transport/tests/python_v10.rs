@@ -10,28 +10,6 @@ use common::*;
 use neuronet_synapse::Status;
 use neuronet_transport::{Axon, AxonConfig, HttpListen};
 
-/// `class Echo(bt.Synapse): text: str; out: str = ""; required_hash_fields = ("text",)`.
-mod echo {
-    #[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
-    #[serde(default)]
-    pub struct EchoRequest {
-        #[prost(string, tag = "1")]
-        pub text: String,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
-    #[serde(default)]
-    pub struct EchoResponse {
-        #[prost(string, tag = "1")]
-        pub out: String,
-    }
-
-    neuronet_synapse::synapse! {
-        #[hash_fields("text")]
-        pub struct Echo: EchoRequest => EchoResponse;
-    }
-}
-
 fn query(port: u16, axon_hotkey: &str, synapse: &str, uri: &str) -> serde_json::Value {
     let spec = serde_json::json!({
         "port": port, "axon_hotkey": axon_hotkey, "synapse": synapse, "text": "hello", "uri": uri,

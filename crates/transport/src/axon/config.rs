@@ -110,6 +110,10 @@ pub struct AxonConfig {
     /// the same pipeline as QUIC). Default [`HttpListen::Off`]; a miner takes
     /// [`HttpListen::SamePort`].
     pub http: HttpListen,
+    /// HTTP connections held at once; more are closed as they arrive. Default 4,096.
+    pub http_max_connections: usize,
+    /// Requests in flight at once on one HTTP/2 connection. Default 256.
+    pub http2_max_streams: u32,
 }
 
 impl Default for AxonConfig {
@@ -140,6 +144,8 @@ impl Default for AxonConfig {
             require_validator_permit: false,
             min_stake: 0,
             http: HttpListen::Off,
+            http_max_connections: 4096,
+            http2_max_streams: 256,
         }
     }
 }
@@ -158,6 +164,18 @@ impl AxonConfig {
     /// Sets `http`. Default [`HttpListen::Off`].
     pub fn with_http(mut self, http: HttpListen) -> Self {
         self.http = http;
+        self
+    }
+
+    /// Sets `http_max_connections`. Default 4,096.
+    pub fn with_http_max_connections(mut self, http_max_connections: usize) -> Self {
+        self.http_max_connections = http_max_connections;
+        self
+    }
+
+    /// Sets `http2_max_streams`. Default 256.
+    pub fn with_http2_max_streams(mut self, http2_max_streams: u32) -> Self {
+        self.http2_max_streams = http2_max_streams;
         self
     }
 

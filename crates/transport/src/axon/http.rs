@@ -68,18 +68,18 @@ pub(super) fn router(shared: Arc<Shared>) -> axum::Router {
         .with_state(shared)
 }
 
-/// The most HTTP connections an axon holds at once; more are closed as they arrive.
-const MAX_HTTP_CONNECTIONS: usize = 4096;
-
 /// Serves the listener on `listener` until the task is dropped, which closes every connection
-/// with it. Each connection has `frame_timeout` to send a request's headers (hyper's timer is
-/// set, so a slowloris is closed, idle keep-alive connections too), HTTP/2 connections at most
-/// 256 streams at once, and there are at most [`MAX_HTTP_CONNECTIONS`] of them.
+/// with it. Each HTTP/1.1 connection has `frame_timeout` to send a request's headers (hyper's
+/// timer is set, so a slowloris is closed, idle keep-alive connections too), an HTTP/2 connection
+/// at most `http2_max_streams` requests at once, and there are at most `http_max_connections`
+/// connections.
 pub(super) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let app = router(shared.clone());
-    let header_timeout = shared.pipeline.config.frame_timeout;
-    let room = Arc::new(tokio::sync::Semaphore::new(MAX_HTTP_CONNECTIONS));
+    let config = &shared.pipeline.config;
+    let (header_timeout, streams) = (config.frame_timeout, config.http2_max_streams);
+    let room =
+        Arc::new(tokio::sync::Semaphore::new(config.http_max_connections.min(tokio::sync::Semaphore::MAX_PERMITS)));
     let mut connections = tokio::task::JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
@@ -102,7 +102,7 @@ pub(super) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
             let _permit = permit;
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
-            builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
+            builder.http2().timer(TokioTimer::new()).max_concurrent_streams(streams);
             if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
                 tracing::debug!(%peer, %error, "HTTP connection ended");
             }

@@ -53,6 +53,10 @@ pub struct DendriteConfig {
     /// Default 10 s, like the axon's `frame_timeout`; a frame must arrive at 6.4 MB/s to bring
     /// a 64 MiB body in time, so raise it for large answers over slow links.
     pub frame_timeout: Duration,
+    /// Time a stream whose sending failed gives its reader to deliver what the axon answered
+    /// before it stopped the stream (a refused Bind's 403 says more than the failed write).
+    /// Default 1 s.
+    pub refusal_grace: Duration,
     /// Times a stream the axon drops before answering the binding is opened again. Default 4.
     pub open_retries: u32,
     /// Largest body signed in a batch; larger requests are signed alone (their hashing
@@ -87,6 +91,7 @@ impl Default for DendriteConfig {
             stream_chunk_buffer: 256,
             stream_buffer_bytes: 4 * 1024 * 1024,
             frame_timeout: Duration::from_secs(10),
+            refusal_grace: Duration::from_secs(1),
             open_retries: 4,
             batch_body_limit: 64 * 1024,
             batch_bytes: 256 * 1024,
@@ -137,6 +142,11 @@ impl DendriteConfig {
     /// over slow links.
     pub fn with_frame_timeout(mut self, frame_timeout: Duration) -> Self {
         self.frame_timeout = frame_timeout;
+        self
+    }
+    /// Sets `refusal_grace`. Default 1 s.
+    pub fn with_refusal_grace(mut self, refusal_grace: Duration) -> Self {
+        self.refusal_grace = refusal_grace;
         self
     }
     /// Sets `open_retries`. Default 4.

@@ -415,7 +415,8 @@ impl Dendrite {
         let limits = BatchLimits { body: self.inner.config.batch_body_limit, total: self.inner.config.batch_bytes };
         let network = &self.inner.config.network;
         let stall = (network.write_stall, network.min_drain_rate);
-        tokio::spawn(write_requests(pool.clone(), writer, signer, limits, (stall, received)));
+        let grace = self.inner.config.refusal_grace;
+        tokio::spawn(write_requests(pool.clone(), writer, signer, limits, (stall, received), grace));
         pool
     }
 }

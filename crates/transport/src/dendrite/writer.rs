@@ -59,6 +59,7 @@ pub(super) async fn write_requests(
     signer: Option<Arc<Keypair>>,
     limits: BatchLimits,
     ((stall, min_rate), received): ((Duration, u64), Arc<AtomicU64>),
+    refusal_grace: Duration,
 ) {
     let mut queued = Vec::new();
     let mut buffer = Vec::new();
@@ -103,7 +104,8 @@ pub(super) async fn write_requests(
         // Boxed: the writer waits for requests nearly all the time, and holding a write inline
         // would keep its 680 bytes in the task while it waits.
         if let Err(error) = Box::pin(write_frames(&mut writer, frames, &mut buffer, &mut stall)).await {
-            Box::pin(give_up(&pool, Failure::new(Status::Unavailable, format!("sending failed: {error}")))).await;
+            let failure = Failure::new(Status::Unavailable, format!("sending failed: {error}"));
+            Box::pin(give_up(&pool, failure, refusal_grace)).await;
             return;
         }
         if pool.nothing_queued() {
@@ -114,19 +116,14 @@ pub(super) async fn write_requests(
     }
 }
 
-/// How long a stream whose sending failed waits for its reader to deliver what the axon said
-/// before it stopped the stream: an axon refusing a Bind answers, then closes the stream, and a
-/// request written behind the Bind meets the closed stream before its reader has the refusal.
-const REFUSAL_GRACE: Duration = Duration::from_secs(1);
-
 /// Ends a stream whose sending failed: it takes no more requests, its reader has
-/// [`REFUSAL_GRACE`] to deliver an answer already on its way (a refusal tells the callers more
+/// `grace` (`DendriteConfig::refusal_grace`) to deliver an answer already on its way (a refusal tells the callers more
 /// than the failed write), then the requests still waiting are told `failure`.
-async fn give_up(pool: &PoolStream, failure: Failure) {
+async fn give_up(pool: &PoolStream, failure: Failure, grace: Duration) {
     pool.alive.store(false, Ordering::Release);
     pool.close_queue();
     if let Some(mut reader) = pool.reader.lock().ok().and_then(|mut r| r.take()) {
-        if tokio::time::timeout(REFUSAL_GRACE, &mut reader).await.is_err() {
+        if tokio::time::timeout(grace, &mut reader).await.is_err() {
             reader.abort();
         }
     }

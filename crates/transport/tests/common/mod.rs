@@ -424,3 +424,25 @@ impl Drop for SilentAxon {
         self.task.abort();
     }
 }
+
+/// `class Echo(bt.Synapse): text: str; out: str = ""; required_hash_fields = ("text",)`.
+pub mod echo {
+    #[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
+    #[serde(default)]
+    pub struct EchoRequest {
+        #[prost(string, tag = "1")]
+        pub text: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
+    #[serde(default)]
+    pub struct EchoResponse {
+        #[prost(string, tag = "1")]
+        pub out: String,
+    }
+
+    neuronet_synapse::synapse! {
+        #[hash_fields("text")]
+        pub struct Echo: EchoRequest => EchoResponse;
+    }
+}
