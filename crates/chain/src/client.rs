@@ -333,6 +333,28 @@ impl Chain {
         self.within("reading hyperparameters", self.timeout, self.read_hyperparameters(netuid)).await
     }
 
+    /// The chain's name as the node reports it (`system_chain`), such as "Bittensor" or
+    /// "neuronet devchain".
+    pub async fn chain_name(&self) -> Result<String> {
+        self.within("reading the chain name", self.timeout, async {
+            LegacyRpcMethods::<RpcConfigFor<SubstrateConfig>>::new(self.rpc.clone()).system_chain().await.map_err(rpc)
+        })
+        .await
+    }
+
+    /// Whether subnet `netuid` exists, and the hotkey that owns it, at the latest finalized
+    /// block.
+    pub async fn subnet_owner_hotkey(&self, netuid: u16) -> Result<Option<AccountId>> {
+        self.within("reading the subnet", self.timeout, async {
+            let at = self.api.at_current_block().await.map_err(rpc)?;
+            if !item::<bool>(&at, "NetworksAdded", netuid).await? {
+                return Ok(None);
+            }
+            item::<[u8; 32]>(&at, "SubnetOwnerHotkey", netuid).await.map(|key| Some(AccountId(key)))
+        })
+        .await
+    }
+
     /// The burn `burned_register` costs on `netuid` now, in rao.
     pub async fn burn(&self, netuid: u16) -> Result<u64> {
         self.within("reading the burn", self.timeout, async {

@@ -39,8 +39,14 @@ pub use node::Node;
 pub use rt::AccountId32;
 
 /// The dev accounts, funded at genesis: (name, secret URI).
-pub const DEV_ACCOUNTS: [(&str, &str); 6] =
-    [("alice", "//Alice"), ("bob", "//Bob"), ("charlie", "//Charlie"), ("dave", "//Dave"), ("eve", "//Eve"), ("ferdie", "//Ferdie")];
+pub const DEV_ACCOUNTS: [(&str, &str); 6] = [
+    ("alice", "//Alice"),
+    ("bob", "//Bob"),
+    ("charlie", "//Charlie"),
+    ("dave", "//Dave"),
+    ("eve", "//Eve"),
+    ("ferdie", "//Ferdie"),
+];
 
 /// What each dev account holds at genesis, in rao (one million TAO).
 pub const DEV_BALANCE: u64 = 1_000_000 * items::TAO;
@@ -78,8 +84,10 @@ impl Devchain {
     /// timer, JSON-RPC on `config.listen`.
     pub async fn start(config: Config) -> std::io::Result<Self> {
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let accounts: Vec<(AccountId32, u64)> =
-            DEV_ACCOUNTS.iter().map(|(_, uri)| (AccountId32(*dev_keypair(uri).hotkey().public()), DEV_BALANCE)).collect();
+        let accounts: Vec<(AccountId32, u64)> = DEV_ACCOUNTS
+            .iter()
+            .map(|(_, uri)| (AccountId32(*dev_keypair(uri).hotkey().public()), DEV_BALANCE))
+            .collect();
         let state = runtime::genesis(&accounts, accounts[0].0, now_ms);
         let node = Node::new(state, config.block_time);
         let (addr, server) = rpc::serve(node.clone(), &config.listen.to_string()).await?;

@@ -13,6 +13,7 @@ use parity_scale_codec::Encode;
 use scale_info::{form::MetaForm, meta_type, TypeInfo};
 
 use crate::items;
+use crate::rt::fp_self_contained::unchecked_extrinsic::UncheckedExtrinsic;
 use crate::rt::frame_metadata_hash_extension::CheckMetadataHash;
 use crate::rt::frame_system::extensions::{
     check_genesis::CheckGenesis, check_non_zero_sender::CheckNonZeroSender, check_spec_version::CheckSpecVersion,
@@ -30,7 +31,6 @@ use crate::rt::pallet_transaction_payment::types::{FeeDetails, RuntimeDispatchIn
 use crate::rt::pallet_transaction_payment::ChargeTransactionPayment;
 use crate::rt::primitive_types::H256;
 use crate::rt::sp_core::OpaqueMetadata;
-use crate::rt::fp_self_contained::unchecked_extrinsic::UncheckedExtrinsic;
 use crate::rt::sp_runtime::MultiSignature;
 use crate::rt::sp_version::RuntimeVersion;
 use crate::rt::{
@@ -99,11 +99,8 @@ fn build(block_time_ms: u64) -> RuntimeMetadataV15 {
             .errors::<pallet_admin_utils::pallet::Error>()
             .done(),
     ];
-    let extension = |identifier: &'static str, ty, additional_signed| SignedExtensionMetadata {
-        identifier,
-        ty,
-        additional_signed,
-    };
+    let extension =
+        |identifier: &'static str, ty, additional_signed| SignedExtensionMetadata { identifier, ty, additional_signed };
     let extrinsic = ExtrinsicMetadata {
         version: 4,
         address_ty: meta_type::<Address>(),
@@ -121,11 +118,7 @@ fn build(block_time_ms: u64) -> RuntimeMetadataV15 {
             extension("ChargeTransactionPayment", meta_type::<ChargeTransactionPayment>(), meta_type::<()>()),
             extension("SudoTransactionExtension", meta_type::<SudoTransactionExtension>(), meta_type::<()>()),
             extension("CheckShieldedTxValidity", meta_type::<CheckShieldedTxValidity>(), meta_type::<()>()),
-            extension(
-                "SubtensorTransactionExtension",
-                meta_type::<SubtensorTransactionExtension>(),
-                meta_type::<()>(),
-            ),
+            extension("SubtensorTransactionExtension", meta_type::<SubtensorTransactionExtension>(), meta_type::<()>()),
             extension("DrandPriority", meta_type::<DrandPriority>(), meta_type::<()>()),
             extension("CheckMetadataHash", meta_type::<CheckMetadataHash>(), meta_type::<Option<[u8; 32]>>()),
         ],
@@ -187,16 +180,10 @@ fn runtime_apis() -> Vec<RuntimeApiMetadata<MetaForm>> {
 
 /// The runtime APIs and their versions, as `Core_version` lists them (by blake2-64 of the name).
 pub fn api_versions() -> Vec<([u8; 8], u32)> {
-    [
-        ("Core", 5),
-        ("Metadata", 2),
-        ("AccountNonceApi", 1),
-        ("TransactionPaymentApi", 4),
-        ("NeuronInfoRuntimeApi", 1),
-    ]
-    .into_iter()
-    .map(|(name, version)| (sp_crypto_hashing::blake2_64(name.as_bytes()), version))
-    .collect()
+    [("Core", 5), ("Metadata", 2), ("AccountNonceApi", 1), ("TransactionPaymentApi", 4), ("NeuronInfoRuntimeApi", 1)]
+        .into_iter()
+        .map(|(name, version)| (sp_crypto_hashing::blake2_64(name.as_bytes()), version))
+        .collect()
 }
 
 fn api(name: &'static str, methods: Vec<RuntimeApiMethodMetadata<MetaForm>>) -> RuntimeApiMetadata<MetaForm> {

@@ -169,9 +169,8 @@ impl Node {
         let state = head.state.as_ref().expect("the head keeps its state");
         let number = head.header.number + 1;
         let blocks = &inner.blocks;
-        let hash_of = |n: u32| {
-            (n + BLOCK_HASH_COUNT >= number).then(|| blocks.get(n as usize).map(|block| block.hash)).flatten()
-        };
+        let hash_of =
+            |n: u32| (n + BLOCK_HASH_COUNT >= number).then(|| blocks.get(n as usize).map(|block| block.hash)).flatten();
         let context = Context { genesis: self.genesis, number, state, block_hash: &hash_of };
         let pool = &inner.pool;
         let pending = |who: &AccountId32| pool.iter().filter(|p| p.tx.signer == *who).count() as u32;
@@ -222,7 +221,8 @@ impl Node {
         let state = builder.finish();
         let extrinsics_root = H256(sp_crypto_hashing::blake2_256(&extrinsics.encode()));
         let state_root = H256(sp_crypto_hashing::blake2_256(&(parent_root, number, extrinsics_root).encode()));
-        let header = Header { parent_hash: H256(parent_hash), number, state_root, extrinsics_root, digest: Digest::default() };
+        let header =
+            Header { parent_hash: H256(parent_hash), number, state_root, extrinsics_root, digest: Digest::default() };
         let hash = sp_crypto_hashing::blake2_256(&header.encode());
         inner.by_hash.insert(hash, number);
         inner.blocks.push(Block { hash, header: header.clone(), extrinsics, state: Some(state) });

@@ -57,7 +57,11 @@ fn list(params: &Params<'_>) -> RpcResult<Vec<Value>> {
 }
 
 fn string_at(params: &[Value], index: usize, what: &str) -> RpcResult<String> {
-    params.get(index).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| invalid_params(format!("missing {what}")))
+    params
+        .get(index)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| invalid_params(format!("missing {what}")))
 }
 
 /// A header as substrate's RPC writes it.
@@ -174,9 +178,10 @@ fn module(node: Arc<Node>) -> Result<RpcModule<Node>, jsonrpsee::core::RegisterM
     m.register_method("system_name", |_, _, _| "neuronet-devchain")?;
     m.register_method("system_version", |_, _, _| env!("CARGO_PKG_VERSION"))?;
     m.register_method("system_chainType", |_, _, _| "Development")?;
-    m.register_method("system_properties", |_, _, _| {
-        json!({ "ss58Format": 42, "tokenDecimals": 9, "tokenSymbol": "TAO" })
-    })?;
+    m.register_method(
+        "system_properties",
+        |_, _, _| json!({ "ss58Format": 42, "tokenDecimals": 9, "tokenSymbol": "TAO" }),
+    )?;
     m.register_method("system_health", |_, _, _| json!({ "peers": 0, "isSyncing": false, "shouldHavePeers": false }))?;
     m.register_method("system_accountNextIndex", |params, node: &Node, _| {
         account_param(&list(&params)?).map(|account| node.next_nonce(&account))
@@ -243,7 +248,9 @@ fn module(node: Arc<Node>) -> Result<RpcModule<Node>, jsonrpsee::core::RegisterM
         "state_unsubscribeRuntimeVersion",
         |_, pending, _node: Arc<Node>, _| async move {
             let Ok(sink) = pending.accept().await else { return };
-            if let Ok(message) = SubscriptionMessage::new(sink.method_name(), sink.subscription_id(), &runtime_version_json()) {
+            if let Ok(message) =
+                SubscriptionMessage::new(sink.method_name(), sink.subscription_id(), &runtime_version_json())
+            {
                 let _ = sink.send(message).await;
             }
             sink.closed().await;
@@ -377,9 +384,10 @@ fn module(node: Arc<Node>) -> Result<RpcModule<Node>, jsonrpsee::core::RegisterM
     // chainSpec_v1_*
     m.register_method("chainSpec_v1_chainName", |_, _, _| "neuronet devchain")?;
     m.register_method("chainSpec_v1_genesisHash", |_, node: &Node, _| hex0x(&node.genesis()))?;
-    m.register_method("chainSpec_v1_properties", |_, _, _| {
-        json!({ "ss58Format": 42, "tokenDecimals": 9, "tokenSymbol": "TAO" })
-    })?;
+    m.register_method(
+        "chainSpec_v1_properties",
+        |_, _, _| json!({ "ss58Format": 42, "tokenDecimals": 9, "tokenSymbol": "TAO" }),
+    )?;
 
     let mut names: Vec<String> = m.method_names().map(str::to_owned).collect();
     names.push("rpc_methods".into());

@@ -787,7 +787,12 @@ pub mod pallet_subtensor {
             #[codec(index = 97)]
             reveal_weights { netuid: u16, uids: Vec<u16>, values: Vec<u16>, salt: Vec<u16>, version_key: u64 },
             #[codec(index = 113)]
-            commit_timelocked_weights { netuid: u16, commit: BoundedVec<u8>, reveal_round: u64, commit_reveal_version: u16 },
+            commit_timelocked_weights {
+                netuid: u16,
+                commit: BoundedVec<u8>,
+                reveal_round: u64,
+                commit_reveal_version: u16,
+            },
             #[codec(index = 115)]
             commit_mechanism_weights { netuid: u16, mecid: u8, commit_hash: H256 },
             #[codec(index = 116)]

@@ -20,9 +20,9 @@ use crate::rt::sp_version::RuntimeVersion;
 use crate::rt::sp_weights::weight_v2::Weight;
 use crate::rt::substrate_fixed::FixedU128;
 use crate::rt::{
-    bounded_collections::bounded_vec::BoundedVec, pallet_admin_utils, pallet_balances, pallet_sudo,
-    pallet_timestamp, pallet_transaction_payment, AccountId32, AccountInfo, Address, EventRecord, RuntimeCall,
-    RuntimeError, RuntimeEvent,
+    bounded_collections::bounded_vec::BoundedVec, pallet_admin_utils, pallet_balances, pallet_sudo, pallet_timestamp,
+    pallet_transaction_payment, AccountId32, AccountInfo, Address, EventRecord, RuntimeCall, RuntimeError,
+    RuntimeEvent,
 };
 use crate::storage::State;
 
@@ -365,11 +365,13 @@ impl BlockBuilder {
             self.events.truncate(events_before);
         }
         if let Some(fee) = fee {
-            self.deposit(RuntimeEvent::TransactionPayment(pallet_transaction_payment::pallet::Event::TransactionFeePaid {
-                who: tx.signer,
-                actual_fee: fee - tx.tip,
-                tip: tx.tip,
-            }));
+            self.deposit(RuntimeEvent::TransactionPayment(
+                pallet_transaction_payment::pallet::Event::TransactionFeePaid {
+                    who: tx.signer,
+                    actual_fee: fee - tx.tip,
+                    tip: tx.tip,
+                },
+            ));
         }
         let pays_fee = if fee.is_some() { Pays::Yes } else { Pays::No };
         let dispatch_info = DispatchEventInfo { weight: weight(), class: DispatchClass::Normal, pays_fee };
@@ -487,7 +489,13 @@ impl BlockBuilder {
         self.state.value::<system::Account>(&(*who,)).data.free
     }
 
-    fn transfer(&mut self, from: AccountId32, to: AccountId32, value: u64, keep_alive: bool) -> Result<(), DispatchError> {
+    fn transfer(
+        &mut self,
+        from: AccountId32,
+        to: AccountId32,
+        value: u64,
+        keep_alive: bool,
+    ) -> Result<(), DispatchError> {
         let free = self.free(&from);
         let remaining = free.checked_sub(value).ok_or(DispatchError::Token(TokenError::FundsUnavailable))?;
         if keep_alive && remaining < EXISTENTIAL_DEPOSIT {
@@ -721,7 +729,8 @@ impl BlockBuilder {
         if !self.state.value::<st::NetworkRegistrationAllowed>(&key) {
             return Err(subtensor_error(SubtensorError::SubNetRegistrationDisabled));
         }
-        if self.state.value::<st::RegistrationsThisBlock>(&key) >= self.state.value::<st::MaxRegistrationsPerBlock>(&key)
+        if self.state.value::<st::RegistrationsThisBlock>(&key)
+            >= self.state.value::<st::MaxRegistrationsPerBlock>(&key)
         {
             return Err(subtensor_error(SubtensorError::TooManyRegistrationsThisBlock));
         }
@@ -835,7 +844,13 @@ impl BlockBuilder {
         Ok((uid, mecid as u16 * 4_096 + netuid))
     }
 
-    fn check_rate_limit(&self, netuid: u16, netuid_index: u16, uid: u16, error: SubtensorError) -> Result<(), DispatchError> {
+    fn check_rate_limit(
+        &self,
+        netuid: u16,
+        netuid_index: u16,
+        uid: u16,
+        error: SubtensorError,
+    ) -> Result<(), DispatchError> {
         let last = self.state.value::<st::LastUpdate>(&(netuid_index,)).get(uid as usize).copied().unwrap_or(0);
         let limit = self.state.value::<st::WeightsSetRateLimit>(&(netuid,));
         if last == 0 || self.now().saturating_sub(last) >= limit {
@@ -968,9 +983,8 @@ impl BlockBuilder {
             .get::<st::WeightCommits>(&(netuid_index, hotkey))
             .filter(|commits| !commits.is_empty())
             .ok_or(subtensor_error(SubtensorError::NoWeightsCommitFound))?;
-        let hash = H256(sp_crypto_hashing::blake2_256(
-            &(hotkey, netuid_index, &uids, &values, &salt, version_key).encode(),
-        ));
+        let hash =
+            H256(sp_crypto_hashing::blake2_256(&(hotkey, netuid_index, &uids, &values, &salt, version_key).encode()));
         let epoch = self.epoch(netuid);
         // Expired commits go whatever is revealed.
         commits.retain(|&(_, _, _, reveal_epoch)| epoch <= reveal_epoch);
@@ -1027,7 +1041,13 @@ impl BlockBuilder {
         Ok(())
     }
 
-    fn add_stake(&mut self, coldkey: AccountId32, hotkey: AccountId32, netuid: u16, amount: u64) -> Result<(), DispatchError> {
+    fn add_stake(
+        &mut self,
+        coldkey: AccountId32,
+        hotkey: AccountId32,
+        netuid: u16,
+        amount: u64,
+    ) -> Result<(), DispatchError> {
         self.ensure_subnet(netuid)?;
         if !self.state.contains::<st::Owner>(&(hotkey,)) {
             return Err(subtensor_error(SubtensorError::HotKeyAccountNotExists));
@@ -1042,7 +1062,13 @@ impl BlockBuilder {
         Ok(())
     }
 
-    fn remove_stake(&mut self, coldkey: AccountId32, hotkey: AccountId32, netuid: u16, amount: u64) -> Result<(), DispatchError> {
+    fn remove_stake(
+        &mut self,
+        coldkey: AccountId32,
+        hotkey: AccountId32,
+        netuid: u16,
+        amount: u64,
+    ) -> Result<(), DispatchError> {
         self.ensure_subnet(netuid)?;
         let staked = self.state.value::<st::Alpha>(&(hotkey, coldkey, netuid)).to_int();
         if amount == 0 || staked < amount {

@@ -24,7 +24,7 @@ pub struct NetworkArgs {
 pub struct OutputArgs {
     /// Print the outcome as JSON.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Args)]
@@ -225,7 +225,7 @@ pub fn block_on<T>(work: impl std::future::Future<Output = Result<T>>) -> Result
 }
 
 /// Connects, telling a terminal what it waits for.
-async fn connect(args: &NetworkArgs) -> Result<Chain> {
+pub(crate) async fn connect(args: &NetworkArgs) -> Result<Chain> {
     let url = neuronet_chain::network_url(&args.network)?;
     let shown = neuronet_chain::redacted(&url);
     if std::io::stderr().is_terminal() {
@@ -294,7 +294,7 @@ fn print_table(metagraph: &Metagraph) {
     }
 }
 
-fn report(output: &OutputArgs, what: &str, included: neuronet_chain::Included) {
+pub(crate) fn report(output: &OutputArgs, what: &str, included: neuronet_chain::Included) {
     if output.json {
         let value = serde_json::json!({
             "outcome": what,

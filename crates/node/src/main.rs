@@ -2,6 +2,7 @@
 //! devnet roles join as the node grows.
 
 mod chain_cmd;
+mod devchain_cmd;
 mod query_cmd;
 mod wallet_cmd;
 
@@ -37,6 +38,15 @@ enum Command {
         #[command(subcommand)]
         command: chain_cmd::StakeCommand,
     },
+    /// Runs a local subtensor (the devchain) with funded dev accounts, until Ctrl-C.
+    Devchain(devchain_cmd::DevchainArgs),
+    /// Funds an account from //Alice on a devchain (refused on any other chain).
+    Faucet(devchain_cmd::FaucetArgs),
+    /// Subnets: create one.
+    Subnet {
+        #[command(subcommand)]
+        command: devchain_cmd::SubnetCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +59,9 @@ fn main() -> ExitCode {
         Command::SetWeights(args) => chain_cmd::block_on(chain_cmd::set_weights(args)).map(|()| ExitCode::SUCCESS),
         Command::Query(args) => chain_cmd::block_on(query_cmd::query(args)),
         Command::Stake { command } => chain_cmd::block_on(chain_cmd::stake(command)).map(|()| ExitCode::SUCCESS),
+        Command::Devchain(args) => chain_cmd::block_on(devchain_cmd::devchain(args)).map(|()| ExitCode::SUCCESS),
+        Command::Faucet(args) => chain_cmd::block_on(devchain_cmd::faucet(args)).map(|()| ExitCode::SUCCESS),
+        Command::Subnet { command } => chain_cmd::block_on(devchain_cmd::subnet(command)).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,
