@@ -40,7 +40,7 @@ use crate::rt::{
 use crate::runtime::{self, EXISTENTIAL_DEPOSIT};
 
 /// The transaction extensions' explicit data, nested as the runtime nests them.
-type Extra = (
+pub(crate) type Extra = (
     (CheckNonZeroSender, CheckSpecVersion, CheckTxVersion, CheckGenesis, CheckMortality, CheckNonce, CheckWeight),
     (
         ChargeTransactionPaymentWrapper,
@@ -52,16 +52,72 @@ type Extra = (
     CheckMetadataHash,
 );
 
-/// The SCALE bytes of the metadata (starting with the `meta` magic), for a chain whose blocks
-/// come every `block_time_ms`.
+/// The SCALE bytes of the metadata V15 (starting with the `meta` magic), for a chain whose
+/// blocks come every `block_time_ms`.
 pub fn encoded(block_time_ms: u64) -> Vec<u8> {
     let mut metadata = build(block_time_ms);
-    strip_crate_prefix(&mut metadata);
+    strip_crate_prefix(&mut metadata.types);
+    RuntimeMetadataPrefixed::from(metadata).encode()
+}
+
+/// The same metadata as V14, which `state_getMetadata` and `Metadata_metadata` answer (older
+/// SCALE libraries, such as the Python SDK's, read their type registry from it).
+pub fn encoded_v14(block_time_ms: u64) -> Vec<u8> {
+    let pallets = pallets(block_time_ms)
+        .into_iter()
+        .map(|p| frame_metadata::v14::PalletMetadata {
+            name: p.name,
+            storage: p.storage,
+            calls: p.calls,
+            event: p.event,
+            constants: p.constants,
+            error: p.error,
+            index: p.index,
+        })
+        .collect();
+    let extrinsic = frame_metadata::v14::ExtrinsicMetadata {
+        ty: meta_type::<crate::rt::sp_runtime::generic::unchecked_extrinsic::UncheckedExtrinsic>(),
+        version: 4,
+        signed_extensions: signed_extensions()
+            .into_iter()
+            .map(|e| frame_metadata::v14::SignedExtensionMetadata {
+                identifier: e.identifier,
+                ty: e.ty,
+                additional_signed: e.additional_signed,
+            })
+            .collect(),
+    };
+    let mut metadata = frame_metadata::v14::RuntimeMetadataV14::new(pallets, extrinsic, meta_type::<Runtime>());
+    strip_crate_prefix(&mut metadata.types);
     RuntimeMetadataPrefixed::from(metadata).encode()
 }
 
 fn build(block_time_ms: u64) -> RuntimeMetadataV15 {
-    let pallets = vec![
+    let extrinsic = ExtrinsicMetadata {
+        version: 4,
+        address_ty: meta_type::<Address>(),
+        call_ty: meta_type::<RuntimeCall>(),
+        signature_ty: meta_type::<MultiSignature>(),
+        extra_ty: meta_type::<Extra>(),
+        signed_extensions: signed_extensions(),
+    };
+    let outer_enums = OuterEnums {
+        call_enum_ty: meta_type::<RuntimeCall>(),
+        event_enum_ty: meta_type::<RuntimeEvent>(),
+        error_enum_ty: meta_type::<RuntimeError>(),
+    };
+    RuntimeMetadataV15::new(
+        pallets(block_time_ms),
+        extrinsic,
+        meta_type::<Runtime>(),
+        runtime_apis(),
+        outer_enums,
+        CustomMetadata { map: Default::default() },
+    )
+}
+
+fn pallets(block_time_ms: u64) -> Vec<PalletMetadata<MetaForm>> {
+    vec![
         pallet(0, "System", items::system::entries())
             .calls::<frame_system::pallet::Call>()
             .events::<frame_system::pallet::Event>()
@@ -98,44 +154,28 @@ fn build(block_time_ms: u64) -> RuntimeMetadataV15 {
             .calls::<pallet_admin_utils::pallet::Call>()
             .errors::<pallet_admin_utils::pallet::Error>()
             .done(),
-    ];
+    ]
+}
+
+/// The transaction extensions, in the runtime's order.
+fn signed_extensions() -> Vec<SignedExtensionMetadata<MetaForm>> {
     let extension =
         |identifier: &'static str, ty, additional_signed| SignedExtensionMetadata { identifier, ty, additional_signed };
-    let extrinsic = ExtrinsicMetadata {
-        version: 4,
-        address_ty: meta_type::<Address>(),
-        call_ty: meta_type::<RuntimeCall>(),
-        signature_ty: meta_type::<MultiSignature>(),
-        extra_ty: meta_type::<Extra>(),
-        signed_extensions: vec![
-            extension("CheckNonZeroSender", meta_type::<CheckNonZeroSender>(), meta_type::<()>()),
-            extension("CheckSpecVersion", meta_type::<CheckSpecVersion>(), meta_type::<u32>()),
-            extension("CheckTxVersion", meta_type::<CheckTxVersion>(), meta_type::<u32>()),
-            extension("CheckGenesis", meta_type::<CheckGenesis>(), meta_type::<H256>()),
-            extension("CheckMortality", meta_type::<CheckMortality>(), meta_type::<H256>()),
-            extension("CheckNonce", meta_type::<CheckNonce>(), meta_type::<()>()),
-            extension("CheckWeight", meta_type::<CheckWeight>(), meta_type::<()>()),
-            extension("ChargeTransactionPayment", meta_type::<ChargeTransactionPayment>(), meta_type::<()>()),
-            extension("SudoTransactionExtension", meta_type::<SudoTransactionExtension>(), meta_type::<()>()),
-            extension("CheckShieldedTxValidity", meta_type::<CheckShieldedTxValidity>(), meta_type::<()>()),
-            extension("SubtensorTransactionExtension", meta_type::<SubtensorTransactionExtension>(), meta_type::<()>()),
-            extension("DrandPriority", meta_type::<DrandPriority>(), meta_type::<()>()),
-            extension("CheckMetadataHash", meta_type::<CheckMetadataHash>(), meta_type::<Option<[u8; 32]>>()),
-        ],
-    };
-    let outer_enums = OuterEnums {
-        call_enum_ty: meta_type::<RuntimeCall>(),
-        event_enum_ty: meta_type::<RuntimeEvent>(),
-        error_enum_ty: meta_type::<RuntimeError>(),
-    };
-    RuntimeMetadataV15::new(
-        pallets,
-        extrinsic,
-        meta_type::<Runtime>(),
-        runtime_apis(),
-        outer_enums,
-        CustomMetadata { map: Default::default() },
-    )
+    vec![
+        extension("CheckNonZeroSender", meta_type::<CheckNonZeroSender>(), meta_type::<()>()),
+        extension("CheckSpecVersion", meta_type::<CheckSpecVersion>(), meta_type::<u32>()),
+        extension("CheckTxVersion", meta_type::<CheckTxVersion>(), meta_type::<u32>()),
+        extension("CheckGenesis", meta_type::<CheckGenesis>(), meta_type::<H256>()),
+        extension("CheckMortality", meta_type::<CheckMortality>(), meta_type::<H256>()),
+        extension("CheckNonce", meta_type::<CheckNonce>(), meta_type::<()>()),
+        extension("CheckWeight", meta_type::<CheckWeight>(), meta_type::<()>()),
+        extension("ChargeTransactionPayment", meta_type::<ChargeTransactionPayment>(), meta_type::<()>()),
+        extension("SudoTransactionExtension", meta_type::<SudoTransactionExtension>(), meta_type::<()>()),
+        extension("CheckShieldedTxValidity", meta_type::<CheckShieldedTxValidity>(), meta_type::<()>()),
+        extension("SubtensorTransactionExtension", meta_type::<SubtensorTransactionExtension>(), meta_type::<()>()),
+        extension("DrandPriority", meta_type::<DrandPriority>(), meta_type::<()>()),
+        extension("CheckMetadataHash", meta_type::<CheckMetadataHash>(), meta_type::<Option<[u8; 32]>>()),
+    ]
 }
 
 /// The runtime APIs the devchain answers, with the real signatures.
@@ -254,9 +294,9 @@ impl PalletBuilder {
 
 /// Turns `neuronet_devchain::rt::pallet_subtensor::pallet::AxonInfo` into the real
 /// `pallet_subtensor::pallet::AxonInfo`.
-fn strip_crate_prefix(metadata: &mut RuntimeMetadataV15) {
+fn strip_crate_prefix(types: &mut scale_info::PortableRegistry) {
     const PREFIX: [&str; 2] = ["neuronet_devchain", "rt"];
-    for ty in &mut metadata.types.types {
+    for ty in &mut types.types {
         let segments = &mut ty.ty.path.segments;
         if segments.len() > PREFIX.len() && segments[..PREFIX.len()] == PREFIX {
             segments.drain(..PREFIX.len());

@@ -70,6 +70,7 @@ pub struct Node {
     heads: broadcast::Sender<Header>,
     genesis: [u8; 32],
     metadata: Vec<u8>,
+    metadata_v14: Vec<u8>,
     block_time: Duration,
 }
 
@@ -94,6 +95,7 @@ impl Node {
             heads: broadcast::channel(64).0,
             genesis,
             metadata: crate::metadata::encoded(block_ms),
+            metadata_v14: crate::metadata::encoded_v14(block_ms),
             block_time,
         })
     }
@@ -106,6 +108,11 @@ impl Node {
     /// The SCALE runtime metadata.
     pub fn metadata(&self) -> &[u8] {
         &self.metadata
+    }
+
+    /// The SCALE runtime metadata as V14.
+    pub fn metadata_v14(&self) -> &[u8] {
+        &self.metadata_v14
     }
 
     /// The time between blocks.

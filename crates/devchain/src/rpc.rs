@@ -117,12 +117,13 @@ fn state_call(node: &Node, method: &str, data: &[u8], at: Option<[u8; 32]>) -> R
     let bad = |what: &str| state_error(format!("Execution failed: cannot decode the {what} of {method}"));
     Ok(match method {
         "Core_version" => runtime::version().encode(),
-        "Metadata_metadata" => node.metadata().to_vec().encode(),
-        "Metadata_metadata_versions" => vec![15u32].encode(),
-        "Metadata_metadata_at_version" => {
-            let version = u32::decode(input).map_err(|_| bad("version"))?;
-            (version == 15).then(|| node.metadata().to_vec()).encode()
-        }
+        "Metadata_metadata" => node.metadata_v14().to_vec().encode(),
+        "Metadata_metadata_versions" => vec![14u32, 15].encode(),
+        "Metadata_metadata_at_version" => match u32::decode(input).map_err(|_| bad("version"))? {
+            14 => Some(node.metadata_v14().to_vec()).encode(),
+            15 => Some(node.metadata().to_vec()).encode(),
+            _ => None::<Vec<u8>>.encode(),
+        },
         "AccountNonceApi_account_nonce" => {
             let account = AccountId32::decode(input).map_err(|_| bad("account"))?;
             state.value::<crate::items::system::Account>(&(account,)).nonce.encode()
@@ -256,7 +257,7 @@ fn module(node: Arc<Node>) -> Result<RpcModule<Node>, jsonrpsee::core::RegisterM
             sink.closed().await;
         },
     )?;
-    m.register_method("state_getMetadata", |_, node: &Node, _| hex0x(node.metadata()))?;
+    m.register_method("state_getMetadata", |_, node: &Node, _| hex0x(node.metadata_v14()))?;
     m.register_method("state_call", |params, node: &Node, _| -> RpcResult<String> {
         let params = list(&params)?;
         let method = string_at(&params, 0, "method")?;

@@ -240,6 +240,32 @@ pub mod sp_runtime {
             }
         }
 
+        pub mod unchecked_extrinsic {
+            use parity_scale_codec::{Decode, Encode};
+            use scale_info::{build::Fields, meta_type, Path, Type, TypeInfo, TypeParameter};
+
+            /// An extrinsic's bytes; its type parameters name the address, call, signature and
+            /// extension types, which is where SCALE libraries look them up.
+            #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+            pub struct UncheckedExtrinsic(pub Vec<u8>);
+
+            impl TypeInfo for UncheckedExtrinsic {
+                type Identity = Self;
+
+                fn type_info() -> Type {
+                    Type::builder()
+                        .path(Path::new("UncheckedExtrinsic", "sp_runtime::generic::unchecked_extrinsic"))
+                        .type_params(vec![
+                            TypeParameter::new("Address", Some(meta_type::<crate::rt::Address>())),
+                            TypeParameter::new("Call", Some(meta_type::<crate::rt::RuntimeCall>())),
+                            TypeParameter::new("Signature", Some(meta_type::<super::super::MultiSignature>())),
+                            TypeParameter::new("Extra", Some(meta_type::<crate::metadata::Extra>())),
+                        ])
+                        .composite(Fields::unnamed().field(|f| f.ty::<Vec<u8>>()))
+                }
+            }
+        }
+
         pub mod digest {
             use parity_scale_codec::{Decode, Encode};
             use scale_info::TypeInfo;
@@ -292,8 +318,10 @@ pub mod fp_self_contained {
         use parity_scale_codec::{Decode, Encode};
         use scale_info::TypeInfo;
 
+        use crate::rt::sp_runtime::generic::unchecked_extrinsic;
+
         #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
-        pub struct UncheckedExtrinsic(pub Vec<u8>);
+        pub struct UncheckedExtrinsic(pub unchecked_extrinsic::UncheckedExtrinsic);
     }
 }
 
