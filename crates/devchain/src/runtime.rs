@@ -9,7 +9,6 @@ use crate::rt::frame_support::dispatch::{DispatchClass, Pays};
 use crate::rt::frame_system::{self, DispatchEventInfo, Phase};
 use crate::rt::pallet_subtensor::pallet::{
     AxonInfo, Call as SubtensorCall, Error as SubtensorError, Event as SubtensorEvent, NeuronCertificate,
-    PrometheusInfo,
 };
 use crate::rt::pallet_subtensor::rpc_info::neuron_info::NeuronInfoLite;
 use crate::rt::primitive_types::H256;
@@ -515,14 +514,13 @@ impl BlockBuilder {
     }
 
     /// Sets `who`'s free balance; an account left below the existential deposit is reaped.
-    fn set_free(&mut self, who: &AccountId32, free: u64) {
+    fn set_free(&mut self, who: &AccountId32, mut free: u64) {
         let mut account = self.state.value::<system::Account>(&(*who,));
-        if free < EXISTENTIAL_DEPOSIT && account.nonce == 0 || free == 0 {
-            if free > 0 {
-                self.state.mutate::<balances::TotalIssuance, _>(&(), |total| *total = total.saturating_sub(free));
-                let event = pallet_balances::pallet::Event::DustLost { account: *who, amount: free };
-                self.deposit(RuntimeEvent::Balances(event));
-            }
+        if free > 0 && free < EXISTENTIAL_DEPOSIT {
+            self.state.mutate::<balances::TotalIssuance, _>(&(), |total| *total = total.saturating_sub(free));
+            let event = pallet_balances::pallet::Event::DustLost { account: *who, amount: free };
+            self.deposit(RuntimeEvent::Balances(event));
+            free = 0;
         }
         account.data.free = free;
         self.state.put::<system::Account>(&(*who,), &account);
@@ -1162,7 +1160,7 @@ pub fn neuron_lite(state: &State, netuid: u16, uid: u16, columns: &Columns) -> N
         netuid,
         active: columns.active.get(uid as usize).copied().unwrap_or(false),
         axon_info: state.get::<st::Axons>(&(netuid, hotkey)).unwrap_or_default(),
-        prometheus_info: state.get::<st::Prometheus>(&(netuid, hotkey)).unwrap_or(PrometheusInfo::default()),
+        prometheus_info: state.get::<st::Prometheus>(&(netuid, hotkey)).unwrap_or_default(),
         stake: vec![(coldkey, Compact(stake))],
         rank: at(&columns.rank),
         emission: columns.emission.get(uid as usize).copied().unwrap_or(0),

@@ -52,8 +52,11 @@ fn signed(tx: &Tx, corrupt_signature: bool) -> String {
 
 fn transfer_call() -> Vec<u8> {
     let bob = AccountId32(*dev_keypair("//Bob").hotkey().public());
-    RuntimeCall::Balances(pallet_balances::pallet::Call::transfer_keep_alive { dest: MultiAddress::Id(bob), value: 1_000_000 })
-        .encode()
+    RuntimeCall::Balances(pallet_balances::pallet::Call::transfer_keep_alive {
+        dest: MultiAddress::Id(bob),
+        value: 1_000_000,
+    })
+    .encode()
 }
 
 #[tokio::test]
@@ -84,7 +87,10 @@ async fn bad_transactions_are_refused_with_the_real_errors_and_the_chain_keeps_s
     let good = Tx { call: transfer_call(), nonce: 0, era: Era::Immortal, birth: genesis, genesis, spec: SPEC_VERSION };
     // An era born at a block the chain never had.
     let ancient = Tx { era: Era::Mortal { period: 64, phase: 40 }, ..good };
-    assert_eq!(refusal(submit(signed(&ancient, false)).await), (1010, "Transaction has an ancient birth block".to_owned()));
+    assert_eq!(
+        refusal(submit(signed(&ancient, false)).await),
+        (1010, "Transaction has an ancient birth block".to_owned())
+    );
     let good = Tx { call: transfer_call(), nonce: 0, era: Era::Immortal, birth: genesis, genesis, spec: SPEC_VERSION };
     // An unknown call: pallet 7, call 250.
     let unknown = Tx { call: vec![7, 250], ..good };
