@@ -14,6 +14,7 @@ def main() -> None:
     neurons = subtensor.neurons_lite(netuid)
     balance = subtensor.get_balance(ss58)
     weights = subtensor.weights(netuid)
+    metagraph = subtensor.metagraph(netuid)
     print(json.dumps({
         "block": subtensor.get_current_block(),
         "neurons": [
@@ -22,6 +23,9 @@ def main() -> None:
             for n in neurons
         ],
         "balance_rao": balance.rao,
+        "metagraph": {"n": int(metagraph.n), "hotkeys": list(metagraph.hotkeys),
+                      "ports": [a.port for a in metagraph.axons],
+                      "stake": [float(s) for s in metagraph.stake]},
         "weights": [[uid, [[d, w] for d, w in row]] for uid, row in weights],
     }))
 

@@ -26,7 +26,9 @@ use crate::rt::node_subtensor_runtime::{
 use crate::rt::pallet_drand::drand_priority::DrandPriority;
 use crate::rt::pallet_shield::extension::CheckShieldedTxValidity;
 use crate::rt::pallet_subtensor::extensions::subtensor::SubtensorTransactionExtension;
+use crate::rt::pallet_subtensor::rpc_info::metagraph::{Metagraph, SelectiveMetagraph};
 use crate::rt::pallet_subtensor::rpc_info::neuron_info::NeuronInfoLite;
+use crate::rt::pallet_subtensor::rpc_info::show_subnet::SubnetState;
 use crate::rt::pallet_transaction_payment::types::{FeeDetails, RuntimeDispatchInfo};
 use crate::rt::pallet_transaction_payment::ChargeTransactionPayment;
 use crate::rt::primitive_types::H256;
@@ -212,6 +214,21 @@ fn runtime_apis() -> Vec<RuntimeApiMetadata<MetaForm>> {
                 method::<Option<NeuronInfoLite<AccountId32>>>(
                     "get_neuron_lite",
                     vec![param::<u16>("netuid"), param::<u16>("uid")],
+                ),
+            ],
+        ),
+        api(
+            "SubnetInfoRuntimeApi",
+            vec![
+                method::<Option<Metagraph<AccountId32>>>("get_metagraph", vec![param::<u16>("netuid")]),
+                method::<Option<SubnetState<AccountId32>>>("get_subnet_state", vec![param::<u16>("netuid")]),
+                method::<Option<SelectiveMetagraph<AccountId32>>>(
+                    "get_selective_metagraph",
+                    vec![param::<u16>("netuid"), param::<Vec<u16>>("metagraph_indexes")],
+                ),
+                method::<Option<SelectiveMetagraph<AccountId32>>>(
+                    "get_selective_mechagraph",
+                    vec![param::<u16>("netuid"), param::<u8>("subid"), param::<Vec<u16>>("metagraph_indexes")],
                 ),
             ],
         ),

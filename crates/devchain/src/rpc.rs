@@ -143,6 +143,24 @@ fn state_call(node: &Node, method: &str, data: &[u8], at: Option<[u8; 32]>) -> R
             let netuid = u16::decode(input).map_err(|_| bad("netuid"))?;
             runtime::neurons_lite(&state, netuid).encode()
         }
+        "SubnetInfoRuntimeApi_get_metagraph" => {
+            let netuid = u16::decode(input).map_err(|_| bad("netuid"))?;
+            runtime::metagraph(&state, netuid).encode()
+        }
+        "SubnetInfoRuntimeApi_get_selective_metagraph" | "SubnetInfoRuntimeApi_get_selective_mechagraph" => {
+            let netuid = u16::decode(input).map_err(|_| bad("netuid"))?;
+            let mecid = if method.ends_with("mechagraph") { u8::decode(input).map_err(|_| bad("mecid"))? } else { 0 };
+            let indexes = Vec::<u16>::decode(input).map_err(|_| bad("indexes"))?;
+            let mechanisms = state.value::<crate::items::subtensor::MechanismCountCurrent>(&(netuid,));
+            runtime::metagraph(&state, netuid)
+                .filter(|_| mecid < mechanisms)
+                .map(|metagraph| metagraph.select(&indexes))
+                .encode()
+        }
+        "SubnetInfoRuntimeApi_get_subnet_state" => {
+            let netuid = u16::decode(input).map_err(|_| bad("netuid"))?;
+            runtime::subnet_state(&state, netuid).encode()
+        }
         "NeuronInfoRuntimeApi_get_neuron_lite" => {
             let netuid = u16::decode(input).map_err(|_| bad("netuid"))?;
             let uid = u16::decode(input).map_err(|_| bad("uid"))?;

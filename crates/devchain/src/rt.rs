@@ -386,6 +386,12 @@ pub mod substrate_fixed {
         pub bits: u128,
     }
 
+    /// A signed 96.32 fixed-point number (`I96F32`): `bits / 2^32`.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
+    pub struct FixedI128 {
+        pub bits: i128,
+    }
+
     impl FixedU128 {
         /// The whole number `value`.
         pub fn from_int(value: u64) -> Self {
@@ -762,6 +768,17 @@ pub mod pallet_subtensor {
         }
 
         #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
+        pub struct ChainIdentityV2 {
+            pub name: Vec<u8>,
+            pub url: Vec<u8>,
+            pub github_repo: Vec<u8>,
+            pub image: Vec<u8>,
+            pub discord: Vec<u8>,
+            pub description: Vec<u8>,
+            pub additional: Vec<u8>,
+        }
+
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
         pub struct SubnetIdentityV3 {
             pub subnet_name: Vec<u8>,
             pub github_repo: Vec<u8>,
@@ -1048,6 +1065,164 @@ pub mod pallet_subtensor {
                 pub validator_permit: bool,
                 #[codec(compact)]
                 pub pruning_score: u16,
+            }
+        }
+
+        pub mod metagraph {
+            use parity_scale_codec::{Compact, Decode, Encode};
+            use scale_info::TypeInfo;
+
+            use crate::rt::pallet_subtensor::pallet::{AxonInfo, ChainIdentityV2, SubnetIdentityV3};
+            use crate::rt::substrate_fixed::FixedI128;
+
+            /// Declares `Metagraph` and its selective form from one field list: a field's
+            /// position is its index in `get_selective_metagraph` (netuid is 0).
+            macro_rules! metagraph {
+                ($($field:ident: $ty:ty,)*) => {
+                    /// A subnet and all its neurons, as `SubnetInfoRuntimeApi_get_metagraph` answers.
+                    #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+                    pub struct Metagraph<AccountId> {
+                        pub netuid: Compact<u16>,
+                        $(pub $field: $ty,)*
+                    }
+
+                    /// The fields of a [`Metagraph`] a caller selected by index, with the
+                    /// validators' uids and the commitments after them.
+                    #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+                    pub struct SelectiveMetagraph<AccountId> {
+                        pub netuid: Compact<u16>,
+                        $(pub $field: Option<$ty>,)*
+                        pub validators: Option<Vec<Compact<u16>>>,
+                        pub commitments: Option<Vec<(AccountId, Vec<Compact<u8>>)>>,
+                    }
+
+                    impl<AccountId> Metagraph<AccountId> {
+                        /// The fields at `indexes`; the validators (index 72) are the uids
+                        /// holding a validator permit, and there are no commitments (73).
+                        pub fn select(self, indexes: &[u16]) -> SelectiveMetagraph<AccountId> {
+                            let validators: Vec<Compact<u16>> = self
+                                .validator_permit
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, permit)| **permit)
+                                .map(|(uid, _)| Compact(uid as u16))
+                                .collect();
+                            let mut index = 0u16;
+                            let mut take = || {
+                                index += 1;
+                                indexes.contains(&index)
+                            };
+                            SelectiveMetagraph {
+                                netuid: self.netuid,
+                                $($field: take().then_some(self.$field),)*
+                                validators: indexes.contains(&72).then_some(validators),
+                                commitments: indexes.contains(&73).then(Vec::new),
+                            }
+                        }
+                    }
+                };
+            }
+
+            metagraph! {
+                name: Vec<Compact<u8>>,
+                symbol: Vec<Compact<u8>>,
+                identity: Option<SubnetIdentityV3>,
+                network_registered_at: Compact<u64>,
+                owner_hotkey: AccountId,
+                owner_coldkey: AccountId,
+                block: Compact<u64>,
+                tempo: Compact<u16>,
+                last_step: Compact<u64>,
+                blocks_since_last_step: Compact<u64>,
+                subnet_emission: Compact<u64>,
+                alpha_in: Compact<u64>,
+                alpha_out: Compact<u64>,
+                tao_in: Compact<u64>,
+                alpha_out_emission: Compact<u64>,
+                alpha_in_emission: Compact<u64>,
+                tao_in_emission: Compact<u64>,
+                pending_alpha_emission: Compact<u64>,
+                pending_root_emission: Compact<u64>,
+                subnet_volume: Compact<u128>,
+                moving_price: FixedI128,
+                rho: Compact<u16>,
+                kappa: Compact<u16>,
+                min_allowed_weights: Compact<u16>,
+                max_weights_limit: Compact<u16>,
+                weights_version: Compact<u64>,
+                weights_rate_limit: Compact<u64>,
+                activity_cutoff: Compact<u16>,
+                max_validators: Compact<u16>,
+                num_uids: Compact<u16>,
+                max_uids: Compact<u16>,
+                burn: Compact<u64>,
+                difficulty: Compact<u64>,
+                registration_allowed: bool,
+                pow_registration_allowed: bool,
+                immunity_period: Compact<u16>,
+                min_difficulty: Compact<u64>,
+                max_difficulty: Compact<u64>,
+                min_burn: Compact<u64>,
+                max_burn: Compact<u64>,
+                adjustment_alpha: Compact<u64>,
+                adjustment_interval: Compact<u16>,
+                target_regs_per_interval: Compact<u16>,
+                max_regs_per_block: Compact<u16>,
+                serving_rate_limit: Compact<u64>,
+                commit_reveal_weights_enabled: bool,
+                commit_reveal_period: Compact<u64>,
+                liquid_alpha_enabled: bool,
+                alpha_high: Compact<u16>,
+                alpha_low: Compact<u16>,
+                bonds_moving_avg: Compact<u64>,
+                hotkeys: Vec<AccountId>,
+                coldkeys: Vec<AccountId>,
+                identities: Vec<Option<ChainIdentityV2>>,
+                axons: Vec<AxonInfo>,
+                active: Vec<bool>,
+                validator_permit: Vec<bool>,
+                pruning_score: Vec<Compact<u16>>,
+                last_update: Vec<Compact<u64>>,
+                emission: Vec<Compact<u64>>,
+                dividends: Vec<Compact<u16>>,
+                incentives: Vec<Compact<u16>>,
+                consensus: Vec<Compact<u16>>,
+                trust: Vec<Compact<u16>>,
+                rank: Vec<Compact<u16>>,
+                block_at_registration: Vec<Compact<u64>>,
+                alpha_stake: Vec<Compact<u64>>,
+                tao_stake: Vec<Compact<u64>>,
+                total_stake: Vec<Compact<u64>>,
+                tao_dividends_per_hotkey: Vec<(AccountId, Compact<u64>)>,
+                alpha_dividends_per_hotkey: Vec<(AccountId, Compact<u64>)>,
+            }
+        }
+
+        pub mod show_subnet {
+            use parity_scale_codec::{Compact, Decode, Encode};
+            use scale_info::TypeInfo;
+
+            /// A subnet's per-neuron state, as `SubnetInfoRuntimeApi_get_subnet_state` answers.
+            #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+            pub struct SubnetState<AccountId> {
+                pub netuid: Compact<u16>,
+                pub hotkeys: Vec<AccountId>,
+                pub coldkeys: Vec<AccountId>,
+                pub active: Vec<bool>,
+                pub validator_permit: Vec<bool>,
+                pub pruning_score: Vec<Compact<u16>>,
+                pub last_update: Vec<Compact<u64>>,
+                pub emission: Vec<Compact<u64>>,
+                pub dividends: Vec<Compact<u16>>,
+                pub incentives: Vec<Compact<u16>>,
+                pub consensus: Vec<Compact<u16>>,
+                pub trust: Vec<Compact<u16>>,
+                pub rank: Vec<Compact<u16>>,
+                pub block_at_registration: Vec<Compact<u64>>,
+                pub alpha_stake: Vec<Compact<u64>>,
+                pub tao_stake: Vec<Compact<u64>>,
+                pub total_stake: Vec<Compact<u64>>,
+                pub emission_history: Vec<Vec<Compact<u64>>>,
             }
         }
     }

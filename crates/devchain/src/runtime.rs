@@ -10,14 +10,16 @@ use crate::rt::frame_system::{self, DispatchEventInfo, Phase};
 use crate::rt::pallet_subtensor::pallet::{
     AxonInfo, Call as SubtensorCall, Error as SubtensorError, Event as SubtensorEvent, NeuronCertificate,
 };
+use crate::rt::pallet_subtensor::rpc_info::metagraph::Metagraph;
 use crate::rt::pallet_subtensor::rpc_info::neuron_info::NeuronInfoLite;
+use crate::rt::pallet_subtensor::rpc_info::show_subnet::SubnetState;
 use crate::rt::primitive_types::H256;
 use crate::rt::sp_runtime::generic::era::Era;
 use crate::rt::sp_runtime::multiaddress::MultiAddress;
 use crate::rt::sp_runtime::{DispatchError, ModuleError, MultiSignature, TokenError};
 use crate::rt::sp_version::RuntimeVersion;
 use crate::rt::sp_weights::weight_v2::Weight;
-use crate::rt::substrate_fixed::FixedU128;
+use crate::rt::substrate_fixed::{FixedI128, FixedU128};
 use crate::rt::{
     bounded_collections::bounded_vec::BoundedVec, pallet_admin_utils, pallet_balances, pallet_sudo, pallet_timestamp,
     pallet_transaction_payment, AccountId32, AccountInfo, Address, EventRecord, RuntimeCall, RuntimeError,
@@ -1234,4 +1236,145 @@ pub fn genesis(accounts: &[(AccountId32, u64)], sudo: AccountId32, now_ms: u64) 
     state.put::<st::NetworkLastLockCost>(&(), &(100 * TAO));
     state.put::<st::NetworkMinLockCost>(&(), &(100 * TAO));
     state
+}
+
+fn compact16(values: &[u16]) -> Vec<Compact<u16>> {
+    values.iter().map(|&v| Compact(v)).collect()
+}
+
+fn compact64(values: &[u64]) -> Vec<Compact<u64>> {
+    values.iter().map(|&v| Compact(v)).collect()
+}
+
+/// A subnet's hotkeys, coldkeys and stakes in uid order.
+fn keys_and_stakes(state: &State, netuid: u16) -> (Vec<AccountId32>, Vec<AccountId32>, Vec<u64>) {
+    let n = state.value::<st::SubnetworkN>(&(netuid,));
+    let hotkeys: Vec<AccountId32> = (0..n).map(|uid| state.value::<st::Keys>(&(netuid, uid))).collect();
+    let coldkeys = hotkeys.iter().map(|hotkey| state.value::<st::Owner>(&(*hotkey,))).collect();
+    let stakes = hotkeys.iter().map(|hotkey| state.value::<st::TotalHotkeyAlpha>(&(*hotkey, netuid))).collect();
+    (hotkeys, coldkeys, stakes)
+}
+
+/// `SubnetInfoRuntimeApi_get_subnet_state`.
+pub fn subnet_state(state: &State, netuid: u16) -> Option<SubnetState<AccountId32>> {
+    if !state.value::<st::NetworksAdded>(&(netuid,)) {
+        return None;
+    }
+    let c = Columns::read(state, netuid);
+    let (hotkeys, coldkeys, stakes) = keys_and_stakes(state, netuid);
+    let n = hotkeys.len() as u16;
+    let registered: Vec<u64> = (0..n).map(|uid| state.value::<st::BlockAtRegistration>(&(netuid, uid))).collect();
+    Some(SubnetState {
+        netuid: Compact(netuid),
+        hotkeys,
+        coldkeys,
+        active: c.active,
+        validator_permit: c.validator_permit,
+        pruning_score: compact16(&c.pruning_score),
+        last_update: compact64(&c.last_update),
+        emission: compact64(&c.emission),
+        dividends: compact16(&c.dividends),
+        incentives: compact16(&c.incentive),
+        consensus: compact16(&c.consensus),
+        trust: compact16(&c.trust),
+        rank: compact16(&c.rank),
+        block_at_registration: compact64(&registered),
+        alpha_stake: compact64(&stakes),
+        tao_stake: vec![Compact(0); n as usize],
+        total_stake: compact64(&stakes),
+        emission_history: Vec::new(),
+    })
+}
+
+/// `SubnetInfoRuntimeApi_get_metagraph`: the subnet's hyperparameters and neurons; the pool
+/// and emission fields, which a chain without dTAO pools does not have, are 0.
+pub fn metagraph(state: &State, netuid: u16) -> Option<Metagraph<AccountId32>> {
+    if !state.value::<st::NetworksAdded>(&(netuid,)) {
+        return None;
+    }
+    let key = (netuid,);
+    let c = Columns::read(state, netuid);
+    let (hotkeys, coldkeys, stakes) = keys_and_stakes(state, netuid);
+    let n = hotkeys.len() as u16;
+    let identity = state.get::<st::SubnetIdentitiesV3>(&key);
+    let name = identity.as_ref().map(|i| i.subnet_name.clone()).unwrap_or_default();
+    let axons = hotkeys.iter().map(|h| state.get::<st::Axons>(&(netuid, *h)).unwrap_or_default()).collect();
+    let registered: Vec<u64> = (0..n).map(|uid| state.value::<st::BlockAtRegistration>(&(netuid, uid))).collect();
+    let burn = state.value::<st::Burn>(&key);
+    let tao_in = state.value::<st::SubnetTAO>(&key);
+    Some(Metagraph {
+        netuid: Compact(netuid),
+        name: name.into_iter().map(Compact).collect(),
+        symbol: state.value::<st::TokenSymbol>(&key).into_iter().map(Compact).collect(),
+        identity,
+        network_registered_at: Compact(state.value::<st::NetworkRegisteredAt>(&key)),
+        owner_hotkey: state.value::<st::SubnetOwnerHotkey>(&key),
+        owner_coldkey: state.value::<st::SubnetOwner>(&key),
+        block: Compact(state.value::<system::Number>(&()) as u64),
+        tempo: Compact(state.value::<st::Tempo>(&key)),
+        last_step: Compact(state.value::<st::LastEpochBlock>(&key)),
+        blocks_since_last_step: Compact(state.value::<st::BlocksSinceLastStep>(&key)),
+        subnet_emission: Compact(0),
+        alpha_in: Compact(tao_in),
+        alpha_out: Compact(stakes.iter().sum()),
+        tao_in: Compact(tao_in),
+        alpha_out_emission: Compact(0),
+        alpha_in_emission: Compact(0),
+        tao_in_emission: Compact(0),
+        pending_alpha_emission: Compact(0),
+        pending_root_emission: Compact(0),
+        subnet_volume: Compact(0),
+        // Price 1: stake moves 1:1.
+        moving_price: FixedI128 { bits: 1 << 32 },
+        rho: Compact(10),
+        kappa: Compact(32_767),
+        min_allowed_weights: Compact(state.value::<st::MinAllowedWeights>(&key)),
+        max_weights_limit: Compact(state.value::<st::MaxWeightsLimit>(&key)),
+        weights_version: Compact(state.value::<st::WeightsVersionKey>(&key)),
+        weights_rate_limit: Compact(state.value::<st::WeightsSetRateLimit>(&key)),
+        activity_cutoff: Compact(5_000),
+        max_validators: Compact(MAX_VALIDATORS as u16),
+        num_uids: Compact(n),
+        max_uids: Compact(state.value::<st::MaxAllowedUids>(&key)),
+        burn: Compact(burn),
+        difficulty: Compact(u64::MAX),
+        registration_allowed: state.value::<st::NetworkRegistrationAllowed>(&key),
+        pow_registration_allowed: false,
+        immunity_period: Compact(state.value::<st::ImmunityPeriod>(&key)),
+        min_difficulty: Compact(u64::MAX),
+        max_difficulty: Compact(u64::MAX),
+        min_burn: Compact(burn),
+        max_burn: Compact(burn),
+        adjustment_alpha: Compact(0),
+        adjustment_interval: Compact(0),
+        target_regs_per_interval: Compact(0),
+        max_regs_per_block: Compact(state.value::<st::MaxRegistrationsPerBlock>(&key)),
+        serving_rate_limit: Compact(state.value::<st::ServingRateLimit>(&key)),
+        commit_reveal_weights_enabled: state.value::<st::CommitRevealWeightsEnabled>(&key),
+        commit_reveal_period: Compact(state.value::<st::RevealPeriodEpochs>(&key)),
+        liquid_alpha_enabled: false,
+        alpha_high: Compact(0),
+        alpha_low: Compact(0),
+        bonds_moving_avg: Compact(0),
+        hotkeys,
+        coldkeys,
+        identities: vec![None; n as usize],
+        axons,
+        active: c.active,
+        validator_permit: c.validator_permit,
+        pruning_score: compact16(&c.pruning_score),
+        last_update: compact64(&c.last_update),
+        emission: compact64(&c.emission),
+        dividends: compact16(&c.dividends),
+        incentives: compact16(&c.incentive),
+        consensus: compact16(&c.consensus),
+        trust: compact16(&c.trust),
+        rank: compact16(&c.rank),
+        block_at_registration: compact64(&registered),
+        alpha_stake: compact64(&stakes),
+        tao_stake: vec![Compact(0); n as usize],
+        total_stake: compact64(&stakes),
+        tao_dividends_per_hotkey: Vec::new(),
+        alpha_dividends_per_hotkey: Vec::new(),
+    })
 }

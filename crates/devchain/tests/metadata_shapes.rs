@@ -17,7 +17,8 @@ fn decode(bytes: &[u8]) -> RuntimeMetadataV15 {
 }
 
 fn real() -> RuntimeMetadataV15 {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/subtensor/metadata/finney_spec393_v15.scale");
+    let path =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/subtensor/metadata/finney_spec393_v15.scale");
     decode(&std::fs::read(path).unwrap_or_else(|e| panic!("the spec-393 fixture at {path}: {e}")))
 }
 
@@ -85,9 +86,7 @@ impl Shapes<'_> {
                 }
             }
             (TypeDef::Sequence(x), TypeDef::Sequence(y)) => self.same(x.type_param.id, y.type_param.id, at),
-            (TypeDef::Array(x), TypeDef::Array(y)) if x.len == y.len => {
-                self.same(x.type_param.id, y.type_param.id, at)
-            }
+            (TypeDef::Array(x), TypeDef::Array(y)) if x.len == y.len => self.same(x.type_param.id, y.type_param.id, at),
             (TypeDef::Compact(x), TypeDef::Compact(y)) => self.same(x.type_param.id, y.type_param.id, at),
             (TypeDef::Tuple(x), TypeDef::Tuple(y)) if x.fields.len() == y.fields.len() => {
                 for (fx, fy) in x.fields.iter().zip(&y.fields) {
@@ -120,8 +119,7 @@ const NEWER_THAN_393: [&str; 3] = ["SubnetEpochIndex", "LastEpochBlock", "Pendin
 fn the_devchain_metadata_has_the_real_runtimes_shapes() {
     let ours = decode(&neuronet_devchain::metadata::encoded(250));
     let theirs = real();
-    let mut shapes =
-        Shapes { ours: &ours.types, theirs: &theirs.types, seen: HashSet::new(), problems: Vec::new() };
+    let mut shapes = Shapes { ours: &ours.types, theirs: &theirs.types, seen: HashSet::new(), problems: Vec::new() };
 
     for pallet in &ours.pallets {
         let Some(real) = theirs.pallets.iter().find(|p| p.name == pallet.name) else {
@@ -185,7 +183,8 @@ fn the_devchain_metadata_has_the_real_runtimes_shapes() {
     assert_eq!(errors(&ours), errors(&theirs));
 
     // The transaction extensions, in order, with the same explicit and implicit data.
-    let ids = |m: &RuntimeMetadataV15| m.extrinsic.signed_extensions.iter().map(|e| e.identifier.clone()).collect::<Vec<_>>();
+    let ids =
+        |m: &RuntimeMetadataV15| m.extrinsic.signed_extensions.iter().map(|e| e.identifier.clone()).collect::<Vec<_>>();
     assert_eq!(ids(&ours), ids(&theirs));
     for (a, b) in ours.extrinsic.signed_extensions.iter().zip(&theirs.extrinsic.signed_extensions) {
         shapes.same(a.ty.id, b.ty.id, &a.identifier);

@@ -1,5 +1,5 @@
 //! bittensor 10.5.0's `Subtensor` (in a venv the test makes) reading the devchain over a real
-//! WebSocket agrees with neuronet's chain client: neurons, balances and weights.
+//! WebSocket agrees with neuronet's chain client: neurons, the metagraph, balances and weights.
 
 #[path = "../../chain/tests/common/python.rs"]
 mod python;
@@ -51,6 +51,10 @@ async fn bittensor_10_reads_what_neuronet_reads() {
         assert_eq!(theirs["port"], ours.axon.port);
     }
     assert_eq!(neurons[1]["ip"], "10.0.0.7");
+    let hotkeys: Vec<String> = metagraph.neurons.iter().map(|n| n.hotkey.to_string()).collect();
+    assert_eq!(seen["metagraph"]["n"], metagraph.neurons.len());
+    assert_eq!(seen["metagraph"]["hotkeys"], serde_json::json!(hotkeys));
+    assert_eq!(seen["metagraph"]["ports"], serde_json::json!([0, 8091]));
     assert_eq!(seen["balance_rao"], balance);
     assert_eq!(seen["weights"], serde_json::json!([[0, [[0, 65535], [1, 32768]]]]));
     chain.stop().await;
