@@ -1,5 +1,6 @@
 //! bittensor 10.5.0's `Subtensor` (in a venv the test makes) reading the devchain over a real
-//! WebSocket agrees with neuronet's chain client: neurons, the metagraph, balances and weights.
+//! WebSocket agrees with neuronet's chain client: neurons, the metagraph, balances and weights;
+//! a transfer it signs is taken.
 
 #[path = "../../chain/tests/common/python.rs"]
 mod python;
@@ -37,7 +38,7 @@ async fn bittensor_10_reads_what_neuronet_reads() {
     let url = chain.url();
     let bob_ss58 = bob_id.to_string();
     let seen = tokio::task::spawn_blocking(move || {
-        python::run_separate("bittensor10", "bittensor10.txt", "devchain_peer.py", &[&url, "1", &bob_ss58])
+        python::run_separate("bittensor10", "bittensor10.txt", "devchain_peer.py", &["read", &url, "1", &bob_ss58])
     })
     .await
     .unwrap();
@@ -57,5 +58,20 @@ async fn bittensor_10_reads_what_neuronet_reads() {
     assert_eq!(seen["metagraph"]["ports"], serde_json::json!([0, 8091]));
     assert_eq!(seen["balance_rao"], balance);
     assert_eq!(seen["weights"], serde_json::json!([[0, [[0, 65535], [1, 32768]]]]));
+
+    // A transfer signed by bittensor 10.5.0 is taken, and both sides read the same balance.
+    let receiver = neuronet_synapse::Keypair::generate(12, neuronet_synapse::CryptoType::Sr25519).unwrap();
+    let receiver = AccountId::from(receiver.hotkey());
+    let wallets = tempfile::tempdir().unwrap();
+    let (url, dest, dir) = (chain.url(), receiver.to_string(), wallets.path().display().to_string());
+    let sent = tokio::task::spawn_blocking(move || {
+        let args = ["transfer", url.as_str(), "//Charlie", dest.as_str(), "7000000000", dir.as_str()];
+        python::run_separate("bittensor10", "bittensor10.txt", "devchain_peer.py", &args)
+    })
+    .await
+    .unwrap();
+    assert_eq!(sent["success"], true, "{sent}");
+    assert_eq!(client.free_balance(&receiver).await.unwrap(), 7_000_000_000);
+    assert_eq!(sent["balance_rao"], 7_000_000_000u64);
     chain.stop().await;
 }
