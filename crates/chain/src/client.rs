@@ -355,6 +355,19 @@ impl Chain {
         .await
     }
 
+    /// The weights uid `uid` has set on `netuid` (main mechanism), as (destination uid, weight
+    /// normalised so the largest is 65535), at the latest finalized block.
+    pub async fn weights(&self, netuid: u16, uid: u16) -> Result<Vec<(u16, u16)>> {
+        self.within("reading weights", self.timeout, async {
+            let at = self.api.at_current_block().await.map_err(rpc)?;
+            let address = subxt::dynamic::storage::<(Value, Value), Value>("SubtensorModule", "Weights");
+            let entry = at.storage().entry(address).map_err(|e| Error::Unsupported(format!("SubtensorModule.Weights: {e}")))?;
+            let value = entry.fetch((Value::u128(netuid.into()), Value::u128(uid.into()))).await.map_err(rpc)?;
+            value.decode_as::<Vec<(u16, u16)>>().map_err(|e| Error::Unsupported(format!("SubtensorModule.Weights: {e}")))
+        })
+        .await
+    }
+
     /// The burn `burned_register` costs on `netuid` now, in rao.
     pub async fn burn(&self, netuid: u16) -> Result<u64> {
         self.within("reading the burn", self.timeout, async {
