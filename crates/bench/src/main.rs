@@ -7,6 +7,7 @@
 
 mod btl;
 mod chain;
+mod devchain;
 mod fanout;
 mod legacy;
 mod neuro;
@@ -78,6 +79,10 @@ struct Args {
     /// interpreter of a venv with bittensor==10.5.0 (the tests make one: .venv-bittensor10).
     #[arg(long)]
     http_vs_python: Option<std::path::PathBuf>,
+    /// Instead of the echo table: the devchain's neurons_lite with 4 subnets of 256 neurons,
+    /// and a block of 256 transactions.
+    #[arg(long)]
+    devchain: bool,
 }
 
 /// A neuronet auth mode on the command line.
@@ -254,6 +259,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(path) = &args.metagraph {
         return chain::measure(path, if args.quick { 200 } else { 2_000 });
+    }
+    if args.devchain {
+        return devchain::measure(args.quick);
     }
     if let Some(python) = &args.http_vs_python {
         return legacy::compare(python, args.quick).await;

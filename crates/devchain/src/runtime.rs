@@ -1378,3 +1378,42 @@ pub fn metagraph(state: &State, netuid: u16) -> Option<Metagraph<AccountId32>> {
         alpha_dividends_per_hotkey: Vec::new(),
     })
 }
+
+/// A signed v4 extrinsic of `call` from `signer`, built as clients build them (immortal era,
+/// no tip, metadata-hash mode 0), for tools and tests that talk to a devchain without a
+/// client library.
+pub fn signed_extrinsic(
+    signer: &neuronet_synapse::Keypair,
+    call: &RuntimeCall,
+    nonce: u32,
+    genesis: [u8; 32],
+) -> Vec<u8> {
+    let call = call.encode();
+    let mut extra = Era::Immortal.encode();
+    Compact(nonce).encode_to(&mut extra);
+    Compact(0u64).encode_to(&mut extra);
+    extra.push(0);
+    let mut payload = call.clone();
+    payload.extend_from_slice(&extra);
+    SPEC_VERSION.encode_to(&mut payload);
+    TRANSACTION_VERSION.encode_to(&mut payload);
+    payload.extend_from_slice(&genesis);
+    payload.extend_from_slice(&genesis);
+    payload.push(0);
+    if payload.len() > 256 {
+        payload = sp_crypto_hashing::blake2_256(&payload).to_vec();
+    }
+    let signature = signer.sign(&payload).0;
+    let mut body = vec![0x84, 0x00];
+    body.extend_from_slice(signer.hotkey().public());
+    body.push(match signer.crypto() {
+        neuronet_synapse::CryptoType::Ed25519 => 0x00,
+        neuronet_synapse::CryptoType::Sr25519 => 0x01,
+    });
+    body.extend_from_slice(&signature);
+    body.extend_from_slice(&extra);
+    body.extend_from_slice(&call);
+    let mut bytes = Compact(body.len() as u32).encode();
+    bytes.extend_from_slice(&body);
+    bytes
+}
