@@ -45,7 +45,8 @@ async fn set(chain: &Chain, call: &str, field: &str, value: Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_miner_and_a_validator_meet_on_the_devchain() {
-    let devchain = Devchain::start(Config { block_time: Duration::from_millis(500), ..Config::default() }).await.unwrap();
+    let devchain =
+        Devchain::start(Config { block_time: Duration::from_millis(500), ..Config::default() }).await.unwrap();
     let chain = Chain::connect(&devchain.url()).await.unwrap();
     let validator = dev_keypair("//Alice");
     let validator_id = AccountId::from(validator.hotkey());
@@ -57,13 +58,17 @@ async fn a_miner_and_a_validator_meet_on_the_devchain() {
     // The validator follows the subnet from the start.
     let directory = Directory::new();
     let following = tokio::spawn(discovery::follow(directory.clone(), chain.watch(1, 1)));
-    let dendrite = Dendrite::with_directory(dev_keypair("//Alice"), DendriteConfig::default(), directory.clone()).await.unwrap();
+    let dendrite =
+        Dendrite::with_directory(dev_keypair("//Alice"), DendriteConfig::default(), directory.clone()).await.unwrap();
     let caller = discovery::Caller::new(dendrite, dev_keypair("//Alice"));
 
     // A miner's coldkey is funded; it registers its hotkey and serves.
     let coldkey = Keypair::generate(12, CryptoType::Sr25519).unwrap();
     let hotkey = dev_keypair(MINER);
-    chain.submit(&validator, &calls::transfer_keep_alive(&AccountId::from(coldkey.hotkey()), 10_000_000_000)).await.unwrap();
+    chain
+        .submit(&validator, &calls::transfer_keep_alive(&AccountId::from(coldkey.hotkey()), 10_000_000_000))
+        .await
+        .unwrap();
     chain.submit(&coldkey, &calls::burned_register(1, &AccountId::from(hotkey.hotkey()))).await.unwrap();
     let axon = miner().await;
     let served_at = announce(&chain, &hotkey, &axon).await;

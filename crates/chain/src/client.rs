@@ -361,9 +361,12 @@ impl Chain {
         self.within("reading weights", self.timeout, async {
             let at = self.api.at_current_block().await.map_err(rpc)?;
             let address = subxt::dynamic::storage::<(Value, Value), Value>("SubtensorModule", "Weights");
-            let entry = at.storage().entry(address).map_err(|e| Error::Unsupported(format!("SubtensorModule.Weights: {e}")))?;
+            let entry =
+                at.storage().entry(address).map_err(|e| Error::Unsupported(format!("SubtensorModule.Weights: {e}")))?;
             let value = entry.fetch((Value::u128(netuid.into()), Value::u128(uid.into()))).await.map_err(rpc)?;
-            value.decode_as::<Vec<(u16, u16)>>().map_err(|e| Error::Unsupported(format!("SubtensorModule.Weights: {e}")))
+            value
+                .decode_as::<Vec<(u16, u16)>>()
+                .map_err(|e| Error::Unsupported(format!("SubtensorModule.Weights: {e}")))
         })
         .await
     }
