@@ -95,7 +95,7 @@ pub struct EngineStats {
     pub max_batch_sequences: u64,
     /// Sequences that ran to their end.
     pub completed: u64,
-    /// Sequences dropped because their caller went away.
+    /// Requests dropped, queued or running, because their caller went away.
     pub cancelled: u64,
 }
 
@@ -249,6 +249,7 @@ fn run(
                 }
             };
             if admission.reply.is_closed() {
+                stats.cancelled.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             free_ids.pop();

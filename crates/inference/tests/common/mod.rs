@@ -41,7 +41,7 @@ pub fn smollm_config() -> LlamaConfig {
         .with_model_name(SMOLLM)
         .with_context_length(1024)
         .with_max_sequences(4)
-        .with_max_tokens(128)
+        .with_max_tokens(48)
 }
 
 /// One SmolLM2 backend shared by the tests of a binary.
