@@ -2,6 +2,7 @@
 //! Every block is final as soon as it is built (there is one author and no forks).
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,12 +10,22 @@ use parity_scale_codec::Encode;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
+use crate::persist::{Saved, StateFileError};
 use crate::rt::primitive_types::H256;
 use crate::rt::sp_runtime::generic::digest::Digest;
 use crate::rt::sp_runtime::generic::header::Header;
 use crate::rt::AccountId32;
 use crate::runtime::{self, BlockBuilder, Checked, Context, Invalid, BLOCK_HASH_COUNT};
 use crate::storage::State;
+
+/// Where a running node writes its state file, and how often.
+#[derive(Clone, Debug)]
+pub struct SaveTo {
+    /// The state file.
+    pub path: PathBuf,
+    /// Every this many blocks (0: only when asked, such as on stop).
+    pub every: u32,
+}
 
 /// How many recent blocks keep their state for reads `at` them (a pruned node's window).
 pub const STATE_HISTORY: u32 = 256;
@@ -45,9 +56,40 @@ struct Pending {
 }
 
 struct Inner {
+    /// Block 0, kept apart: a resumed node has it (without its state) but not the blocks after.
+    genesis: Block,
+    /// The number of `blocks[0]`: 0, or the head a node resumed from.
+    first: u32,
+    /// The blocks from `first` to the head.
     blocks: Vec<Block>,
     by_hash: HashMap<[u8; 32], u32>,
     pool: Vec<Pending>,
+}
+
+impl Inner {
+    fn head(&self) -> &Block {
+        self.blocks.last().expect("the head is always there")
+    }
+
+    fn head_state(&self) -> &State {
+        self.head().state.as_ref().expect("the head keeps its state")
+    }
+
+    fn block(&self, number: u32) -> Option<&Block> {
+        match number.checked_sub(self.first) {
+            Some(index) => self.blocks.get(index as usize),
+            None => (number == 0).then_some(&self.genesis),
+        }
+    }
+
+    /// The hash of block `number`: from the blocks kept, else from `System.BlockHash` (which
+    /// keeps the last `BLOCK_HASH_COUNT` blocks' hashes, also across a resume).
+    fn hash_of(&self, number: u32) -> Option<[u8; 32]> {
+        self.block(number).map(|block| block.hash).or_else(|| {
+            let state = self.head_state();
+            state.get::<crate::items::system::BlockHash>(&(number,)).filter(|hash| hash.0 != [0; 32]).map(|hash| hash.0)
+        })
+    }
 }
 
 /// Why a submitted transaction is refused.
@@ -72,6 +114,8 @@ pub struct Node {
     metadata: Vec<u8>,
     metadata_v14: Vec<u8>,
     block_time: Duration,
+    /// Held while the state file is written, so two writes never share its temporary file.
+    saving: Mutex<()>,
 }
 
 impl Node {
@@ -88,7 +132,41 @@ impl Node {
         let mut state = state;
         state.put::<crate::items::system::BlockHash>(&(0,), &H256(genesis));
         let block = Block { hash: genesis, header, extrinsics: Vec::new(), state: Some(state) };
-        let inner = Inner { by_hash: HashMap::from([(genesis, 0)]), blocks: vec![block], pool: Vec::new() };
+        let inner = Inner {
+            genesis: Block { state: None, ..block.clone() },
+            first: 0,
+            by_hash: HashMap::from([(genesis, 0)]),
+            blocks: vec![block],
+            pool: Vec::new(),
+        };
+        Self::with(inner, block_time)
+    }
+
+    /// A node resuming from a state file's head: the same genesis hash, block numbers going on
+    /// from the head; the blocks between genesis and the head are gone (their hashes stay in
+    /// `System.BlockHash`).
+    pub fn resume(saved: &Saved, block_time: Duration) -> Arc<Self> {
+        let genesis_hash = saved.genesis_hash();
+        let genesis = Block { hash: genesis_hash, header: saved.genesis.clone(), extrinsics: Vec::new(), state: None };
+        let head_hash = saved.head_hash();
+        let head = Block {
+            hash: head_hash,
+            header: saved.head.clone(),
+            extrinsics: Vec::new(),
+            state: Some(saved.to_state()),
+        };
+        let inner = Inner {
+            genesis,
+            first: saved.head.number,
+            by_hash: HashMap::from([(genesis_hash, 0), (head_hash, saved.head.number)]),
+            blocks: vec![head],
+            pool: Vec::new(),
+        };
+        Self::with(inner, block_time)
+    }
+
+    fn with(inner: Inner, block_time: Duration) -> Arc<Self> {
+        let genesis = inner.genesis.hash;
         let block_ms = u64::try_from(block_time.as_millis()).unwrap_or(u64::MAX);
         Arc::new(Self {
             inner: Mutex::new(inner),
@@ -97,6 +175,7 @@ impl Node {
             metadata: crate::metadata::encoded(block_ms),
             metadata_v14: crate::metadata::encoded_v14(block_ms),
             block_time,
+            saving: Mutex::new(()),
         })
     }
 
@@ -126,27 +205,46 @@ impl Node {
 
     /// The latest block (best and finalized).
     pub fn head(&self) -> Block {
-        let inner = self.inner();
-        inner.blocks.last().cloned().expect("the genesis block is always there")
+        self.inner().head().clone()
     }
 
     /// The block with `hash`.
     pub fn block(&self, hash: &[u8; 32]) -> Option<Block> {
         let inner = self.inner();
-        inner.by_hash.get(hash).map(|&number| inner.blocks[number as usize].clone())
+        inner.by_hash.get(hash).and_then(|&number| inner.block(number)).cloned()
     }
 
     /// The hash of block `number`.
     pub fn hash_of(&self, number: u32) -> Option<[u8; 32]> {
-        self.inner().blocks.get(number as usize).map(|block| block.hash)
+        self.inner().hash_of(number)
+    }
+
+    /// What a state file keeps: the genesis and head headers and the head's whole state.
+    pub fn snapshot(&self) -> Saved {
+        let (genesis, head) = {
+            let inner = self.inner();
+            (inner.genesis.header.clone(), inner.head().clone())
+        };
+        let state = head
+            .state
+            .as_ref()
+            .map_or_else(Vec::new, |state| state.pairs().map(|(key, value)| (key.clone(), value.clone())).collect());
+        Saved { genesis, head: head.header, state }
+    }
+
+    /// Writes the state file at `path` (atomically, one writer at a time).
+    pub fn save(&self, path: &Path) -> Result<(), StateFileError> {
+        let saved = self.snapshot();
+        let _writing = self.saving.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        saved.write(path)
     }
 
     /// The state at `at` (the head when `None`); an error for a block unknown or pruned.
     pub fn state_at(&self, at: Option<[u8; 32]>) -> Result<State, String> {
         let inner = self.inner();
         let block = match at {
-            None => inner.blocks.last(),
-            Some(hash) => inner.by_hash.get(&hash).map(|&number| &inner.blocks[number as usize]),
+            None => Some(inner.head()),
+            Some(hash) => inner.by_hash.get(&hash).and_then(|&number| inner.block(number)),
         };
         let block = block.ok_or_else(|| "Unknown block".to_string())?;
         block.state.clone().ok_or_else(|| format!("State already discarded for block {}", block.header.number))
@@ -160,8 +258,7 @@ impl Node {
     /// The next nonce of `account`: its state's, plus its transactions waiting in the pool.
     pub fn next_nonce(&self, account: &AccountId32) -> u32 {
         let inner = self.inner();
-        let state = inner.blocks.last().and_then(|block| block.state.as_ref());
-        let nonce = state.map_or(0, |state| state.value::<crate::items::system::Account>(&(*account,)).nonce);
+        let nonce = inner.head_state().value::<crate::items::system::Account>(&(*account,)).nonce;
         nonce + inner.pool.iter().filter(|pending| pending.tx.signer == *account).count() as u32
     }
 
@@ -172,12 +269,10 @@ impl Node {
         watcher: Option<mpsc::UnboundedSender<Status>>,
     ) -> Result<[u8; 32], SubmitError> {
         let mut inner = self.inner();
-        let head = inner.blocks.last().expect("the genesis block is always there");
-        let state = head.state.as_ref().expect("the head keeps its state");
-        let number = head.header.number + 1;
-        let blocks = &inner.blocks;
-        let hash_of =
-            |n: u32| (n + BLOCK_HASH_COUNT >= number).then(|| blocks.get(n as usize).map(|block| block.hash)).flatten();
+        let state = inner.head_state();
+        let number = inner.head().header.number + 1;
+        let kept = &*inner;
+        let hash_of = |n: u32| (n + BLOCK_HASH_COUNT >= number).then(|| kept.hash_of(n)).flatten();
         let context = Context { genesis: self.genesis, number, state, block_hash: &hash_of };
         let pool = &inner.pool;
         let pending = |who: &AccountId32| pool.iter().filter(|p| p.tx.signer == *who).count() as u32;
@@ -199,7 +294,7 @@ impl Node {
     /// Builds the next block from the pool.
     pub fn produce(&self) -> Header {
         let mut inner = self.inner();
-        let parent = inner.blocks.last().expect("the genesis block is always there");
+        let parent = inner.head();
         let parent_hash = parent.hash;
         let parent_root = parent.header.state_root;
         let parent_state = parent.state.clone().expect("the head keeps its state");
@@ -233,8 +328,10 @@ impl Node {
         let hash = sp_crypto_hashing::blake2_256(&header.encode());
         inner.by_hash.insert(hash, number);
         inner.blocks.push(Block { hash, header: header.clone(), extrinsics, state: Some(state) });
-        if let Some(old) = number.checked_sub(STATE_HISTORY) {
-            inner.blocks[old as usize].state = None;
+        if let Some(old) = number.checked_sub(STATE_HISTORY).and_then(|old| old.checked_sub(inner.first)) {
+            if let Some(block) = inner.blocks.get_mut(old as usize) {
+                block.state = None;
+            }
         }
         drop(inner);
         let block = json!(format!("0x{}", hex::encode(hash)));
@@ -253,8 +350,9 @@ impl Node {
         header
     }
 
-    /// Builds blocks every block time until the returned handle is aborted.
-    pub fn run(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    /// Builds blocks every block time until the returned handle is aborted; with `save`, writes
+    /// the state file every `save.every` blocks.
+    pub fn run(self: &Arc<Self>, save: Option<SaveTo>) -> tokio::task::JoinHandle<()> {
         let node = self.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(node.block_time);
@@ -264,6 +362,17 @@ impl Node {
                 ticks.tick().await;
                 let header = node.produce();
                 tracing::debug!(number = header.number, "block");
+                let Some(save) =
+                    save.as_ref().filter(|save| save.every > 0 && header.number.is_multiple_of(save.every))
+                else {
+                    continue;
+                };
+                let (writer, path) = (node.clone(), save.path.clone());
+                match tokio::task::spawn_blocking(move || writer.save(&path)).await {
+                    Ok(Ok(())) => tracing::debug!(number = header.number, "state file written"),
+                    Ok(Err(error)) => tracing::warn!(%error, "writing the state file"),
+                    Err(error) => tracing::warn!(%error, "writing the state file"),
+                }
             }
         })
     }
