@@ -55,7 +55,8 @@ async fn similar_sentences_are_closer_than_unrelated_ones() {
 #[tokio::test]
 async fn a_text_embeds_the_same_alone_and_padded_in_a_batch() {
     let alone = embed(&["short text"], true).await;
-    let batched = embed(&["a much longer text that forces padding of the short one in the same batch", "short text"], true).await;
+    let batched =
+        embed(&["a much longer text that forces padding of the short one in the same batch", "short text"], true).await;
     let difference = alone[0].iter().zip(&batched[1]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(difference < 1e-4, "{difference}");
 }
@@ -89,4 +90,19 @@ async fn capabilities_describe_the_model() {
     assert_eq!((model.name.as_str(), model.task.as_str(), model.dimension), (common::MINILM, TASK_EMBEDDING, 384));
     assert_eq!(model.context_length, 256);
     assert_eq!(capabilities.limits.unwrap().max_batch_texts, 16);
+}
+
+#[tokio::test]
+async fn vectors_match_an_independent_reference() {
+    // The reference: a float64 NumPy implementation of BERT with mean pooling (reference/minilm.py)
+    // run on the same
+    // safetensors. Its cosine of these two sentences, 0.7553, is also the score the
+    // sentence-transformers documentation prints for them with all-MiniLM-L6-v2.
+    let reference = [0.033242f32, 0.004406, -0.006277, 0.048379, -0.138702, -0.033617, 0.101128, -0.054385];
+    let vectors = embed(&["A man is eating food.", "A man is eating a piece of bread."], true).await;
+    for (index, (got, want)) in vectors[0].iter().zip(reference).enumerate() {
+        assert!((got - want).abs() < 1e-4, "value {index}: {got} against {want}");
+    }
+    let cosine = dot(&vectors[0], &vectors[1]);
+    assert!((cosine - 0.755337).abs() < 1e-4, "{cosine}");
 }
