@@ -2,6 +2,7 @@
 //! defaults (those of a fast-blocks local build where the two differ, such as `Tempo`).
 
 use crate::rt::bounded_collections::bounded_vec::BoundedVec;
+use crate::rt::pallet_drand::types::Pulse;
 use crate::rt::pallet_subtensor::pallet::{AxonInfo, NeuronCertificate, PrometheusInfo, SubnetIdentityV3};
 use crate::rt::primitive_types::H256;
 use crate::rt::substrate_fixed::FixedU128;
@@ -26,6 +27,11 @@ storage! {
     }
     mod balances = "Balances" {
         TotalIssuance: [] => u64, (0);
+    }
+    mod drand = "Drand" {
+        Pulses: [Blake2_128Concat u64] => Pulse, optional;
+        LastStoredRound: [] => u64, (0);
+        OldestStoredRound: [] => u64, (0);
     }
     mod sudo = "Sudo" {
         Key: [] => AccountId32, optional;

@@ -21,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod drand;
 pub mod items;
 pub mod metadata;
 pub mod node;

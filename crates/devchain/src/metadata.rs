@@ -36,7 +36,7 @@ use crate::rt::sp_core::OpaqueMetadata;
 use crate::rt::sp_runtime::MultiSignature;
 use crate::rt::sp_version::RuntimeVersion;
 use crate::rt::{
-    frame_system, pallet_admin_utils, pallet_balances, pallet_subtensor, pallet_sudo, pallet_timestamp,
+    frame_system, pallet_admin_utils, pallet_balances, pallet_drand, pallet_subtensor, pallet_sudo, pallet_timestamp,
     pallet_transaction_payment, AccountId32, Address, RuntimeCall, RuntimeError, RuntimeEvent,
 };
 use crate::runtime::{self, EXISTENTIAL_DEPOSIT};
@@ -156,6 +156,7 @@ fn pallets(block_time_ms: u64) -> Vec<PalletMetadata<MetaForm>> {
             .calls::<pallet_admin_utils::pallet::Call>()
             .errors::<pallet_admin_utils::pallet::Error>()
             .done(),
+        pallet(26, "Drand", items::drand::entries()).events::<pallet_drand::pallet::Event>().done(),
     ]
 }
 

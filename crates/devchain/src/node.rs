@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::persist::{Saved, StateFileError};
+use crate::rt::pallet_drand::types::Pulse;
 use crate::rt::primitive_types::H256;
 use crate::rt::sp_runtime::generic::digest::Digest;
 use crate::rt::sp_runtime::generic::header::Header;
@@ -64,6 +65,8 @@ struct Inner {
     blocks: Vec<Block>,
     by_hash: HashMap<[u8; 32], u32>,
     pool: Vec<Pending>,
+    /// Verified drand pulses the next block stores.
+    pulses: Vec<Pulse>,
 }
 
 impl Inner {
@@ -138,6 +141,7 @@ impl Node {
             by_hash: HashMap::from([(genesis, 0)]),
             blocks: vec![block],
             pool: Vec::new(),
+            pulses: Vec::new(),
         };
         Self::with(inner, block_time)
     }
@@ -161,6 +165,7 @@ impl Node {
             by_hash: HashMap::from([(genesis_hash, 0), (head_hash, saved.head.number)]),
             blocks: vec![head],
             pool: Vec::new(),
+            pulses: Vec::new(),
         };
         Self::with(inner, block_time)
     }
@@ -291,6 +296,17 @@ impl Node {
         Ok(hash)
     }
 
+    /// Verifies a drand quicknet pulse (the signature of `round`) and has the next block store
+    /// it in `Drand.Pulses`; the pulse it will store.
+    pub fn add_pulse(&self, round: u64, signature: &[u8]) -> Result<Pulse, crate::drand::DrandError> {
+        let pulse = crate::drand::pulse(round, signature)?;
+        let mut inner = self.inner();
+        if !inner.pulses.iter().any(|waiting| waiting.round == round) {
+            inner.pulses.push(pulse.clone());
+        }
+        Ok(pulse)
+    }
+
     /// Builds the next block from the pool.
     pub fn produce(&self) -> Header {
         let mut inner = self.inner();
@@ -304,7 +320,8 @@ impl Node {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .max(parent_now + 1);
-        let mut builder = BlockBuilder::new(parent_state, number, parent_hash, now_ms);
+        let pulses = std::mem::take(&mut inner.pulses);
+        let mut builder = BlockBuilder::with_pulses(parent_state, number, parent_hash, now_ms, pulses);
         let inherent = runtime::timestamp_inherent(now_ms);
         builder.apply_inherent();
         let mut extrinsics = vec![inherent];

@@ -400,6 +400,20 @@ fn module(node: Arc<Node>) -> Result<RpcModule<Node>, jsonrpsee::core::RegisterM
         Ok(json!({ "inclusionFee": inclusion, "tip": "0x0" }))
     })?;
 
+    // devchain_*: what a devchain is given that a real node takes from the network.
+    m.register_method("devchain_addPulse", |params, node: &Node, _| -> RpcResult<Value> {
+        let params = list(&params)?;
+        let round = match params.first() {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(text)) => text.parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| invalid_params("missing round (a u64)"))?;
+        let signature = unhex(&string_at(&params, 1, "signature")?)?;
+        let pulse = node.add_pulse(round, &signature).map_err(|e| invalid_params(e.to_string()))?;
+        Ok(json!({ "round": pulse.round, "randomness": hex0x(&pulse.randomness.0) }))
+    })?;
+
     // chainSpec_v1_*
     m.register_method("chainSpec_v1_chainName", |_, _, _| "neuronet devchain")?;
     m.register_method("chainSpec_v1_genesisHash", |_, node: &Node, _| hex0x(&node.genesis()))?;

@@ -883,6 +883,8 @@ pub mod pallet_subtensor {
             CommitRevealEnabled(u16, bool),
             #[codec(index = 105)]
             TimelockedWeightsCommitted(AccountId32, u16, H256, u64),
+            #[codec(index = 106)]
+            TimelockedWeightsRevealed(u16, AccountId32),
         }
 
         /// Every error of the real pallet, in order: a failed call names its error by index.
@@ -1241,8 +1243,8 @@ pub mod node_subtensor_runtime {
     use scale_info::TypeInfo;
 
     use super::{
-        frame_system, pallet_admin_utils, pallet_balances, pallet_subtensor, pallet_sudo, pallet_timestamp,
-        pallet_transaction_payment,
+        frame_system, pallet_admin_utils, pallet_balances, pallet_drand, pallet_subtensor, pallet_sudo,
+        pallet_timestamp, pallet_transaction_payment,
     };
 
     #[derive(TypeInfo)]
@@ -1277,6 +1279,8 @@ pub mod node_subtensor_runtime {
         SubtensorModule(pallet_subtensor::pallet::Event),
         #[codec(index = 12)]
         Sudo(pallet_sudo::pallet::Event),
+        #[codec(index = 26)]
+        Drand(pallet_drand::pallet::Event),
     }
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
@@ -1324,10 +1328,37 @@ pub mod pallet_shield {
     }
 }
 
+/// `pallet_drand`: verified drand quicknet pulses, which open timelocked weight commits.
 pub mod pallet_drand {
     pub mod drand_priority {
         #[derive(parity_scale_codec::Encode, scale_info::TypeInfo)]
         pub struct DrandPriority;
+    }
+
+    pub mod types {
+        use parity_scale_codec::{Decode, Encode};
+        use scale_info::TypeInfo;
+
+        use crate::rt::bounded_collections::bounded_vec::BoundedVec;
+
+        /// One round's pulse: randomness is sha256 of the signature (48 bytes, compressed G1).
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
+        pub struct Pulse {
+            pub round: u64,
+            pub randomness: BoundedVec<u8>,
+            pub signature: BoundedVec<u8>,
+        }
+    }
+
+    pub mod pallet {
+        use parity_scale_codec::{Decode, Encode};
+        use scale_info::TypeInfo;
+
+        #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+        pub enum Event {
+            #[codec(index = 1)]
+            NewPulse { rounds: Vec<u64> },
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use parity_scale_codec::{Compact, Decode, Encode};
 use crate::items::{balances, subtensor as st, system, TAO};
 use crate::rt::frame_support::dispatch::{DispatchClass, Pays};
 use crate::rt::frame_system::{self, DispatchEventInfo, Phase};
+use crate::rt::pallet_drand::types::Pulse;
 use crate::rt::pallet_subtensor::pallet::{
     AxonInfo, Call as SubtensorCall, Error as SubtensorError, Event as SubtensorEvent, NeuronCertificate,
 };
@@ -21,9 +22,9 @@ use crate::rt::sp_version::RuntimeVersion;
 use crate::rt::sp_weights::weight_v2::Weight;
 use crate::rt::substrate_fixed::{FixedI128, FixedU128};
 use crate::rt::{
-    bounded_collections::bounded_vec::BoundedVec, pallet_admin_utils, pallet_balances, pallet_sudo, pallet_timestamp,
-    pallet_transaction_payment, AccountId32, AccountInfo, Address, EventRecord, RuntimeCall, RuntimeError,
-    RuntimeEvent,
+    bounded_collections::bounded_vec::BoundedVec, pallet_admin_utils, pallet_balances, pallet_drand, pallet_sudo,
+    pallet_timestamp, pallet_transaction_payment, AccountId32, AccountInfo, Address, EventRecord, RuntimeCall,
+    RuntimeError, RuntimeEvent,
 };
 use crate::storage::State;
 
@@ -300,11 +301,19 @@ pub struct BlockBuilder {
     number: u32,
     events: Vec<EventRecord>,
     extrinsic_index: u32,
+    /// Whether the hooks run (their events are in the initialization phase).
+    initializing: bool,
 }
 
 impl BlockBuilder {
     /// Starts block `number` on `parent_state`, whose head hash is `parent_hash`.
-    pub fn new(mut state: State, number: u32, parent_hash: [u8; 32], now_ms: u64) -> Self {
+    pub fn new(state: State, number: u32, parent_hash: [u8; 32], now_ms: u64) -> Self {
+        Self::with_pulses(state, number, parent_hash, now_ms, Vec::new())
+    }
+
+    /// The same, storing verified drand `pulses` first (the real chain takes them in an
+    /// unsigned `Drand.write_pulse` extrinsic; the devchain stores them as the block starts).
+    pub fn with_pulses(mut state: State, number: u32, parent_hash: [u8; 32], now_ms: u64, pulses: Vec<Pulse>) -> Self {
         state.put::<system::Number>(&(), &number);
         state.put::<system::ParentHash>(&(), &H256(parent_hash));
         state.put::<system::BlockHash>(&(number - 1,), &H256(parent_hash));
@@ -312,8 +321,10 @@ impl BlockBuilder {
             state.remove::<system::BlockHash>(&(old,));
         }
         state.put::<crate::items::timestamp::Now>(&(), &now_ms);
-        let mut builder = Self { state, number, events: Vec::new(), extrinsic_index: 0 };
+        let mut builder = Self { state, number, events: Vec::new(), extrinsic_index: 0, initializing: true };
+        builder.store_pulses(pulses);
         builder.on_initialize();
+        builder.initializing = false;
         builder
     }
 
@@ -322,7 +333,7 @@ impl BlockBuilder {
     }
 
     fn deposit(&mut self, event: RuntimeEvent) {
-        let phase = Phase::ApplyExtrinsic(self.extrinsic_index);
+        let phase = if self.initializing { Phase::Initialization } else { Phase::ApplyExtrinsic(self.extrinsic_index) };
         self.events.push(EventRecord { phase, event, topics: Vec::new() });
     }
 
@@ -393,7 +404,88 @@ impl BlockBuilder {
         self.state
     }
 
-    /// Per-block hooks: each subnet's epoch schedule, and validator permits at its epochs.
+    fn store_pulses(&mut self, pulses: Vec<Pulse>) {
+        let rounds: Vec<u64> = pulses.iter().map(|pulse| pulse.round).collect();
+        if rounds.is_empty() {
+            return;
+        }
+        for pulse in pulses {
+            let round = pulse.round;
+            self.state.put::<crate::items::drand::Pulses>(&(round,), &pulse);
+            self.state.mutate::<crate::items::drand::LastStoredRound, _>(&(), |last| *last = (*last).max(round));
+            self.state.mutate::<crate::items::drand::OldestStoredRound, _>(&(), |oldest| {
+                *oldest = if *oldest == 0 { round } else { (*oldest).min(round) }
+            });
+        }
+        self.deposit(RuntimeEvent::Drand(pallet_drand::pallet::Event::NewPulse { rounds }));
+    }
+
+    /// Reveals `netuid`'s timelocked commits due in its current epoch (those made
+    /// `RevealPeriodEpochs` epochs ago) whose drand pulse is stored; the others wait for their
+    /// pulse until the epoch ends, then are dropped.
+    fn reveal_timelocked(&mut self, netuid: u16) {
+        let epoch = self.epoch(netuid);
+        let Some(commit_epoch) = epoch.checked_sub(self.state.value::<st::RevealPeriodEpochs>(&(netuid,))) else {
+            return;
+        };
+        for mecid in 0..self.state.value::<st::MechanismCountCurrent>(&(netuid,)) {
+            let netuid_index = mecid as u16 * 4_096 + netuid;
+            if let Some(expired) = commit_epoch.checked_sub(1) {
+                self.state.remove::<st::TimelockedWeightCommits>(&(netuid_index, expired));
+            }
+            let key = (netuid_index, commit_epoch);
+            let commits = self.state.value::<st::TimelockedWeightCommits>(&key);
+            if commits.is_empty() {
+                continue;
+            }
+            let mut waiting = Vec::new();
+            for (hotkey, block, commit, round) in commits {
+                let Some(pulse) = self.state.get::<crate::items::drand::Pulses>(&(round,)) else {
+                    waiting.push((hotkey, block, commit, round));
+                    continue;
+                };
+                if let Err(reason) = self.reveal_commit(hotkey, netuid, mecid, &commit.0, &pulse.signature.0) {
+                    tracing::debug!(netuid_index, round, %reason, "timelocked commit dropped");
+                }
+            }
+            if waiting.is_empty() {
+                self.state.remove::<st::TimelockedWeightCommits>(&key);
+            } else {
+                self.state.put::<st::TimelockedWeightCommits>(&key, &waiting);
+            }
+        }
+    }
+
+    /// Opens one timelocked commit with its round's signature and sets its weights as
+    /// `set_mechanism_weights` would, without the rate limit.
+    fn reveal_commit(
+        &mut self,
+        hotkey: AccountId32,
+        netuid: u16,
+        mecid: u8,
+        commit: &[u8],
+        signature: &[u8],
+    ) -> Result<(), String> {
+        let opened = crate::drand::open(commit, signature).map_err(|e| e.to_string())?;
+        let weights = crate::drand::OpenedWeights::decode(&opened).ok_or("the payload does not decode")?;
+        if weights.hotkey.as_ref().is_some_and(|named| named.as_slice() != hotkey.0.as_slice()) {
+            return Err("the payload names another hotkey than the committer".into());
+        }
+        let (before, events) = (self.state.clone(), self.events.len());
+        let applied =
+            self.apply_weights(hotkey, netuid, mecid, weights.uids, weights.values, weights.version_key, false);
+        if let Err(error) = applied {
+            self.state = before;
+            self.events.truncate(events);
+            return Err(format!("the weights are refused: {error:?}"));
+        }
+        let netuid_index = mecid as u16 * 4_096 + netuid;
+        self.deposit(RuntimeEvent::SubtensorModule(SubtensorEvent::TimelockedWeightsRevealed(netuid_index, hotkey)));
+        Ok(())
+    }
+
+    /// Per-block hooks: each subnet's epoch schedule, validator permits at its epochs, and the
+    /// reveal of timelocked commits.
     fn on_initialize(&mut self) {
         let now = self.now();
         for netuid in subnets(&self.state) {
@@ -411,6 +503,7 @@ impl BlockBuilder {
             } else {
                 self.state.mutate::<st::BlocksSinceLastStep, _>(&(netuid,), |blocks| *blocks += 1);
             }
+            self.reveal_timelocked(netuid);
         }
     }
 
