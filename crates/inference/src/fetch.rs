@@ -262,15 +262,24 @@ fn find_pip() -> Result<String, String> {
     })
 }
 
+/// Directory levels [`find_file`] descends (a wheel nests its model 2 or 3 deep; the bound
+/// also stops a symlink loop in a local model directory).
+const MAX_SEARCH_DEPTH: usize = 8;
+
 /// The first file under `root` (itself included), depth first in name order, that `matches`.
 fn find_file(root: &Path, matches: &dyn Fn(&Path) -> bool) -> Option<PathBuf> {
+    find_file_within(root, matches, MAX_SEARCH_DEPTH)
+}
+
+fn find_file_within(root: &Path, matches: &dyn Fn(&Path) -> bool, depth: usize) -> Option<PathBuf> {
     if root.is_file() {
         return matches(root).then(|| root.to_path_buf());
     }
+    let depth = depth.checked_sub(1)?;
     let mut entries: Vec<PathBuf> =
-        std::fs::read_dir(root).ok()?.filter_map(|entry| entry.ok().map(|e| e.path())).collect();
+        std::fs::read_dir(root).ok()?.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect();
     entries.sort();
-    entries.iter().find_map(|path| find_file(path, matches))
+    entries.iter().find_map(|path| find_file_within(path, matches, depth))
 }
 
 /// Extracts every entry of the wheel at `wheel` under `dir`, refusing names that would land

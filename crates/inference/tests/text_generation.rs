@@ -145,6 +145,10 @@ async fn bad_requests_are_refused_with_clear_errors() {
         ..Default::default()
     };
     assert!(matches!(refused(no_role).await, Error::InvalidRequest(_)));
+    let many_stops = TextGenerationRequest { stop: vec!["x".into(); 17], ..prompt("hi", 8) };
+    assert!(matches!(refused(many_stops).await, Error::InvalidRequest(_)));
+    let many_stops = TextGenerationRequest { stop: vec!["x".into(); 17], ..prompt("hi", 8) };
+    assert!(matches!(refused(many_stops).await, Error::InvalidRequest(_)));
     let nul = chat("a\0b", 8);
     assert!(matches!(refused(nul).await, Error::InvalidRequest(_)));
     // A prompt longer than the context (1024 tokens) cannot be answered.

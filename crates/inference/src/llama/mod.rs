@@ -51,6 +51,10 @@ pub struct LlamaConfig {
     pub default_max_tokens: u32,
     /// Largest prompt, in bytes of text (the plain prompt or all messages). Default: 64 KiB.
     pub max_prompt_bytes: usize,
+    /// Stop strings one request may carry. Default: 16 (OpenAI allows 4).
+    pub max_stops: usize,
+    /// Bytes of one stop string. Default: 256.
+    pub max_stop_bytes: usize,
     /// CPU threads for decoding. Default: the machine's available parallelism.
     pub threads: u32,
 }
@@ -75,6 +79,8 @@ impl LlamaConfig {
             max_tokens: 1024,
             default_max_tokens: 256,
             max_prompt_bytes: 64 * 1024,
+            max_stops: 16,
+            max_stop_bytes: 256,
             threads,
         }
     }
@@ -254,6 +260,14 @@ impl LlamaBackend {
             return Err(Error::invalid(format!(
                 "prompt of {prompt_bytes} bytes is over the limit of {}",
                 self.config.max_prompt_bytes
+            )));
+        }
+        if request.stop.len() > self.config.max_stops
+            || request.stop.iter().any(|stop| stop.len() > self.config.max_stop_bytes)
+        {
+            return Err(Error::invalid(format!(
+                "at most {} stop strings of at most {} bytes each",
+                self.config.max_stops, self.config.max_stop_bytes
             )));
         }
         if request.messages.iter().any(|message| message.role.trim().is_empty()) {
