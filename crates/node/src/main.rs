@@ -3,7 +3,12 @@
 
 mod chain_cmd;
 mod devchain_cmd;
+mod devnet;
+mod inference;
+mod miner;
 mod query_cmd;
+mod roles_cmd;
+mod validator;
 mod wallet_cmd;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +43,13 @@ enum Command {
         #[command(subcommand)]
         command: chain_cmd::StakeCommand,
     },
+    /// Serves model inference on a subnet: text generation (llama.cpp) and embeddings (candle),
+    /// or an OpenAI-compatible server behind the axon.
+    Miner(roles_cmd::MinerArgs),
+    /// Queries the subnet's miners each round, scores them and sets weights.
+    Validator(roles_cmd::ValidatorArgs),
+    /// A whole subnet on this machine: devchain, subnet, wallets, three miners and a validator.
+    Devnet(devnet::DevnetArgs),
     /// Runs a local subtensor (the devchain) with funded dev accounts, until Ctrl-C.
     Devchain(devchain_cmd::DevchainArgs),
     /// Funds an account from //Alice on a devchain (refused on any other chain).
@@ -59,6 +71,9 @@ fn main() -> ExitCode {
         Command::SetWeights(args) => chain_cmd::block_on(chain_cmd::set_weights(args)).map(|()| ExitCode::SUCCESS),
         Command::Query(args) => chain_cmd::block_on(query_cmd::query(args)),
         Command::Stake { command } => chain_cmd::block_on(chain_cmd::stake(command)).map(|()| ExitCode::SUCCESS),
+        Command::Miner(args) => chain_cmd::block_on(roles_cmd::miner(args)).map(|()| ExitCode::SUCCESS),
+        Command::Validator(args) => chain_cmd::block_on(roles_cmd::validator(args)).map(|()| ExitCode::SUCCESS),
+        Command::Devnet(args) => chain_cmd::block_on(devnet::devnet(args)).map(|()| ExitCode::SUCCESS),
         Command::Devchain(args) => chain_cmd::block_on(devchain_cmd::devchain(args)).map(|()| ExitCode::SUCCESS),
         Command::Faucet(args) => chain_cmd::block_on(devchain_cmd::faucet(args)).map(|()| ExitCode::SUCCESS),
         Command::Subnet { command } => chain_cmd::block_on(devchain_cmd::subnet(command)).map(|()| ExitCode::SUCCESS),

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 /// The environment variable a wallet password is read from before prompting.
 pub const PASSWORD_ENV: &str = "NEURONET_WALLET_PASSWORD";
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct WalletArgs {
     /// Wallet name (directory under the wallet path).
     #[arg(long = "wallet.name", default_value = "default")]
@@ -20,7 +20,7 @@ pub struct WalletArgs {
     path: PathBuf,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct HotkeyArgs {
     #[command(flatten)]
     pub wallet: WalletArgs,

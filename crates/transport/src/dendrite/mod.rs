@@ -256,6 +256,48 @@ impl Dendrite {
         futures::future::join_all(targets.iter().map(|t| self.query_within::<S>(t, request.clone(), timeout))).await
     }
 
+    /// Sends the same request to every target concurrently and yields each answer as it
+    /// arrives, with its target's index, each within `timeout`. A round that needs only a
+    /// quorum, or has its own deadline, stops reading (and drops the stream, cancelling the
+    /// rest) when it has enough:
+    ///
+    /// ```no_run
+    /// # async fn round(dendrite: &neuronet_transport::Dendrite, targets: &[neuronet_transport::Target]) {
+    /// use futures::StreamExt;
+    /// use neuronet_synapse::{builtin::Ping, proto::PingRequest};
+    ///
+    /// let deadline = tokio::time::sleep(std::time::Duration::from_secs(2));
+    /// tokio::pin!(deadline);
+    /// let mut answers = dendrite.forward_as_they_come::<Ping>(targets, PingRequest {}, std::time::Duration::from_secs(5));
+    /// let mut ok = 0;
+    /// loop {
+    ///     tokio::select! {
+    ///         next = answers.next() => match next {
+    ///             Some((_index, answer)) if answer.is_success() => { ok += 1; if ok == 3 { break } }
+    ///             Some(_) => {}
+    ///             None => break,
+    ///         },
+    ///         _ = &mut deadline => break,
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn forward_as_they_come<'a, S: Synapse>(
+        &'a self,
+        targets: &'a [Target],
+        request: S::Request,
+        timeout: Duration,
+    ) -> impl futures::Stream<Item = (usize, Response<S::Response>)> + Send + 'a {
+        targets
+            .iter()
+            .enumerate()
+            .map(|(index, target)| {
+                let request = request.clone();
+                async move { (index, self.query_within::<S>(target, request, timeout).await) }
+            })
+            .collect::<futures::stream::FuturesUnordered<_>>()
+    }
+
     /// Dials and binds the connections to `targets` that are not open yet, concurrently (at most
     /// [`DendriteConfig::max_concurrent_dials`] at once, each within
     /// [`DendriteConfig::connect_timeout`]), so that the first query to them pays no setup.

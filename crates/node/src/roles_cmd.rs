@@ -1,0 +1,146 @@
+//! `neuronet miner` and `neuronet validator`: the two roles, run until interrupted.
+
+use std::net::IpAddr;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::chain_cmd::{connect, NetworkArgs};
+use crate::inference::{load_backend, BackendArgs};
+use crate::miner::{self, MinerOptions};
+use crate::validator::{self, ValidatorOptions};
+use crate::wallet_cmd::{load_hotkey, open, HotkeyArgs};
+
+#[derive(Args)]
+pub struct MinerArgs {
+    #[command(flatten)]
+    network: NetworkArgs,
+    #[command(flatten)]
+    key: HotkeyArgs,
+    /// The subnet.
+    #[arg(long, env = "NEURONET_NETUID")]
+    netuid: u16,
+    /// The port (UDP for QUIC, TCP for the HTTP wires).
+    #[arg(long = "axon.port", default_value_t = 8091, env = "NEURONET_AXON_PORT")]
+    port: u16,
+    /// The address to bind.
+    #[arg(long = "axon.ip", default_value = "0.0.0.0", env = "NEURONET_AXON_IP")]
+    bind: IpAddr,
+    /// The public address announced on chain (the bound one by default).
+    #[arg(long = "axon.external_ip", env = "NEURONET_AXON_EXTERNAL_IP")]
+    external_ip: Option<IpAddr>,
+    /// Serve the HTTP wires (bittensor 10, btauth/1, Epistula) beside QUIC.
+    #[arg(long = "axon.http", default_value_t = true, action = clap::ArgAction::Set, env = "NEURONET_AXON_HTTP")]
+    http: bool,
+    /// Answer registered callers without a validator permit too.
+    #[arg(long)]
+    allow_non_validators: bool,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+#[derive(Args)]
+pub struct ValidatorArgs {
+    #[command(flatten)]
+    network: NetworkArgs,
+    #[command(flatten)]
+    key: HotkeyArgs,
+    /// The subnet.
+    #[arg(long, env = "NEURONET_NETUID")]
+    netuid: u16,
+    /// Seconds between rounds.
+    #[arg(long = "round-interval", default_value_t = 5.0)]
+    round_interval: f64,
+    /// Set weights every this many blocks.
+    #[arg(long = "weights-every", default_value_t = 100)]
+    weights_every_blocks: u64,
+    /// Print JSON lines instead of the table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+pub async fn miner(args: MinerArgs) -> Result<()> {
+    let wallet = open(&args.key.wallet);
+    let hotkey = load_hotkey(&wallet, &args.key.hotkey)?;
+    let identity = wallet.dir().join("neuronet").join(format!("{}.identity", args.key.hotkey));
+    let backend = load_backend(&args.backend).await?;
+    let chain = connect(&args.network).await?;
+    let options = MinerOptions {
+        netuid: args.netuid,
+        bind: args.bind,
+        port: args.port,
+        external_ip: args.external_ip,
+        http: args.http,
+        require_permit: !args.allow_non_validators,
+        identity: Some(identity),
+    };
+    let running = miner::start(&chain, hotkey, backend, &options).await?;
+    println!("miner serving on port {} (subnet {}); Ctrl-C stops", running.port, args.netuid);
+    shutdown_signal().await;
+    // Finish the requests already taken, for up to ten seconds, then close.
+    println!("stopping: finishing requests in flight");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running.axon.queued() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(running);
+    Ok(())
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub async fn validator(args: ValidatorArgs) -> Result<()> {
+    let wallet = open(&args.key.wallet);
+    let hotkey = load_hotkey(&wallet, &args.key.hotkey)?;
+    let backend = load_backend(&args.backend).await?;
+    let chain = connect(&args.network).await?;
+    let options = ValidatorOptions {
+        round_interval: std::time::Duration::from_secs_f64(args.round_interval.max(0.1)),
+        weights_every_blocks: args.weights_every_blocks,
+        ..ValidatorOptions::new(args.netuid)
+    };
+    let json = args.json;
+    let running = validator::run(chain, hotkey, backend, options, move |round| {
+        if json {
+            let miners: Vec<_> = round
+                .miners
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "uid": m.uid, "hotkey": m.hotkey, "score": m.score,
+                        "latency_ms": m.latency.map(|l| l.as_millis() as u64), "status": m.status, "sample": m.sample,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::json!({ "round": round.number, "miners": miners, "weights": round.weights }));
+        } else {
+            print!("{}", validator::table(round));
+        }
+    });
+    tokio::select! {
+        outcome = running => outcome,
+        _ = shutdown_signal() => Ok(()),
+    }
+}
