@@ -88,6 +88,10 @@ pub enum Ask {
         /// Stream the tokens as they come.
         #[arg(long)]
         stream: bool,
+        /// Send the prompt as plain text to complete, not as a user message rendered with the
+        /// model's chat template.
+        #[arg(long)]
+        raw: bool,
     },
     /// Embedding of one or more texts.
     Embedding {
@@ -194,9 +198,13 @@ async fn ask_builtin(
         }
     };
     match ask {
-        Ask::TextGeneration { prompt, max_tokens, temperature, seed, stream } => {
-            let request =
-                TextGenerationRequest { prompt, max_tokens, temperature, top_p: 1.0, seed, ..Default::default() };
+        Ask::TextGeneration { prompt, max_tokens, temperature, seed, stream, raw } => {
+            let mut request = TextGenerationRequest { max_tokens, temperature, top_p: 1.0, seed, ..Default::default() };
+            if raw {
+                request.prompt = prompt;
+            } else {
+                request.messages = vec![neuronet_synapse::proto::ChatMessage { role: "user".into(), content: prompt }];
+            }
             if stream {
                 if args.wire != Wire::Quic {
                     bail!("--stream needs the QUIC wire");

