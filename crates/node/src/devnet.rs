@@ -5,7 +5,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -13,7 +12,6 @@ use clap::Args;
 use neuronet::chain::{calls, AccountId, Chain};
 use neuronet::{CryptoType, Keypair};
 use neuronet_devchain::dev_keypair;
-use neuronet_inference::InferenceBackend;
 
 use crate::inference::{load_backend, BackendArgs};
 use crate::miner::{self, MinerOptions};
@@ -36,6 +34,9 @@ pub struct DevnetArgs {
     /// Stop after this many validator rounds (default: run until Ctrl-C).
     #[arg(long)]
     rounds: Option<u64>,
+    /// Serve the validator's Prometheus metrics on this address (`/metrics`).
+    #[arg(long = "metrics.addr")]
+    metrics: Option<SocketAddr>,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -115,8 +116,9 @@ pub async fn devnet(args: DevnetArgs) -> Result<()> {
             http: true,
             require_permit: true,
             identity: None,
+            metrics: None,
         };
-        let miner = miner::start(&chain, hotkey, backend.clone(), &options).await?;
+        let miner = miner::start(&chain, hotkey, &backend, &options).await?;
         println!("miner {index} serving on 127.0.0.1:{} ({})", miner.port, uri);
         running.push(miner);
     }
@@ -134,11 +136,10 @@ pub async fn devnet(args: DevnetArgs) -> Result<()> {
     }
     println!("devnet ready: {url} netuid {netuid}");
 
-    let options = ValidatorOptions { weights_every_blocks: 10, ..ValidatorOptions::new(netuid) };
+    let options = ValidatorOptions { weights_every_blocks: 10, metrics: args.metrics, ..ValidatorOptions::new(netuid) };
     let rounds = args.rounds;
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let reference: Arc<dyn InferenceBackend> = backend;
-    let validating = validator::run(chain.clone(), dev_keypair("//Alice"), reference, options, move |round| {
+    let validating = validator::run(chain.clone(), dev_keypair("//Alice"), backend, options, move |round| {
         print!("{}", validator::table(round));
         if rounds.is_some_and(|limit| round.number >= limit) {
             let _ = stop.send(true);

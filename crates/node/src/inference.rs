@@ -36,8 +36,17 @@ pub struct BackendArgs {
     pub device: String,
 }
 
+/// The loaded backend, and its llama.cpp engine when it runs in process (for its metrics).
+#[derive(Clone)]
+pub struct Loaded {
+    /// Every model behind one backend.
+    pub backend: Arc<dyn InferenceBackend>,
+    /// The text engine, when local.
+    pub llama: Option<Arc<LlamaBackend>>,
+}
+
 /// Loads (fetching on first use) the models `args` name, behind one backend.
-pub async fn load_backend(args: &BackendArgs) -> Result<Arc<dyn InferenceBackend>> {
+pub async fn load_backend(args: &BackendArgs) -> Result<Loaded> {
     match args.backend.as_str() {
         "openai" => {
             let url = args.url.clone().context("--backend openai needs --backend.url")?;
@@ -51,19 +60,19 @@ pub async fn load_backend(args: &BackendArgs) -> Result<Arc<dyn InferenceBackend
             if !args.embedding_model.starts_with("pypi:") {
                 config = config.with_embedding_model(args.embedding_model.clone());
             }
-            Ok(Arc::new(OpenAiBackend::new(config)?))
+            Ok(Loaded { backend: Arc::new(OpenAiBackend::new(config)?), llama: None })
         }
         "local" => {
             let args = args.clone();
-            tokio::task::spawn_blocking(move || -> Result<Arc<dyn InferenceBackend>> {
+            tokio::task::spawn_blocking(move || -> Result<Loaded> {
                 let device = Device::from_str(&args.device)?;
                 let cache = ModelCache::from_env()?;
                 let gguf = cache.fetch_gguf(&ModelSource::from_str(&args.model)?)?;
                 let bert = cache.fetch_bert(&ModelSource::from_str(&args.embedding_model)?)?;
-                let llama: Arc<dyn InferenceBackend> =
-                    Arc::new(LlamaBackend::load(LlamaConfig::new(gguf).with_device(device))?);
+                let llama = Arc::new(LlamaBackend::load(LlamaConfig::new(gguf).with_device(device))?);
                 let embedder: Arc<dyn InferenceBackend> = Arc::new(BertEmbedder::load(BertConfig::new(bert))?);
-                Ok(Arc::new(BackendSet::new(vec![llama, embedder])))
+                let text: Arc<dyn InferenceBackend> = llama.clone();
+                Ok(Loaded { backend: Arc::new(BackendSet::new(vec![text, embedder])), llama: Some(llama) })
             })
             .await?
         }

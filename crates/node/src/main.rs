@@ -5,9 +5,11 @@ mod chain_cmd;
 mod devchain_cmd;
 mod devnet;
 mod inference;
+mod metrics;
 mod miner;
 mod query_cmd;
 mod roles_cmd;
+mod settings;
 mod validator;
 mod wallet_cmd;
 
@@ -19,6 +21,13 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// A TOML file of settings (flag names as keys); the command line and NEURONET_*
+    /// environment variables win over it.
+    #[arg(long, global = true, env = "NEURONET_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// Log as JSON lines (RUST_LOG filters; default warn).
+    #[arg(long = "logging.json", global = true, env = "NEURONET_LOGGING_JSON")]
+    log_json: bool,
 }
 
 #[derive(Subcommand)]
@@ -62,7 +71,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let Err(error) = settings::apply_config_file(&args) {
+        eprintln!("error: {error:#}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
+    settings::init_logging(cli.log_json);
     let outcome = match cli.command {
         Command::Wallet { command } => wallet_cmd::run(command),
         Command::Metagraph(args) => chain_cmd::block_on(chain_cmd::metagraph(args)).map(|()| ExitCode::SUCCESS),

@@ -2,14 +2,15 @@
 //! answering registered validators only, the ones with the most stake first.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
 use neuronet::builtin::{Capabilities, Embedding, Ping, TextGeneration, TextGenerationStream};
 use neuronet::chain::{calls, AccountId, Chain, NeuronCertificate};
 use neuronet::{discovery, proto, Axon, AxonConfig, AxonHandle, Directory, Keypair, Status};
-use neuronet_inference::{Error as InferenceError, InferenceBackend};
+use neuronet_inference::Error as InferenceError;
+
+use crate::inference::Loaded;
 use neuronet_transport::{Failure, HttpListen};
 
 /// How a miner serves.
@@ -30,6 +31,8 @@ pub struct MinerOptions {
     /// Where the axon's QUIC identity is kept, so that a restart keeps its certificate (a
     /// fresh identity per start when `None`).
     pub identity: Option<std::path::PathBuf>,
+    /// Where to serve Prometheus metrics (`/metrics`), if anywhere.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// A second handle on `keypair` (the axon takes one, announcing needs another).
@@ -43,12 +46,14 @@ pub struct Miner {
     pub axon: AxonHandle,
     /// The port it serves on.
     pub port: u16,
-    following: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Miner {
     fn drop(&mut self) {
-        self.following.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
@@ -65,12 +70,8 @@ pub fn failure(error: InferenceError) -> Failure {
 
 /// Starts a miner for `hotkey` on `chain`, answering with `backend`, and announces its axon
 /// (skipped when the chain already holds the same address and certificate).
-pub async fn start(
-    chain: &Chain,
-    hotkey: Keypair,
-    backend: Arc<dyn InferenceBackend>,
-    options: &MinerOptions,
-) -> Result<Miner> {
+pub async fn start(chain: &Chain, hotkey: Keypair, loaded: &Loaded, options: &MinerOptions) -> Result<Miner> {
+    let backend = loaded.backend.clone();
     let hotkey_id = AccountId::from(hotkey.hotkey());
     let metagraph = chain.metagraph(options.netuid).await?;
     let registered = metagraph.by_hotkey(&hotkey_id).cloned();
@@ -82,7 +83,16 @@ pub async fn start(
     };
     let directory = Directory::new();
     discovery::sync(&directory, &metagraph);
-    let following = tokio::spawn(discovery::follow(directory.clone(), chain.watch(options.netuid, 1)));
+    let mut tasks = vec![tokio::spawn(discovery::follow(directory.clone(), chain.watch(options.netuid, 1)))];
+    let axon_metrics = neuronet_transport::Metrics::default();
+    if let Some(addr) = options.metrics {
+        let mut registry = prometheus_client::registry::Registry::default();
+        axon_metrics.register(&mut registry, "neuronet_axon");
+        if let Some(llama) = &loaded.llama {
+            tasks.push(crate::metrics::track_engine(&mut registry, llama.clone()));
+        }
+        tasks.push(crate::metrics::serve(addr, registry).await?);
+    }
 
     let mut network = neuronet::NetworkConfig::default();
     if let Some(path) = &options.identity {
@@ -96,6 +106,7 @@ pub async fn start(
     let (generate, stream, embed, capabilities) = (backend.clone(), backend.clone(), backend.clone(), backend);
     let axon = Axon::new(hotkey, config)
         .with_directory(directory)
+        .with_metrics(axon_metrics)
         .with_blacklist(move |_caller, facts| match facts {
             Some(facts) if facts.registered && (facts.validator_permit || !require_permit) => Ok(()),
             Some(facts) if facts.registered => Err("the caller has no validator permit".into()),
@@ -152,7 +163,7 @@ pub async fn start(
         chain.submit(&signer, &calls::serve_axon_tls(serving, &certificate)).await.context("announcing the axon")?;
     }
     tracing::info!(uid = me.uid, %ip, port, "miner serving");
-    Ok(Miner { axon, port, following })
+    Ok(Miner { axon, port, tasks })
 }
 
 /// The UDP port of the axon's first listen address.

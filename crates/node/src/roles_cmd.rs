@@ -35,6 +35,12 @@ pub struct MinerArgs {
     /// Answer registered callers without a validator permit too.
     #[arg(long)]
     allow_non_validators: bool,
+    /// Serve Prometheus metrics on this port (`/metrics`, on 127.0.0.1; see --metrics.ip).
+    #[arg(long = "metrics.port", env = "NEURONET_METRICS_PORT")]
+    metrics_port: Option<u16>,
+    /// The address metrics listen on.
+    #[arg(long = "metrics.ip", default_value = "127.0.0.1", env = "NEURONET_METRICS_IP")]
+    metrics_ip: IpAddr,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -57,6 +63,12 @@ pub struct ValidatorArgs {
     /// Print JSON lines instead of the table.
     #[arg(long)]
     json: bool,
+    /// Serve Prometheus metrics on this port (`/metrics`, on 127.0.0.1; see --metrics.ip).
+    #[arg(long = "metrics.port", env = "NEURONET_METRICS_PORT")]
+    metrics_port: Option<u16>,
+    /// The address metrics listen on.
+    #[arg(long = "metrics.ip", default_value = "127.0.0.1", env = "NEURONET_METRICS_IP")]
+    metrics_ip: IpAddr,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -75,8 +87,9 @@ pub async fn miner(args: MinerArgs) -> Result<()> {
         http: args.http,
         require_permit: !args.allow_non_validators,
         identity: Some(identity),
+        metrics: args.metrics_port.map(|port| std::net::SocketAddr::new(args.metrics_ip, port)),
     };
-    let running = miner::start(&chain, hotkey, backend, &options).await?;
+    let running = miner::start(&chain, hotkey, &backend, &options).await?;
     println!("miner serving on port {} (subnet {}); Ctrl-C stops", running.port, args.netuid);
     shutdown_signal().await;
     // Finish the requests already taken, for up to ten seconds, then close.
@@ -119,6 +132,7 @@ pub async fn validator(args: ValidatorArgs) -> Result<()> {
     let options = ValidatorOptions {
         round_interval: std::time::Duration::from_secs_f64(args.round_interval.max(0.1)),
         weights_every_blocks: args.weights_every_blocks,
+        metrics: args.metrics_port.map(|port| std::net::SocketAddr::new(args.metrics_ip, port)),
         ..ValidatorOptions::new(args.netuid)
     };
     let json = args.json;

@@ -24,6 +24,8 @@ use neuronet::chain::{normalise, AccountId, Chain, Metagraph};
 use neuronet::{discovery, proto, Dendrite, DendriteConfig, Directory, Keypair, Status, Target};
 use neuronet_inference::InferenceBackend;
 
+use crate::inference::Loaded;
+
 /// The prompts a validator rotates through.
 pub const PROMPTS: [&str; 4] = [
     "Name three primary colors.",
@@ -49,6 +51,8 @@ pub struct ValidatorOptions {
     pub seed: u64,
     /// The moving average's weight for the latest round.
     pub alpha: f64,
+    /// Where to serve Prometheus metrics (`/metrics`), if anywhere.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl ValidatorOptions {
@@ -62,6 +66,7 @@ impl ValidatorOptions {
             max_tokens: 24,
             seed: 42,
             alpha: 0.3,
+            metrics: None,
         }
     }
 }
@@ -98,10 +103,11 @@ pub struct Round {
 pub async fn run(
     chain: Chain,
     hotkey: Keypair,
-    reference: Arc<dyn InferenceBackend>,
+    loaded: Loaded,
     options: ValidatorOptions,
     mut report: impl FnMut(&Round),
 ) -> Result<()> {
+    let reference = loaded.backend.clone();
     let me = AccountId::from(hotkey.hotkey());
     let directory = Directory::new();
     discovery::sync(&directory, &chain.metagraph(options.netuid).await?);
@@ -109,6 +115,13 @@ pub async fn run(
     let _following = AbortOnDrop(following);
     let signer = crate::miner::duplicate(&hotkey)?;
     let dendrite = Dendrite::with_directory(hotkey, DendriteConfig::default(), directory.clone()).await?;
+    let mut _serving = None;
+    if let Some(addr) = options.metrics {
+        let mut registry = prometheus_client::registry::Registry::default();
+        dendrite.metrics().register(&mut registry, "neuronet_dendrite");
+        let engine = loaded.llama.clone().map(|llama| AbortOnDrop(crate::metrics::track_engine(&mut registry, llama)));
+        _serving = Some((AbortOnDrop(crate::metrics::serve(addr, registry).await?), engine));
+    }
     let mut scores: HashMap<u16, MinerScore> = HashMap::new();
     let mut last_weights = 0u64;
     let mut number = 0u64;

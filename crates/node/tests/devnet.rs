@@ -26,8 +26,9 @@ fn neuronet() -> Command {
 #[test]
 fn the_devnet_runs_and_its_miners_answer_queries_by_uid() {
     let dir = tempfile::tempdir().unwrap();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = neuronet()
-        .args(["devnet", "--port", "0", "--dir"])
+        .args(["devnet", "--port", "0", "--metrics.addr", &format!("127.0.0.1:{metrics_port}"), "--dir"])
         .arg(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -105,8 +106,28 @@ fn the_devnet_runs_and_its_miners_answer_queries_by_uid() {
 
     // The validator's rounds score the miners and its weights land on chain.
     wait_for("weights set at block", Duration::from_secs(180));
-    let metagraph = neuronet().args(["metagraph", "--subtensor.network", &url, "--netuid", &netuid, "--json"]).output().unwrap();
+    let metagraph =
+        neuronet().args(["metagraph", "--subtensor.network", &url, "--netuid", &netuid, "--json"]).output().unwrap();
     assert!(metagraph.status.success());
     let value: serde_json::Value = serde_json::from_slice(&metagraph.stdout).unwrap();
     assert_eq!(value["neurons"].as_array().map(Vec::len), Some(4), "a validator and three miners");
+
+    // The validator's Prometheus metrics: its requests by synapse and status, and the engine.
+    let metrics = http_get(metrics_port, "/metrics");
+    for series in [
+        "neuronet_dendrite_requests_total",
+        "neuronet_dendrite_latency_seconds",
+        "neuronet_inference_tokens_per_second",
+    ] {
+        assert!(metrics.contains(series), "no {series} in:\n{metrics}");
+    }
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
 }
