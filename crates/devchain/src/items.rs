@@ -2,8 +2,11 @@
 //! defaults (those of a fast-blocks local build where the two differ, such as `Tempo`).
 
 use crate::rt::bounded_collections::bounded_vec::BoundedVec;
+use crate::rt::pallet_commitments::types::Registration;
 use crate::rt::pallet_drand::types::Pulse;
-use crate::rt::pallet_subtensor::pallet::{AxonInfo, NeuronCertificate, PrometheusInfo, SubnetIdentityV3};
+use crate::rt::pallet_subtensor::pallet::{
+    AxonInfo, EpochConsensus, NeuronCertificate, PrometheusInfo, SubnetIdentityV3,
+};
 use crate::rt::primitive_types::H256;
 use crate::rt::substrate_fixed::FixedU128;
 use crate::rt::{AccountId32, AccountInfo, EventRecord};
@@ -27,6 +30,10 @@ storage! {
     }
     mod balances = "Balances" {
         TotalIssuance: [] => u64, (0);
+    }
+    mod commitments = "Commitments" {
+        CommitmentOf: [Identity u16, Twox64Concat AccountId32] => Registration, optional;
+        RevealedCommitments: [Identity u16, Twox64Concat AccountId32] => Vec<(Vec<u8>, u64)>, optional;
     }
     mod drand = "Drand" {
         Pulses: [Blake2_128Concat u64] => Pulse, optional;
@@ -96,5 +103,6 @@ storage! {
         SubnetEpochIndex: [Identity u16] => u64, (0);
         LastEpochBlock: [Identity u16] => u64, (0);
         PendingEpochAt: [Identity u16] => u64, (0);
+        SubnetEpochConsensus: [Identity u16] => EpochConsensus, (EpochConsensus::Yuma);
     }
 }

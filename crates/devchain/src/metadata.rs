@@ -132,6 +132,9 @@ fn pallets(block_time_ms: u64) -> Vec<PalletMetadata<MetaForm>> {
             .calls::<pallet_timestamp::pallet::Call>()
             .constant("MinimumPeriod", &(block_time_ms / 2))
             .done(),
+        // No storage or calls: its constant tells clients the block time (bittensor 11.3.0 reads it
+        // for the drand reveal round of timelocked weights).
+        pallet(3, "Aura", Vec::new()).constant("SlotDuration", &block_time_ms).done(),
         pallet(5, "Balances", items::balances::entries())
             .calls::<pallet_balances::pallet::Call>()
             .events::<pallet_balances::pallet::Event>()
@@ -152,6 +155,7 @@ fn pallets(block_time_ms: u64) -> Vec<PalletMetadata<MetaForm>> {
             .events::<pallet_sudo::pallet::Event>()
             .errors::<pallet_sudo::pallet::Error>()
             .done(),
+        pallet(18, "Commitments", items::commitments::entries()).done(),
         pallet(19, "AdminUtils", Vec::new())
             .calls::<pallet_admin_utils::pallet::Call>()
             .errors::<pallet_admin_utils::pallet::Error>()

@@ -887,6 +887,16 @@ pub mod pallet_subtensor {
             TimelockedWeightsRevealed(u16, AccountId32),
         }
 
+        /// Which epoch a subnet runs (`SubnetEpochConsensus`, newer than spec 393).
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
+        pub enum EpochConsensus {
+            #[default]
+            #[codec(index = 0)]
+            Yuma,
+            #[codec(index = 1)]
+            Null,
+        }
+
         /// Every error of the real pallet, in order: a failed call names its error by index.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
         pub enum Error {
@@ -1325,6 +1335,42 @@ pub mod pallet_shield {
     pub mod extension {
         #[derive(parity_scale_codec::Encode, scale_info::TypeInfo)]
         pub struct CheckShieldedTxValidity;
+    }
+}
+
+/// `pallet_commitments`: what neurons publish about themselves (the devchain stores none, but
+/// clients scan these maps, so they are declared with the real shapes).
+pub mod pallet_commitments {
+    pub mod types {
+        use parity_scale_codec::{Decode, Encode};
+        use scale_info::TypeInfo;
+
+        use crate::rt::bounded_collections::bounded_vec::BoundedVec;
+
+        /// One committed field (only some of the real variants are declared).
+        #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+        pub enum Data {
+            #[codec(index = 0)]
+            None,
+            #[codec(index = 130)]
+            BlakeTwo256([u8; 32]),
+            #[codec(index = 131)]
+            Sha256([u8; 32]),
+            #[codec(index = 135)]
+            ResetBondsFlag,
+        }
+
+        #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+        pub struct CommitmentInfo {
+            pub fields: BoundedVec<Data>,
+        }
+
+        #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+        pub struct Registration {
+            pub deposit: u64,
+            pub block: u32,
+            pub info: CommitmentInfo,
+        }
     }
 }
 

@@ -113,7 +113,7 @@ fn kind(def: &TypeDef<PortableForm>) -> &'static str {
 }
 
 /// Storage items of spec 425 that spec 393 does not have yet.
-const NEWER_THAN_393: [&str; 3] = ["SubnetEpochIndex", "LastEpochBlock", "PendingEpochAt"];
+const NEWER_THAN_393: [&str; 4] = ["SubnetEpochIndex", "LastEpochBlock", "PendingEpochAt", "SubnetEpochConsensus"];
 
 #[test]
 fn the_devchain_metadata_has_the_real_runtimes_shapes() {
