@@ -25,6 +25,10 @@ pub struct DevchainArgs {
     /// The time between blocks, in milliseconds.
     #[arg(long = "block-time-ms", default_value_t = 250)]
     block_time_ms: u64,
+    /// Keep the chain's state in this file: written every 20 blocks and on exit, resumed from
+    /// on the next start (same genesis, block numbers continue).
+    #[arg(long)]
+    state: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -65,7 +69,8 @@ pub async fn devchain(args: DevchainArgs) -> Result<()> {
         listen: SocketAddr::new(args.host, args.port),
         block_time: Duration::from_millis(args.block_time_ms.max(1)),
     };
-    let chain = neuronet_devchain::Devchain::start(config).await.context("starting the devchain")?;
+    let state = args.state.map(neuronet_devchain::StateFile::new);
+    let chain = neuronet_devchain::Devchain::start_with_state(config, state).await.context("starting the devchain")?;
     println!("devchain ready: {} (block time {} ms)", chain.url(), args.block_time_ms);
     println!("funded dev accounts: //Alice //Bob //Charlie //Dave //Eve //Ferdie (//Alice is sudo)");
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
