@@ -62,7 +62,7 @@ pub struct QueryArgs {
     #[arg(long, value_delimiter = ',')]
     hash_fields: Vec<String>,
     /// Print the whole answer as JSON (the default for --synapse; subcommands print the text).
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     what: Option<Ask>,

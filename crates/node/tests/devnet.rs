@@ -79,8 +79,14 @@ fn the_devnet_runs_and_its_miners_answer_queries_by_uid() {
     };
     let completion = query(&["text-generation", "--prompt", "What is the capital of France?", "--max-tokens", "12"]);
     assert!(!completion.trim().is_empty(), "an empty completion");
-    let streamed = query(&["text-generation", "--prompt", "Count to three.", "--max-tokens", "8", "--stream"]);
-    assert!(!streamed.trim().is_empty(), "an empty streamed completion");
+    // Greedy with a fixed seed: the same text twice.
+    let greedy = ["text-generation", "--prompt", "Name a fruit.", "--max-tokens", "10", "--seed", "7"];
+    assert_eq!(query(&greedy), query(&greedy), "greedy generation with a fixed seed differs");
+    // Streamed: the tokens come as several chunks, the last with its finish reason.
+    let streamed = query(&["text-generation", "--prompt", "Count to five.", "--max-tokens", "12", "--stream", "--json"]);
+    let chunks: Vec<serde_json::Value> = streamed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(chunks.len() > 2, "the completion came in {} chunks: {streamed}", chunks.len());
+    assert!(chunks.iter().any(|c| !c["text"].as_str().unwrap_or_default().is_empty()), "{streamed}");
     let embedding = query(&["embedding", "--text", "hello world"]);
     assert!(embedding.starts_with("384 dimensions"), "{embedding}");
 
