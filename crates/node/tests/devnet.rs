@@ -83,7 +83,8 @@ fn the_devnet_runs_and_its_miners_answer_queries_by_uid() {
     let greedy = ["text-generation", "--prompt", "Name a fruit.", "--max-tokens", "10", "--seed", "7"];
     assert_eq!(query(&greedy), query(&greedy), "greedy generation with a fixed seed differs");
     // Streamed: the tokens come as several chunks, the last with its finish reason.
-    let streamed = query(&["text-generation", "--prompt", "Count to five.", "--max-tokens", "12", "--stream", "--json"]);
+    let streamed =
+        query(&["text-generation", "--prompt", "Count to five.", "--max-tokens", "12", "--stream", "--json"]);
     let chunks: Vec<serde_json::Value> = streamed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(chunks.len() > 2, "the completion came in {} chunks: {streamed}", chunks.len());
     assert!(chunks.iter().any(|c| !c["text"].as_str().unwrap_or_default().is_empty()), "{streamed}");
