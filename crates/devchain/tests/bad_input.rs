@@ -112,3 +112,32 @@ async fn bad_transactions_are_refused_with_the_real_errors_and_the_chain_keeps_s
     assert!(head["number"].as_str().is_some(), "still serving after the junk");
     chain.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_request_is_refused_and_the_chain_keeps_serving() {
+    let chain = Devchain::start(Config { block_time: Duration::from_millis(100), ..Config::default() }).await.unwrap();
+    let bystander = WsClientBuilder::default().build(chain.url()).await.unwrap();
+    // The client lets through what the devchain must refuse: one byte over its limit, in hex.
+    let limit = neuronet_devchain::rpc::MAX_REQUEST_BYTES as usize;
+    let sender = WsClientBuilder::default().max_request_size(2 * limit as u32).build(chain.url()).await.unwrap();
+    let huge = format!("0x{}", "ab".repeat(limit / 2 + 1));
+    let answer = tokio::time::timeout(
+        Duration::from_secs(30),
+        sender.request::<String, _>("author_submitExtrinsic", rpc_params![huge]),
+    )
+    .await
+    .expect("an answer or a closed connection, not silence");
+    match answer {
+        Err(jsonrpsee::core::ClientError::Call(error)) => assert_eq!(error.code(), -32007, "{error:?}"),
+        Err(jsonrpsee::core::ClientError::RestartNeeded(_) | jsonrpsee::core::ClientError::Transport(_)) => {}
+        other => panic!("expected a refusal or a closed connection, got {other:?}"),
+    }
+
+    // The devchain still serves: the client that was connected, and a new one.
+    let head: serde_json::Value = bystander.request("chain_getHeader", rpc_params![]).await.unwrap();
+    assert!(head["number"].as_str().is_some(), "still serving its other clients");
+    let fresh = WsClientBuilder::default().build(chain.url()).await.unwrap();
+    let version: serde_json::Value = fresh.request("state_getRuntimeVersion", rpc_params![]).await.unwrap();
+    assert_eq!(version["specVersion"], SPEC_VERSION);
+    chain.stop().await;
+}
