@@ -26,9 +26,12 @@ use crate::rt::node_subtensor_runtime::{
 use crate::rt::pallet_drand::drand_priority::DrandPriority;
 use crate::rt::pallet_shield::extension::CheckShieldedTxValidity;
 use crate::rt::pallet_subtensor::extensions::subtensor::SubtensorTransactionExtension;
+use crate::rt::pallet_subtensor::rpc_info::dynamic_info::DynamicInfo;
 use crate::rt::pallet_subtensor::rpc_info::metagraph::{Metagraph, SelectiveMetagraph};
 use crate::rt::pallet_subtensor::rpc_info::neuron_info::NeuronInfoLite;
 use crate::rt::pallet_subtensor::rpc_info::show_subnet::SubnetState;
+use crate::rt::pallet_subtensor::rpc_info::stake_info::StakeInfo;
+use crate::rt::pallet_subtensor_swap_runtime_api::SubnetPrice;
 use crate::rt::pallet_transaction_payment::types::{FeeDetails, RuntimeDispatchInfo};
 use crate::rt::pallet_transaction_payment::ChargeTransactionPayment;
 use crate::rt::primitive_types::H256;
@@ -227,6 +230,7 @@ fn runtime_apis() -> Vec<RuntimeApiMetadata<MetaForm>> {
             vec![
                 method::<Option<Metagraph<AccountId32>>>("get_metagraph", vec![param::<u16>("netuid")]),
                 method::<Option<SubnetState<AccountId32>>>("get_subnet_state", vec![param::<u16>("netuid")]),
+                method::<Vec<Option<DynamicInfo<AccountId32>>>>("get_all_dynamic_info", vec![]),
                 method::<Option<SelectiveMetagraph<AccountId32>>>(
                     "get_selective_metagraph",
                     vec![param::<u16>("netuid"), param::<Vec<u16>>("metagraph_indexes")],
@@ -235,6 +239,20 @@ fn runtime_apis() -> Vec<RuntimeApiMetadata<MetaForm>> {
                     "get_selective_mechagraph",
                     vec![param::<u16>("netuid"), param::<u8>("subid"), param::<Vec<u16>>("metagraph_indexes")],
                 ),
+            ],
+        ),
+        api(
+            "StakeInfoRuntimeApi",
+            vec![method::<Vec<(AccountId32, Vec<StakeInfo<AccountId32>>)>>(
+                "get_stake_info_for_coldkeys",
+                vec![param::<Vec<AccountId32>>("coldkey_accounts")],
+            )],
+        ),
+        api(
+            "SwapRuntimeApi",
+            vec![
+                method::<u64>("current_alpha_price", vec![param::<u16>("netuid")]),
+                method::<Vec<SubnetPrice>>("current_alpha_price_all", vec![]),
             ],
         ),
     ]

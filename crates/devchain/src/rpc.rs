@@ -161,6 +161,16 @@ fn state_call(node: &Node, method: &str, data: &[u8], at: Option<[u8; 32]>) -> R
             let netuid = u16::decode(input).map_err(|_| bad("netuid"))?;
             runtime::subnet_state(&state, netuid).encode()
         }
+        "SubnetInfoRuntimeApi_get_all_dynamic_info" => runtime::all_dynamic_info(&state).encode(),
+        "StakeInfoRuntimeApi_get_stake_info_for_coldkeys" => {
+            let coldkeys = Vec::<AccountId32>::decode(input).map_err(|_| bad("coldkey_accounts"))?;
+            runtime::stake_info_for_coldkeys(&state, coldkeys).encode()
+        }
+        "SwapRuntimeApi_current_alpha_price_all" => runtime::alpha_prices(&state).encode(),
+        "SwapRuntimeApi_current_alpha_price" => {
+            let netuid = u16::decode(input).map_err(|_| bad("netuid"))?;
+            runtime::alpha_prices(&state).into_iter().find(|p| p.netuid == netuid).map_or(0, |p| p.price).encode()
+        }
         "NeuronInfoRuntimeApi_get_neuron_lite" => {
             let netuid = u16::decode(input).map_err(|_| bad("netuid"))?;
             let uid = u16::decode(input).map_err(|_| bad("uid"))?;

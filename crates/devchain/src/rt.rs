@@ -405,6 +405,19 @@ pub mod substrate_fixed {
     }
 }
 
+/// `pallet_subtensor_swap_runtime_api`: the swap's runtime API types.
+pub mod pallet_subtensor_swap_runtime_api {
+    use parity_scale_codec::{Decode, Encode};
+    use scale_info::TypeInfo;
+
+    /// A subnet's alpha price in rao per alpha, as `SwapRuntimeApi_current_alpha_price_all` answers.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+    pub struct SubnetPrice {
+        pub netuid: u16,
+        pub price: u64,
+    }
+}
+
 /// `frame_system`: accounts, events and the transaction extensions it defines.
 pub mod frame_system {
     use parity_scale_codec::{Decode, Encode};
@@ -1207,6 +1220,60 @@ pub mod pallet_subtensor {
                 total_stake: Vec<Compact<u64>>,
                 tao_dividends_per_hotkey: Vec<(AccountId, Compact<u64>)>,
                 alpha_dividends_per_hotkey: Vec<(AccountId, Compact<u64>)>,
+            }
+        }
+
+        pub mod dynamic_info {
+            use parity_scale_codec::{Compact, Decode, Encode};
+            use scale_info::TypeInfo;
+
+            use crate::rt::pallet_subtensor::pallet::SubnetIdentityV3;
+            use crate::rt::substrate_fixed::FixedI128;
+
+            /// A subnet's pool and schedule, as `SubnetInfoRuntimeApi_get_all_dynamic_info` answers.
+            #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+            pub struct DynamicInfo<AccountId> {
+                pub netuid: Compact<u16>,
+                pub owner_hotkey: AccountId,
+                pub owner_coldkey: AccountId,
+                pub subnet_name: Vec<Compact<u8>>,
+                pub token_symbol: Vec<Compact<u8>>,
+                pub tempo: Compact<u16>,
+                pub last_step: Compact<u64>,
+                pub blocks_since_last_step: Compact<u64>,
+                pub emission: Compact<u64>,
+                pub alpha_in: Compact<u64>,
+                pub alpha_out: Compact<u64>,
+                pub tao_in: Compact<u64>,
+                pub alpha_out_emission: Compact<u64>,
+                pub alpha_in_emission: Compact<u64>,
+                pub tao_in_emission: Compact<u64>,
+                pub pending_alpha_emission: Compact<u64>,
+                pub pending_root_emission: Compact<u64>,
+                pub subnet_volume: Compact<u128>,
+                pub network_registered_at: Compact<u64>,
+                pub subnet_identity: Option<SubnetIdentityV3>,
+                pub moving_price: FixedI128,
+            }
+        }
+
+        pub mod stake_info {
+            use parity_scale_codec::{Compact, Decode, Encode};
+            use scale_info::TypeInfo;
+
+            /// One hotkey's stake from one coldkey on one subnet, as
+            /// `StakeInfoRuntimeApi_get_stake_info_for_coldkeys` answers.
+            #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+            pub struct StakeInfo<AccountId> {
+                pub hotkey: AccountId,
+                pub coldkey: AccountId,
+                pub netuid: Compact<u16>,
+                pub stake: Compact<u64>,
+                pub locked: Compact<u64>,
+                pub emission: Compact<u64>,
+                pub tao_emission: Compact<u64>,
+                pub drain: Compact<u64>,
+                pub is_registered: bool,
             }
         }
 

@@ -11,9 +11,12 @@ use crate::rt::pallet_drand::types::Pulse;
 use crate::rt::pallet_subtensor::pallet::{
     AxonInfo, Call as SubtensorCall, Error as SubtensorError, Event as SubtensorEvent, NeuronCertificate,
 };
+use crate::rt::pallet_subtensor::rpc_info::dynamic_info::DynamicInfo;
 use crate::rt::pallet_subtensor::rpc_info::metagraph::Metagraph;
 use crate::rt::pallet_subtensor::rpc_info::neuron_info::NeuronInfoLite;
 use crate::rt::pallet_subtensor::rpc_info::show_subnet::SubnetState;
+use crate::rt::pallet_subtensor::rpc_info::stake_info::StakeInfo;
+use crate::rt::pallet_subtensor_swap_runtime_api::SubnetPrice;
 use crate::rt::primitive_types::H256;
 use crate::rt::sp_runtime::generic::era::Era;
 use crate::rt::sp_runtime::multiaddress::MultiAddress;
@@ -1470,6 +1473,84 @@ pub fn metagraph(state: &State, netuid: u16) -> Option<Metagraph<AccountId32>> {
         tao_dividends_per_hotkey: Vec::new(),
         alpha_dividends_per_hotkey: Vec::new(),
     })
+}
+
+/// `SubnetInfoRuntimeApi_get_all_dynamic_info`: every subnet's pool, as a chain without dTAO
+/// pools has it (the pool holds the staked TAO on both sides, so the price is 1; no emission).
+pub fn all_dynamic_info(state: &State) -> Vec<Option<DynamicInfo<AccountId32>>> {
+    subnets(state)
+        .into_iter()
+        .map(|netuid| {
+            let key = (netuid,);
+            let identity = state.get::<st::SubnetIdentitiesV3>(&key);
+            let name = identity.as_ref().map(|i| i.subnet_name.clone()).unwrap_or_default();
+            let tao_in = state.value::<st::SubnetTAO>(&key);
+            let (_, _, stakes) = keys_and_stakes(state, netuid);
+            Some(DynamicInfo {
+                netuid: Compact(netuid),
+                owner_hotkey: state.value::<st::SubnetOwnerHotkey>(&key),
+                owner_coldkey: state.value::<st::SubnetOwner>(&key),
+                subnet_name: name.into_iter().map(Compact).collect(),
+                token_symbol: state.value::<st::TokenSymbol>(&key).into_iter().map(Compact).collect(),
+                tempo: Compact(state.value::<st::Tempo>(&key)),
+                last_step: Compact(state.value::<st::LastEpochBlock>(&key)),
+                blocks_since_last_step: Compact(state.value::<st::BlocksSinceLastStep>(&key)),
+                emission: Compact(0),
+                alpha_in: Compact(tao_in),
+                alpha_out: Compact(stakes.iter().sum()),
+                tao_in: Compact(tao_in),
+                alpha_out_emission: Compact(0),
+                alpha_in_emission: Compact(0),
+                tao_in_emission: Compact(0),
+                pending_alpha_emission: Compact(0),
+                pending_root_emission: Compact(0),
+                subnet_volume: Compact(0),
+                network_registered_at: Compact(state.value::<st::NetworkRegisteredAt>(&key)),
+                subnet_identity: identity,
+                moving_price: FixedI128 { bits: 1 << 32 },
+            })
+        })
+        .collect()
+}
+
+/// `StakeInfoRuntimeApi_get_stake_info_for_coldkeys`: for each coldkey, its non-zero stakes by
+/// hotkey and subnet (alpha, which the devchain keeps 1:1 with the TAO staked).
+pub fn stake_info_for_coldkeys(
+    state: &State,
+    coldkeys: Vec<AccountId32>,
+) -> Vec<(AccountId32, Vec<StakeInfo<AccountId32>>)> {
+    let netuids = subnets(state);
+    coldkeys
+        .into_iter()
+        .map(|coldkey| {
+            let mut stakes = Vec::new();
+            for hotkey in state.value::<st::StakingHotkeys>(&(coldkey,)) {
+                for &netuid in &netuids {
+                    let stake = state.value::<st::Alpha>(&(hotkey, coldkey, netuid)).to_int();
+                    if stake == 0 {
+                        continue;
+                    }
+                    stakes.push(StakeInfo {
+                        hotkey,
+                        coldkey,
+                        netuid: Compact(netuid),
+                        stake: Compact(stake),
+                        locked: Compact(0),
+                        emission: Compact(0),
+                        tao_emission: Compact(0),
+                        drain: Compact(0),
+                        is_registered: state.get::<st::Uids>(&(netuid, hotkey)).is_some(),
+                    });
+                }
+            }
+            (coldkey, stakes)
+        })
+        .collect()
+}
+
+/// `SwapRuntimeApi_current_alpha_price(_all)`: rao per alpha; 1 TAO on a chain without pools.
+pub fn alpha_prices(state: &State) -> Vec<SubnetPrice> {
+    subnets(state).into_iter().map(|netuid| SubnetPrice { netuid, price: TAO }).collect()
 }
 
 /// A signed v4 extrinsic of `call` from `signer`, built as clients build them (immortal era,
