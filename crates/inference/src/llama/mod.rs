@@ -36,8 +36,8 @@ pub struct LlamaConfig {
     /// training context if smaller. The KV cache holds `context_length * max_sequences` tokens
     /// (SmolLM2-135M: 23 KB a token, so 2048 x 8 = 377 MB).
     pub context_length: u32,
-    /// Sequences decoded together in one batch. Default: 8; on 2 CPU cores throughput keeps
-    /// growing up to about 8 concurrent streams with a 135M model.
+    /// Sequences decoded together in one batch. Default: 8; raise it while the bench example's
+    /// total tokens/s still grows on the target machine (docs/inference.md, Measurements).
     pub max_sequences: u32,
     /// Requests waiting for a free sequence before new ones are refused as overloaded.
     /// Default: 64.
