@@ -40,9 +40,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
 
     // Announce where the axon is, with the key its connections prove.
-    let addr = axon.listen_addrs()[0].to_string();
-    let parts: Vec<&str> = addr.split('/').collect();
-    let port: u16 = parts[parts.iter().position(|p| *p == "udp").unwrap_or(0) + 1].parse()?;
+    let port = axon.port().ok_or_else(|| anyhow::anyhow!("the axon listens on no UDP port"))?;
     let serving = calls::Serving::new(netuid, IpAddr::V4(Ipv4Addr::LOCALHOST), port);
     let (algorithm, public_key) = axon.certificate();
     chain.submit(&hotkey()?, &calls::serve_axon_tls(serving, &NeuronCertificate { public_key, algorithm })).await?;

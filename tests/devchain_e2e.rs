@@ -23,14 +23,8 @@ async fn miner() -> AxonHandle {
         .unwrap()
 }
 
-fn port_of(axon: &AxonHandle) -> u16 {
-    let addr = axon.listen_addrs()[0].to_string();
-    let parts: Vec<&str> = addr.split('/').collect();
-    parts[parts.iter().position(|p| *p == "udp").unwrap() + 1].parse().unwrap()
-}
-
 async fn announce(chain: &Chain, hotkey: &Keypair, axon: &AxonHandle) -> u64 {
-    let serving = calls::Serving::new(1, IpAddr::V4(Ipv4Addr::LOCALHOST), port_of(axon));
+    let serving = calls::Serving::new(1, IpAddr::V4(Ipv4Addr::LOCALHOST), axon.port().unwrap());
     let (algorithm, public_key) = axon.certificate();
     chain.submit(hotkey, &calls::serve_axon_tls(serving, &NeuronCertificate { public_key, algorithm })).await.unwrap();
     chain.block_number().await.unwrap()

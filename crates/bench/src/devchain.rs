@@ -22,7 +22,8 @@ pub fn measure(quick: bool) -> anyhow::Result<()> {
     let alice = dev_keypair("//Alice");
     let accounts: Vec<(AccountId32, u64)> =
         DEV_ACCOUNTS.iter().map(|(_, uri)| (account(&dev_keypair(uri)), DEV_BALANCE)).collect();
-    let node = Node::new(runtime::genesis(&accounts, account(&alice), 0), Duration::from_millis(250));
+    let node =
+        Node::new(runtime::genesis(&accounts, account(&alice), 0), Duration::from_millis(250), Default::default());
     let genesis = node.genesis();
     let mut nonce = 0u32;
     let mut submit = |call: RuntimeCall| -> anyhow::Result<()> {

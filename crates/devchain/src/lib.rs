@@ -65,13 +65,22 @@ pub fn dev_keypair(uri: &str) -> Keypair {
 pub struct Config {
     /// Where to listen for JSON-RPC (WebSocket and HTTP); port 0 takes a free one.
     pub listen: SocketAddr,
-    /// The time between blocks.
+    /// The time between blocks. Default 250 ms.
     pub block_time: Duration,
+    /// What the node keeps and takes at most (pool, block, state history).
+    pub node: node::NodeLimits,
+    /// What the JSON-RPC server takes at most (request and answer sizes, connections).
+    pub rpc: rpc::RpcLimits,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 0)), block_time: Duration::from_millis(250) }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            block_time: Duration::from_millis(250),
+            node: node::NodeLimits::default(),
+            rpc: rpc::RpcLimits::default(),
+        }
     }
 }
 
@@ -128,7 +137,7 @@ impl Devchain {
         let node = match &saved {
             Some(saved) => {
                 tracing::info!(head = saved.head.number, "devchain resumes from its state file");
-                Node::resume(saved, config.block_time)
+                Node::resume(saved, config.block_time, config.node)
             }
             None => {
                 let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
@@ -136,10 +145,10 @@ impl Devchain {
                     .iter()
                     .map(|(_, uri)| (AccountId32(*dev_keypair(uri).hotkey().public()), DEV_BALANCE))
                     .collect();
-                Node::new(runtime::genesis(&accounts, accounts[0].0, now_ms), config.block_time)
+                Node::new(runtime::genesis(&accounts, accounts[0].0, now_ms), config.block_time, config.node)
             }
         };
-        let (addr, server) = rpc::serve(node.clone(), &config.listen.to_string()).await?;
+        let (addr, server) = rpc::serve(node.clone(), &config.listen.to_string(), config.rpc).await?;
         let save = state_file.as_ref().map(|file| node::SaveTo { path: file.path.clone(), every: file.save_every });
         let producer = node.run(save);
         tracing::info!(%addr, genesis = %hex::encode(node.genesis()), "devchain up");

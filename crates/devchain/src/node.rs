@@ -28,12 +28,30 @@ pub struct SaveTo {
     pub every: u32,
 }
 
-/// How many recent blocks keep their state for reads `at` them (a pruned node's window).
+/// How many recent blocks keep their state for reads `at` them (a pruned node's window), by
+/// default.
 pub const STATE_HISTORY: u32 = 256;
-/// At most this many transactions go into one block.
+/// At most this many transactions go into one block, by default.
 pub const MAX_BLOCK_TRANSACTIONS: usize = 4_096;
-/// At most this many transactions wait in the pool.
+/// At most this many transactions wait in the pool, by default.
 pub const MAX_POOL: usize = 16_384;
+
+/// What a node keeps and takes at most.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeLimits {
+    /// Recent blocks that keep their state for reads at them. Default [`STATE_HISTORY`] (256).
+    pub state_history: u32,
+    /// Transactions one block takes. Default [`MAX_BLOCK_TRANSACTIONS`] (4,096).
+    pub max_block_transactions: usize,
+    /// Transactions waiting in the pool; more are refused. Default [`MAX_POOL`] (16,384).
+    pub max_pool: usize,
+}
+
+impl Default for NodeLimits {
+    fn default() -> Self {
+        Self { state_history: STATE_HISTORY, max_block_transactions: MAX_BLOCK_TRANSACTIONS, max_pool: MAX_POOL }
+    }
+}
 
 /// One block.
 #[derive(Clone)]
@@ -44,7 +62,7 @@ pub struct Block {
     pub header: Header,
     /// Its extrinsics, each with its length prefix.
     pub extrinsics: Vec<Vec<u8>>,
-    /// Its state after execution, while within [`STATE_HISTORY`].
+    /// Its state after execution, while within [`NodeLimits::state_history`].
     pub state: Option<State>,
 }
 
@@ -117,13 +135,14 @@ pub struct Node {
     metadata: Vec<u8>,
     metadata_v14: Vec<u8>,
     block_time: Duration,
+    limits: NodeLimits,
     /// Held while the state file is written, so two writes never share its temporary file.
     saving: Mutex<()>,
 }
 
 impl Node {
     /// A node starting from `state` at block 0.
-    pub fn new(state: State, block_time: Duration) -> Arc<Self> {
+    pub fn new(state: State, block_time: Duration, limits: NodeLimits) -> Arc<Self> {
         let header = Header {
             parent_hash: H256::default(),
             number: 0,
@@ -143,13 +162,13 @@ impl Node {
             pool: Vec::new(),
             pulses: Vec::new(),
         };
-        Self::with(inner, block_time)
+        Self::with(inner, block_time, limits)
     }
 
     /// A node resuming from a state file's head: the same genesis hash, block numbers going on
     /// from the head; the blocks between genesis and the head are gone (their hashes stay in
     /// `System.BlockHash`).
-    pub fn resume(saved: &Saved, block_time: Duration) -> Arc<Self> {
+    pub fn resume(saved: &Saved, block_time: Duration, limits: NodeLimits) -> Arc<Self> {
         let genesis_hash = saved.genesis_hash();
         let genesis = Block { hash: genesis_hash, header: saved.genesis.clone(), extrinsics: Vec::new(), state: None };
         let head_hash = saved.head_hash();
@@ -167,10 +186,10 @@ impl Node {
             pool: Vec::new(),
             pulses: Vec::new(),
         };
-        Self::with(inner, block_time)
+        Self::with(inner, block_time, limits)
     }
 
-    fn with(inner: Inner, block_time: Duration) -> Arc<Self> {
+    fn with(inner: Inner, block_time: Duration, limits: NodeLimits) -> Arc<Self> {
         let genesis = inner.genesis.hash;
         let block_ms = u64::try_from(block_time.as_millis()).unwrap_or(u64::MAX);
         Arc::new(Self {
@@ -180,6 +199,7 @@ impl Node {
             metadata: crate::metadata::encoded(block_ms),
             metadata_v14: crate::metadata::encoded_v14(block_ms),
             block_time,
+            limits,
             saving: Mutex::new(()),
         })
     }
@@ -285,7 +305,7 @@ impl Node {
         if inner.pool.iter().any(|pending| pending.tx.hash == tx.hash) {
             return Err(SubmitError::AlreadyImported);
         }
-        if inner.pool.len() >= MAX_POOL {
+        if inner.pool.len() >= self.limits.max_pool {
             return Err(SubmitError::PoolFull);
         }
         let hash = tx.hash;
@@ -325,7 +345,7 @@ impl Node {
         let inherent = runtime::timestamp_inherent(now_ms);
         builder.apply_inherent();
         let mut extrinsics = vec![inherent];
-        let take = inner.pool.len().min(MAX_BLOCK_TRANSACTIONS);
+        let take = inner.pool.len().min(self.limits.max_block_transactions);
         let batch: Vec<Pending> = inner.pool.drain(..take).collect();
         let mut included = Vec::new();
         let mut dropped = Vec::new();
@@ -345,7 +365,7 @@ impl Node {
         let hash = sp_crypto_hashing::blake2_256(&header.encode());
         inner.by_hash.insert(hash, number);
         inner.blocks.push(Block { hash, header: header.clone(), extrinsics, state: Some(state) });
-        if let Some(old) = number.checked_sub(STATE_HISTORY).and_then(|old| old.checked_sub(inner.first)) {
+        if let Some(old) = number.checked_sub(self.limits.state_history).and_then(|old| old.checked_sub(inner.first)) {
             if let Some(block) = inner.blocks.get_mut(old as usize) {
                 block.state = None;
             }

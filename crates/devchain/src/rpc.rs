@@ -14,10 +14,34 @@ use crate::rt::sp_runtime::generic::header::Header;
 use crate::rt::AccountId32;
 use crate::runtime;
 
-/// The largest request (or batch) taken, in bytes.
+/// The largest request (or batch) taken, in bytes, by default.
 pub const MAX_REQUEST_BYTES: u32 = 16 * 1024 * 1024;
-/// The most WebSocket connections served at once.
+/// The largest answer sent, in bytes, by default (a metagraph of thousands of neurons fits).
+pub const MAX_RESPONSE_BYTES: u32 = 64 * 1024 * 1024;
+/// The most WebSocket connections served at once, by default.
 pub const MAX_CONNECTIONS: u32 = 256;
+
+/// What the JSON-RPC server takes at most.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RpcLimits {
+    /// The largest request (or batch), in bytes; larger ones are refused. Default
+    /// [`MAX_REQUEST_BYTES`] (16 MiB).
+    pub max_request_bytes: u32,
+    /// The largest answer, in bytes. Default [`MAX_RESPONSE_BYTES`] (64 MiB).
+    pub max_response_bytes: u32,
+    /// Connections served at once. Default [`MAX_CONNECTIONS`] (256).
+    pub max_connections: u32,
+}
+
+impl Default for RpcLimits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: MAX_REQUEST_BYTES,
+            max_response_bytes: MAX_RESPONSE_BYTES,
+            max_connections: MAX_CONNECTIONS,
+        }
+    }
+}
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
 
@@ -187,11 +211,15 @@ fn state_call(node: &Node, method: &str, data: &[u8], at: Option<[u8; 32]>) -> R
 }
 
 /// Starts serving `node` on `addr`; the bound address and the server's handle.
-pub async fn serve(node: Arc<Node>, addr: &str) -> std::io::Result<(std::net::SocketAddr, ServerHandle)> {
+pub async fn serve(
+    node: Arc<Node>,
+    addr: &str,
+    limits: RpcLimits,
+) -> std::io::Result<(std::net::SocketAddr, ServerHandle)> {
     let config = jsonrpsee::server::ServerConfig::builder()
-        .max_request_body_size(MAX_REQUEST_BYTES)
-        .max_response_body_size(64 * 1024 * 1024)
-        .max_connections(MAX_CONNECTIONS)
+        .max_request_body_size(limits.max_request_bytes)
+        .max_response_body_size(limits.max_response_bytes)
+        .max_connections(limits.max_connections)
         .build();
     let server = Server::builder().set_config(config).build(addr).await?;
     let local = server.local_addr()?;

@@ -2,7 +2,7 @@
 //! payload, the real extensions in order), what each call does to the state, the per-block
 //! hooks, and the runtime API answers.
 
-use parity_scale_codec::{Compact, Decode, Encode};
+use parity_scale_codec::{Compact, Decode, DecodeLimit, Encode};
 
 use crate::items::{balances, subtensor as st, system, TAO};
 use crate::rt::frame_support::dispatch::{DispatchClass, Pays};
@@ -45,6 +45,11 @@ pub const BASE_FEE: u64 = 125_000;
 pub const BYTE_FEE: u64 = 1_000;
 /// Validator permits per subnet, given at each epoch to the neurons with the most stake.
 pub const MAX_VALIDATORS: usize = 64;
+/// How deeply calls may nest (a sudo in a sudo ...), as substrate's `MAX_EXTRINSIC_DEPTH`: a
+/// deeper one is refused before its decoding can exhaust the stack.
+pub const MAX_CALL_DEPTH: u32 = 256;
+/// The largest timelocked commit the runtime decodes (`BoundedVec<u8, ConstU32<5000>>`).
+pub const MAX_TIMELOCKED_COMMIT_BYTES: usize = 5_000;
 /// At most this many unrevealed commits per hotkey (and epoch, for timelocked ones).
 const MAX_UNREVEALED_COMMITS: usize = 10;
 
@@ -146,8 +151,8 @@ pub fn check(bytes: &[u8], context: &Context<'_>, pending: impl Fn(&AccountId32)
     }
     let extra = &bytes[extra_start..bytes.len() - input.len()];
     let call_bytes = *input;
-    let call = RuntimeCall::decode(input).map_err(|_| Invalid::Format)?;
-    if !input.is_empty() {
+    let call = RuntimeCall::decode_with_depth_limit(MAX_CALL_DEPTH, input).map_err(|_| Invalid::Format)?;
+    if !input.is_empty() || !within_bounds(&call) {
         return Err(Invalid::Format);
     }
     let signer = match address {
@@ -200,6 +205,19 @@ pub fn check(bytes: &[u8], context: &Context<'_>, pending: impl Fn(&AccountId32)
         }
     }
     Ok(Checked { bytes: bytes.to_vec(), hash: sp_crypto_hashing::blake2_256(bytes), signer, nonce, tip, call })
+}
+
+/// Whether the call's bounded arguments are within their runtime bounds (the real runtime
+/// cannot even decode a call that exceeds one).
+fn within_bounds(call: &RuntimeCall) -> bool {
+    match call {
+        RuntimeCall::SubtensorModule(
+            SubtensorCall::commit_timelocked_weights { commit, .. }
+            | SubtensorCall::commit_timelocked_mechanism_weights { commit, .. },
+        ) => commit.0.len() <= MAX_TIMELOCKED_COMMIT_BYTES,
+        RuntimeCall::Sudo(pallet_sudo::pallet::Call::sudo { call }) => within_bounds(call),
+        _ => true,
+    }
 }
 
 fn verify(signer: &AccountId32, signature: &MultiSignature, payload: &[u8]) -> Result<(), Invalid> {
@@ -278,7 +296,7 @@ fn decode_call(bytes: &[u8]) -> Option<RuntimeCall> {
         0x04 => {}
         _ => return None,
     }
-    RuntimeCall::decode(input).ok()
+    RuntimeCall::decode_with_depth_limit(MAX_CALL_DEPTH, input).ok()
 }
 
 /// The unsigned timestamp inherent every block starts with.

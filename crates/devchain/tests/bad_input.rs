@@ -6,8 +6,11 @@ use std::time::Duration;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::rpc_params;
 use jsonrpsee::ws_client::WsClientBuilder;
+use neuronet_devchain::rt::bounded_collections::bounded_vec::BoundedVec;
 use neuronet_devchain::rt::sp_runtime::generic::era::Era;
-use neuronet_devchain::rt::{pallet_balances, sp_runtime::multiaddress::MultiAddress, AccountId32, RuntimeCall};
+use neuronet_devchain::rt::{
+    pallet_balances, pallet_subtensor, sp_runtime::multiaddress::MultiAddress, AccountId32, RuntimeCall,
+};
 use neuronet_devchain::runtime::{SPEC_VERSION, TRANSACTION_VERSION};
 use neuronet_devchain::{dev_keypair, Config, Devchain};
 use parity_scale_codec::{Compact, Encode};
@@ -95,6 +98,23 @@ async fn bad_transactions_are_refused_with_the_real_errors_and_the_chain_keeps_s
     // An unknown call: pallet 7, call 250.
     let unknown = Tx { call: vec![7, 250], ..good };
     assert_eq!(refusal(submit(signed(&unknown, false)).await).0, 1001);
+    let good = Tx { call: transfer_call(), nonce: 0, era: Era::Immortal, birth: genesis, genesis, spec: SPEC_VERSION };
+    // Calls nested deeper than the runtime decodes (sudo in sudo, 100,000 times): refused
+    // before decoding them could exhaust the stack.
+    let mut nested = [12u8, 0].repeat(100_000);
+    nested.extend(transfer_call());
+    let deep = Tx { call: nested, ..good };
+    assert_eq!(refusal(submit(signed(&deep, false)).await).0, 1001);
+    let good = Tx { call: transfer_call(), nonce: 0, era: Era::Immortal, birth: genesis, genesis, spec: SPEC_VERSION };
+    // A timelocked commit over the runtime's 5,000-byte bound.
+    let oversized = RuntimeCall::SubtensorModule(pallet_subtensor::pallet::Call::commit_timelocked_weights {
+        netuid: 1,
+        commit: BoundedVec(vec![0; 5_001]),
+        reveal_round: 1_000,
+        commit_reveal_version: 4,
+    });
+    let oversized = Tx { call: oversized.encode(), ..good };
+    assert_eq!(refusal(submit(signed(&oversized, false)).await).0, 1001);
 
     // The good one goes in; sent again once included, its nonce is stale.
     let good = Tx { call: transfer_call(), nonce: 0, era: Era::Immortal, birth: genesis, genesis, spec: SPEC_VERSION };

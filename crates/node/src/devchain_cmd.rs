@@ -68,6 +68,7 @@ pub async fn devchain(args: DevchainArgs) -> Result<()> {
     let config = neuronet_devchain::Config {
         listen: SocketAddr::new(args.host, args.port),
         block_time: Duration::from_millis(args.block_time_ms.max(1)),
+        ..neuronet_devchain::Config::default()
     };
     let state = args.state.map(neuronet_devchain::StateFile::new);
     let chain = neuronet_devchain::Devchain::start_with_state(config, state).await.context("starting the devchain")?;

@@ -50,6 +50,7 @@ pub async fn devnet(args: DevnetArgs) -> Result<()> {
     let config = neuronet_devchain::Config {
         listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port),
         block_time: Duration::from_millis(args.block_time_ms.max(1)),
+        ..neuronet_devchain::Config::default()
     };
     let devchain = neuronet_devchain::Devchain::start(config).await.context("starting the devchain")?;
     let url = devchain.url();

@@ -150,7 +150,7 @@ pub async fn start(chain: &Chain, hotkey: Keypair, loaded: &Loaded, options: &Mi
         options.port
     );
     let axon = axon.start([listen.parse().context("the listen address")?]).await?;
-    let port = port_of(&axon).context("the axon's port")?;
+    let port = axon.port().context("the axon's port")?;
 
     let ip = options.external_ip.unwrap_or(options.bind);
     let (algorithm, public_key) = axon.certificate();
@@ -164,11 +164,4 @@ pub async fn start(chain: &Chain, hotkey: Keypair, loaded: &Loaded, options: &Mi
     }
     tracing::info!(uid = me.uid, %ip, port, "miner serving");
     Ok(Miner { axon, port, tasks })
-}
-
-/// The UDP port of the axon's first listen address.
-pub fn port_of(axon: &AxonHandle) -> Option<u16> {
-    let addr = axon.listen_addrs().first()?.to_string();
-    let parts: Vec<&str> = addr.split('/').collect();
-    parts.get(parts.iter().position(|p| *p == "udp")? + 1)?.parse().ok()
 }

@@ -35,6 +35,9 @@ pub struct MinerArgs {
     /// Answer registered callers without a validator permit too.
     #[arg(long)]
     allow_non_validators: bool,
+    /// Seconds a SIGINT or SIGTERM leaves the requests already taken to finish.
+    #[arg(long = "shutdown.grace", default_value_t = 10.0, env = "NEURONET_SHUTDOWN_GRACE")]
+    shutdown_grace: f64,
     /// Serve Prometheus metrics on this port (`/metrics`, on 127.0.0.1; see --metrics.ip).
     #[arg(long = "metrics.port", env = "NEURONET_METRICS_PORT")]
     metrics_port: Option<u16>,
@@ -92,9 +95,10 @@ pub async fn miner(args: MinerArgs) -> Result<()> {
     let running = miner::start(&chain, hotkey, &backend, &options).await?;
     println!("miner serving on port {} (subnet {}); Ctrl-C stops", running.port, args.netuid);
     shutdown_signal().await;
-    // Finish the requests already taken, for up to ten seconds, then close.
+    // Finish the requests already taken, for up to --shutdown.grace, then close.
     println!("stopping: finishing requests in flight");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let grace = std::time::Duration::try_from_secs_f64(args.shutdown_grace).unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + grace;
     while running.axon.queued() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

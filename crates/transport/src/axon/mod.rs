@@ -313,6 +313,13 @@ impl AxonHandle {
     pub fn listen_addrs(&self) -> &[Multiaddr] {
         &self.listen_addrs
     }
+    /// The UDP port of the first listen address: the port to announce on chain.
+    pub fn port(&self) -> Option<u16> {
+        self.listen_addrs.first()?.iter().find_map(|protocol| match protocol {
+            libp2p::multiaddr::Protocol::Udp(port) => Some(port),
+            _ => None,
+        })
+    }
     /// Where the axon serves HTTP, when it does ([`AxonConfig::http`]).
     pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
         self.http_addr
