@@ -9,6 +9,7 @@ mod btl;
 mod chain;
 mod devchain;
 mod fanout;
+mod inference;
 mod legacy;
 mod neuro;
 
@@ -79,6 +80,15 @@ struct Args {
     /// interpreter of a venv with bittensor==10.5.0 (the tests make one: .venv-bittensor10).
     #[arg(long)]
     http_vs_python: Option<std::path::PathBuf>,
+    /// Instead of the echo table: the miner's inference end to end (SmolLM2 through a real
+    /// miner over QUIC at 1, 4 and 16 streams, time to first token, MiniLM embeddings/s at
+    /// batch 1 and 32) beside pip llama-cpp-python in process on the same GGUF.
+    #[arg(long)]
+    inference: bool,
+    /// The Python with llama-cpp-python for --inference (default: the repository's
+    /// .venv-llama-cpp-python).
+    #[arg(long)]
+    python: Option<std::path::PathBuf>,
     /// Instead of the echo table: the devchain's neurons_lite with 4 subnets of 256 neurons,
     /// and a block of 256 transactions.
     #[arg(long)]
@@ -262,6 +272,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.devchain {
         return devchain::measure(args.quick);
+    }
+    if args.inference {
+        return inference::measure(args.python.clone(), args.quick).await;
     }
     if let Some(python) = &args.http_vs_python {
         return legacy::compare(python, args.quick).await;

@@ -23,7 +23,8 @@ use crate::openai_wire::{
 /// Where the upstream is and what it serves.
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
-    /// The server's base URL, without `/v1` (`http://127.0.0.1:8000`).
+    /// The server's base URL, without `/v1` (`http://127.0.0.1:8000`; [`OpenAiConfig::new`]
+    /// takes either form).
     pub base_url: String,
     /// Sent as `Authorization: Bearer <key>` when set. Default: none.
     pub api_key: Option<String>,
@@ -48,10 +49,13 @@ pub struct OpenAiConfig {
 }
 
 impl OpenAiConfig {
-    /// The defaults for the server at `base_url`.
+    /// The defaults for the server at `base_url`, with or without its `/v1` suffix
+    /// (`http://127.0.0.1:8000` and `http://127.0.0.1:8000/v1/` are the same server).
     pub fn new(base_url: impl Into<String>) -> Self {
+        let base_url = base_url.into();
+        let base_url = base_url.trim_end_matches('/');
         Self {
-            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            base_url: base_url.strip_suffix("/v1").unwrap_or(base_url).to_owned(),
             api_key: None,
             text_model: None,
             embedding_model: None,
@@ -356,4 +360,19 @@ fn truncate(mut text: String, max: usize) -> String {
         text.push('…');
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OpenAiConfig;
+
+    #[test]
+    fn the_base_url_is_taken_with_or_without_v1() {
+        for url in
+            ["http://127.0.0.1:8000", "http://127.0.0.1:8000/", "http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1/"]
+        {
+            assert_eq!(OpenAiConfig::new(url).base_url, "http://127.0.0.1:8000", "{url}");
+        }
+        assert_eq!(OpenAiConfig::new("https://host/api/v1").base_url, "https://host/api");
+    }
 }

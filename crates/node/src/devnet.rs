@@ -25,9 +25,20 @@ pub struct DevnetArgs {
     /// The devchain's block time, in milliseconds.
     #[arg(long = "block-time-ms", default_value_t = 250)]
     block_time_ms: u64,
-    /// How many miners.
+    /// How many miners the devnet runs.
     #[arg(long, default_value_t = 3)]
     miners: usize,
+    /// Also register this many miner hotkeys and write their wallets without starting them, for
+    /// miners run separately (`neuronet miner --wallet.path <dir>/wallets --wallet.name minerN`,
+    /// or one of your own).
+    #[arg(long = "external-miners", default_value_t = 0)]
+    external_miners: usize,
+    /// Seconds between validator rounds.
+    #[arg(long = "round-interval", default_value_t = 5.0)]
+    round_interval: f64,
+    /// Print each round as a JSON line instead of the table.
+    #[arg(long)]
+    json: bool,
     /// Where the dev wallets are written (default: ~/.neuronet/devnet).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -123,7 +134,14 @@ pub async fn devnet(args: DevnetArgs) -> Result<()> {
         println!("miner {index} serving on 127.0.0.1:{} ({})", miner.port, uri);
         running.push(miner);
     }
-    println!("wallets written under {} (validator, miner1..{})", wallets.display(), args.miners);
+    for index in args.miners + 1..=args.miners + args.external_miners {
+        let uri = format!("//devnet/miner/{index}");
+        let hotkey = Keypair::from_suri(&uri, CryptoType::Sr25519)?;
+        chain.submit(&payer, &calls::burned_register(netuid, &AccountId::from(hotkey.hotkey()))).await?;
+        write_wallet(&wallets, &format!("miner{index}"), "//Bob", &uri)?;
+        println!("miner {index} registered, not started: wallet miner{index} ({uri})");
+    }
+    println!("wallets written under {} (validator, miner1..{})", wallets.display(), args.miners + args.external_miners);
 
     // The validator's permit comes at the subnet's next epoch.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -137,11 +155,20 @@ pub async fn devnet(args: DevnetArgs) -> Result<()> {
     }
     println!("devnet ready: {url} netuid {netuid}");
 
-    let options = ValidatorOptions { weights_every_blocks: 10, metrics: args.metrics, ..ValidatorOptions::new(netuid) };
-    let rounds = args.rounds;
+    let options = ValidatorOptions {
+        weights_every_blocks: 10,
+        metrics: args.metrics,
+        round_interval: Duration::from_secs_f64(args.round_interval.max(0.1)),
+        ..ValidatorOptions::new(netuid)
+    };
+    let (rounds, json) = (args.rounds, args.json);
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let validating = validator::run(chain.clone(), dev_keypair("//Alice"), backend, options, move |round| {
-        print!("{}", validator::table(round));
+        if json {
+            println!("{}", validator::json_line(round));
+        } else {
+            print!("{}", validator::table(round));
+        }
         if rounds.is_some_and(|limit| round.number >= limit) {
             let _ = stop.send(true);
         }

@@ -34,6 +34,33 @@ pub struct BackendArgs {
     /// Where the models run: `auto` (the best device built in), `cpu`, `cuda:N`, `metal`.
     #[arg(long, default_value = "auto", env = "NEURONET_DEVICE")]
     pub device: String,
+    /// Text generations decoded together in one llama.cpp batch (continuous batching); more
+    /// serve more concurrent requests, each with its own KV cache of `--context-length` tokens.
+    #[arg(long = "llama.max-sequences", default_value_t = 8, env = "NEURONET_LLAMA_MAX_SEQUENCES")]
+    pub max_sequences: u32,
+    /// Tokens of context (prompt plus completion) each sequence gets.
+    #[arg(long = "llama.context-length", default_value_t = 2048, env = "NEURONET_LLAMA_CONTEXT_LENGTH")]
+    pub context_length: u32,
+    /// CPU threads llama.cpp decodes with (0: every core this process may use).
+    #[arg(long = "llama.threads", default_value_t = 0, env = "NEURONET_LLAMA_THREADS")]
+    pub threads: u32,
+}
+
+impl BackendArgs {
+    /// The defaults: local SmolLM2 and MiniLM on the best device built in.
+    pub fn local() -> Self {
+        BackendArgs {
+            backend: "local".into(),
+            url: None,
+            api_key: None,
+            model: SMOLLM2_135M_INSTRUCT.into(),
+            embedding_model: ALL_MINILM_L6_V2.into(),
+            device: "auto".into(),
+            max_sequences: 8,
+            context_length: 2048,
+            threads: 0,
+        }
+    }
 }
 
 /// The loaded backend, and its llama.cpp engine when it runs in process (for its metrics).
@@ -69,7 +96,14 @@ pub async fn load_backend(args: &BackendArgs) -> Result<Loaded> {
                 let cache = ModelCache::from_env()?;
                 let gguf = cache.fetch_gguf(&ModelSource::from_str(&args.model)?)?;
                 let bert = cache.fetch_bert(&ModelSource::from_str(&args.embedding_model)?)?;
-                let llama = Arc::new(LlamaBackend::load(LlamaConfig::new(gguf).with_device(device))?);
+                let mut config = LlamaConfig::new(gguf)
+                    .with_device(device)
+                    .with_max_sequences(args.max_sequences)
+                    .with_context_length(args.context_length);
+                if args.threads > 0 {
+                    config = config.with_threads(args.threads);
+                }
+                let llama = Arc::new(LlamaBackend::load(config)?);
                 let embedder: Arc<dyn InferenceBackend> = Arc::new(BertEmbedder::load(BertConfig::new(bert))?);
                 let text: Arc<dyn InferenceBackend> = llama.clone();
                 Ok(Loaded { backend: Arc::new(BackendSet::new(vec![text, embedder])), llama: Some(llama) })

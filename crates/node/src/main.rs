@@ -1,19 +1,8 @@
-//! The `neuronet` binary: wallet and chain commands in btcli's flag style. Miner, validator and
-//! devnet roles join as the node grows.
-
-mod chain_cmd;
-mod devchain_cmd;
-mod devnet;
-mod inference;
-mod metrics;
-mod miner;
-mod query_cmd;
-mod roles_cmd;
-mod settings;
-mod validator;
-mod wallet_cmd;
+//! The `neuronet` binary: wallets and chain commands in btcli's flag style, the miner and
+//! validator roles, `query`, the devchain and the one-command devnet.
 
 use clap::{Parser, Subcommand};
+use neuronet_node::{chain_cmd, devchain_cmd, devnet, query_cmd, roles_cmd, settings, wallet_cmd};
 use std::process::ExitCode;
 
 #[derive(Parser)]

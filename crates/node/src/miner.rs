@@ -40,18 +40,32 @@ pub fn duplicate(keypair: &Keypair) -> Result<Keypair> {
     Ok(Keypair::from_private_key(&keypair.private_key(), keypair.crypto())?)
 }
 
-/// A running miner.
+/// A running miner; dropping it stops it at once, [`Miner::shutdown`] gracefully.
 pub struct Miner {
     /// The axon.
     pub axon: AxonHandle,
     /// The port it serves on.
     pub port: u16,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Tasks,
 }
 
-impl Drop for Miner {
+impl Miner {
+    /// Refuses new requests with 503 and lets those in flight finish for up to `grace`, then
+    /// stops; returns how many were cut off ([`AxonHandle::shutdown`]).
+    pub async fn shutdown(self, grace: std::time::Duration) -> usize {
+        let Miner { axon, tasks, .. } = self;
+        let unfinished = axon.shutdown(grace).await;
+        drop(tasks);
+        unfinished
+    }
+}
+
+/// The miner's background tasks (metagraph sync, metrics), stopped with it.
+struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Tasks {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in &self.0 {
             task.abort();
         }
     }
@@ -163,5 +177,5 @@ pub async fn start(chain: &Chain, hotkey: Keypair, loaded: &Loaded, options: &Mi
         chain.submit(&signer, &calls::serve_axon_tls(serving, &certificate)).await.context("announcing the axon")?;
     }
     tracing::info!(uid = me.uid, %ip, port, "miner serving");
-    Ok(Miner { axon, port, tasks })
+    Ok(Miner { axon, port, tasks: Tasks(tasks) })
 }

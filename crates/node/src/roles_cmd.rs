@@ -95,14 +95,14 @@ pub async fn miner(args: MinerArgs) -> Result<()> {
     let running = miner::start(&chain, hotkey, &backend, &options).await?;
     println!("miner serving on port {} (subnet {}); Ctrl-C stops", running.port, args.netuid);
     shutdown_signal().await;
-    // Finish the requests already taken, for up to --shutdown.grace, then close.
-    println!("stopping: finishing requests in flight");
+    // New requests get 503 from now on; those already taken finish, for up to
+    // --shutdown.grace, then the axon closes.
+    println!("stopping: {} request(s) in flight, refusing new ones", running.axon.in_flight());
     let grace = std::time::Duration::try_from_secs_f64(args.shutdown_grace).unwrap_or_default();
-    let deadline = tokio::time::Instant::now() + grace;
-    while running.axon.queued() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    match running.shutdown(grace).await {
+        0 => println!("stopped"),
+        cut => println!("stopped: {cut} request(s) still running after {grace:?} were cut off"),
     }
-    drop(running);
     Ok(())
 }
 
@@ -142,17 +142,7 @@ pub async fn validator(args: ValidatorArgs) -> Result<()> {
     let json = args.json;
     let running = validator::run(chain, hotkey, backend, options, move |round| {
         if json {
-            let miners: Vec<_> = round
-                .miners
-                .iter()
-                .map(|m| {
-                    serde_json::json!({
-                        "uid": m.uid, "hotkey": m.hotkey, "score": m.score,
-                        "latency_ms": m.latency.map(|l| l.as_millis() as u64), "status": m.status, "sample": m.sample,
-                    })
-                })
-                .collect();
-            println!("{}", serde_json::json!({ "round": round.number, "miners": miners, "weights": round.weights }));
+            println!("{}", validator::json_line(round));
         } else {
             print!("{}", validator::table(round));
         }

@@ -297,6 +297,22 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
+/// The round as one JSON line: `{"round", "miners": [{"uid", "hotkey", "score", "latency_ms",
+/// "status", "sample"}], "weights"}`.
+pub fn json_line(round: &Round) -> String {
+    let miners: Vec<_> = round
+        .miners
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "uid": m.uid, "hotkey": m.hotkey, "score": m.score,
+                "latency_ms": m.latency.map(|l| l.as_millis() as u64), "status": m.status, "sample": m.sample,
+            })
+        })
+        .collect();
+    serde_json::json!({ "round": round.number, "miners": miners, "weights": round.weights }).to_string()
+}
+
 /// The round as a table: uid, hotkey, score, latency, last status, a sample completion.
 pub fn table(round: &Round) -> String {
     let mut out = format!("round {}\n", round.number);

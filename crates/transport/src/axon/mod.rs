@@ -270,7 +270,12 @@ impl Axon {
     }
 }
 
-/// A running axon. Dropping it stops accepting new streams.
+/// How long [`AxonHandle::shutdown`] keeps connections open after the last answer was handed
+/// to its writer.
+const SHUTDOWN_LINGER: Duration = Duration::from_millis(200);
+
+/// A running axon. Dropping it stops accepting new streams; [`AxonHandle::shutdown`] stops
+/// gracefully.
 pub struct AxonHandle {
     peer_id: PeerId,
     hotkey: Hotkey,
@@ -331,6 +336,38 @@ impl AxonHandle {
     /// Requests waiting for a handler slot now.
     pub fn queued(&self) -> usize {
         self.shared.pipeline.gate.queued()
+    }
+    /// Requests admitted and not yet answered: queued, running, or writing their answer.
+    pub fn in_flight(&self) -> usize {
+        self.shared.pipeline.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Stops gracefully: from now on every new request, on every wire, is answered 503 ("axon is
+    /// shutting down"), so callers learn at once to go elsewhere; the requests already admitted
+    /// run to their answer (a stream to its last chunk) for up to `grace`. Then the axon closes
+    /// its listeners and connections. Returns how many requests were still in flight when it
+    /// closed (0 when all finished within `grace`).
+    ///
+    /// ```no_run
+    /// # async fn example(axon: neuronet_transport::AxonHandle) {
+    /// // On SIGTERM: finish what was taken, for up to ten seconds.
+    /// let unfinished = axon.shutdown(std::time::Duration::from_secs(10)).await;
+    /// assert_eq!(unfinished, 0);
+    /// # }
+    /// ```
+    pub async fn shutdown(self, grace: Duration) -> usize {
+        self.shared.pipeline.draining.store(true, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let unfinished = self.in_flight();
+        if unfinished == 0 {
+            // The last answers were handed to their connections' writers: give the writers and
+            // QUIC a moment to deliver them before the connections close.
+            tokio::time::sleep(SHUTDOWN_LINGER).await;
+        }
+        unfinished
     }
 }
 

@@ -3,6 +3,7 @@
 //! handler under its timeout.
 
 use super::*;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 /// The axon's request pipeline, one per axon and shared by every wire it serves: its limits,
 /// memory budget, replay cache, blacklist, priority gate and handlers. A wire's adapter parses
@@ -22,7 +23,30 @@ pub(crate) struct Pipeline {
     pub(super) peer_rate: DefaultKeyedRateLimiter<PeerId>,
     pub(super) ip_rate: DefaultKeyedRateLimiter<IpAddr>,
     pub(super) metrics: Metrics,
+    /// Set by [`AxonHandle::shutdown`]: new requests are refused with 503.
+    pub(super) draining: AtomicBool,
+    /// Requests admitted and not yet answered (their handler and its answer).
+    pub(super) in_flight: Arc<AtomicUsize>,
 }
+
+/// Counts one admitted request in [`Pipeline::in_flight`] until it is answered.
+pub(super) struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        InFlight(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The message of the 503 a draining axon answers new requests with.
+pub(super) const SHUTTING_DOWN: &str = "axon is shutting down";
 
 /// Where a request came from, as its wire knows it before authentication: the address, and the
 /// libp2p PeerId when the wire has one (QUIC).
@@ -65,6 +89,8 @@ pub(super) struct Admitted {
     pub(super) facts: Option<PeerFacts>,
     /// When the request arrived.
     pub(super) started: Instant,
+    /// Held until the request is answered, so that a shutdown waits for it.
+    pub(super) in_flight: InFlight,
 }
 
 /// A refused request: why, and the synapse it named (a metric label only if served).
@@ -97,6 +123,8 @@ impl Pipeline {
             blacklist: None,
             priority: None,
             metrics: Metrics::default(),
+            draining: AtomicBool::new(false),
+            in_flight: Arc::new(AtomicUsize::new(0)),
             config,
         }
     }
@@ -145,6 +173,12 @@ impl Pipeline {
     ) -> Result<Admitted, Refusal> {
         // The blacklist first: a hotkey refused anyway (unregistered, say) must not take room in
         // the replay cache from the hotkeys it serves.
+        // Counted before the draining flag is read: a shutdown that sets the flag and then sees
+        // no request in flight cannot miss one admitted in between.
+        let in_flight = InFlight::enter(&self.in_flight);
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(refusal_for(&request.synapse, Status::Unavailable, SHUTTING_DOWN.into()));
+        }
         let facts = self.directory.facts(&request.caller);
         blacklisted(self, &request.caller, facts.as_ref()).map_err(|reason| {
             refusal_for(&request.synapse, Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}."))
@@ -155,7 +189,7 @@ impl Pipeline {
                 .map_err(|e| refusal_for(&request.synapse, e.status(), e.to_string()))?;
         }
         let route = self.router.route(&request.synapse)?;
-        Ok(Admitted { request, body, budget, handler: route.handler, inline: route.inline, facts, started })
+        Ok(Admitted { request, body, budget, handler: route.handler, inline: route.inline, facts, started, in_flight })
     }
 }
 
@@ -194,7 +228,7 @@ pub(super) fn blacklisted(pipeline: &Pipeline, hotkey: &Hotkey, facts: Option<&P
 pub(super) async fn handle<S: Sink>(pipeline: Arc<Pipeline>, remote: Remote, sink: S, id: u64, admitted: Admitted) {
     // The body's share of the memory budget is returned when its handler is done (a streaming
     // handler's, when the stream ends).
-    let Admitted { request, body, budget, handler, facts, inline: _, started } = admitted;
+    let Admitted { request, body, budget, handler, facts, inline: _, started, in_flight: _in_flight } = admitted;
     let Authenticated { caller, synapse, timeout_ms, .. } = request;
     let span = tracing::debug_span!("request", %synapse, %caller, id);
     async move {
