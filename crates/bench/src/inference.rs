@@ -112,7 +112,7 @@ fn baseline(python: &Path, gguf: &Path, threads: usize, requests: usize) -> Resu
     })
 }
 
-pub async fn measure(python: Option<PathBuf>, quick: bool) -> Result<()> {
+pub async fn measure(python: Option<PathBuf>, model: Option<PathBuf>, quick: bool) -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("processor: {}", processor());
     println!("llama.cpp threads: {threads} (both sides); {MAX_TOKENS} tokens per stream, temperature 0.8, seeded");
@@ -131,6 +131,9 @@ pub async fn measure(python: Option<PathBuf>, quick: bool) -> Result<()> {
     chain.submit(&payer, &calls::burned_register(1, &AccountId::from(miner_key.hotkey()))).await?;
 
     let mut args = BackendArgs::local();
+    if let Some(model) = &model {
+        args.model = model.display().to_string();
+    }
     args.max_sequences = 16;
     args.context_length = 1024;
     args.threads = threads as u32;
@@ -200,8 +203,11 @@ pub async fn measure(python: Option<PathBuf>, quick: bool) -> Result<()> {
 
     let python =
         python.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-llama-cpp-python/bin/python"));
-    let gguf = neuronet_inference::ModelCache::from_env()?
-        .fetch_gguf(&neuronet_inference::fetch::SMOLLM2_135M_INSTRUCT.parse()?)?;
+    let gguf = match model {
+        Some(model) => model,
+        None => neuronet_inference::ModelCache::from_env()?
+            .fetch_gguf(&neuronet_inference::fetch::SMOLLM2_135M_INSTRUCT.parse()?)?,
+    };
     let theirs = if python.exists() {
         Some(baseline(&python, &gguf, threads, single_requests)?)
     } else {
@@ -214,7 +220,7 @@ pub async fn measure(python: Option<PathBuf>, quick: bool) -> Result<()> {
     };
 
     println!();
-    println!("SmolLM2-135M-Instruct Q4_1, through the miner over QUIC:");
+    println!("{}, through the miner over QUIC:", gguf.file_name().map_or("?".into(), |n| n.to_string_lossy()));
     println!("{:>8}  {:>10}  {:>14}", "streams", "tokens/s", "TTFT p50");
     for (streams, rate, first) in &rows {
         println!("{streams:>8}  {rate:>10.1}  {:>11.1} ms", first.as_secs_f64() * 1000.0);

@@ -89,6 +89,9 @@ struct Args {
     /// .venv-llama-cpp-python).
     #[arg(long)]
     python: Option<std::path::PathBuf>,
+    /// The GGUF for --inference (default: SmolLM2-135M-Instruct Q4_1 from PyPI).
+    #[arg(long)]
+    model: Option<std::path::PathBuf>,
     /// Instead of the echo table: the devchain's neurons_lite with 4 subnets of 256 neurons,
     /// and a block of 256 transactions.
     #[arg(long)]
@@ -274,7 +277,7 @@ async fn main() -> anyhow::Result<()> {
         return devchain::measure(args.quick);
     }
     if args.inference {
-        return inference::measure(args.python.clone(), args.quick).await;
+        return inference::measure(args.python.clone(), args.model.clone(), args.quick).await;
     }
     if let Some(python) = &args.http_vs_python {
         return legacy::compare(python, args.quick).await;

@@ -9,9 +9,9 @@
 //! for the validator's own reference answer exactly and otherwise the share of the longer answer
 //! that the two have in common from the start; embedding agreement is the cosine similarity
 //! with the reference vector (0 when negative or of another dimension); speed is the round's
-//! fastest text latency divided by the miner's. A miner that fails or times out scores 0. The
-//! score kept is an exponential moving average (`alpha` 0.3 by default); the weights set are
-//! those averages, normalised.
+//! fastest text latency divided by the miner's. A miner that fails or does not answer by the
+//! round's deadline (408) scores 0. The score kept is an exponential moving average (`alpha`
+//! 0.3 by default); the weights set are those averages, normalised.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -263,8 +263,9 @@ async fn score_round(
                 0.0
             }
             None => {
+                // No answer by the round's deadline: recorded as the dendrite would (408).
                 entry.latency = None;
-                entry.status = "timeout".into();
+                entry.status = "408 no answer within the round's deadline".into();
                 0.0
             }
         };

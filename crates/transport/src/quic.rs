@@ -21,7 +21,7 @@ use libp2p::core::Endpoint;
 use libp2p::multiaddr::Protocol;
 use libp2p::{identity, Multiaddr, PeerId, Transport};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{aws_lc_rs, CryptoProvider};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
@@ -86,6 +86,8 @@ pub enum QuicError {
 pub(crate) struct QuicTransport {
     client: quinn::ClientConfig,
     server: quinn::ServerConfig,
+    /// Every endpoint's configuration: its stateless reset key comes from the identity.
+    endpoint_config: quinn::EndpointConfig,
     /// Inbound connections' server configurations, one per window size.
     servers: Arc<Servers>,
     /// The window budget inbound connections share.
@@ -124,7 +126,7 @@ impl QuicTransport {
         let (client_tls, server_tls) = tls_configs(keypair)?;
         // aws-lc seeds its generator on first use with a CPU-jitter entropy collection of about
         // 20 ms; doing it here keeps that off the first handshake. A failure shows up there.
-        let _ = aws_lc_rs::default_provider().secure_random.fill(&mut [0u8; 32]);
+        let _ = rustls::crypto::aws_lc_rs::default_provider().secure_random.fill(&mut [0u8; 32]);
         let transport = Arc::new(transport_config(config, u64::from(config.connection_window)));
         let client_crypto =
             quinn::crypto::rustls::QuicClientConfig::try_from(client_tls).map_err(|e| QuicError::Tls(e.to_string()))?;
@@ -141,6 +143,7 @@ impl QuicTransport {
         let mut quic = QuicTransport {
             client,
             server,
+            endpoint_config: quinn::EndpointConfig::new(Arc::new(stateless_reset_key(keypair))),
             servers: Arc::new(servers),
             windows: Windows::new(config.window_budget, u64::from(config.connection_window)),
             handshake_timeout: config.handshake_timeout,
@@ -175,7 +178,7 @@ impl QuicTransport {
         let socket: UdpSocket = socket.into();
         let server = server.then(|| self.server.clone());
         let runtime = Arc::new(quinn::TokioRuntime);
-        Ok(quinn::Endpoint::new(quinn::EndpointConfig::default(), server, socket, runtime)?)
+        Ok(quinn::Endpoint::new(self.endpoint_config.clone(), server, socket, runtime)?)
     }
 
     /// The endpoint a dial to `remote` goes out from: a listening socket of the same family
@@ -265,6 +268,38 @@ impl Transport for QuicTransport {
             // The sender lives in `self`: the channel never closes while the transport does.
             Poll::Ready(None) | Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// The key of the endpoint's stateless reset tokens, derived from the libp2p identity (HMAC-SHA256
+/// under a label, keyed by the identity's private key) instead of drawn at random. A node
+/// restarted with the same identity (a miner keeps it on disk) then recognises the connections
+/// its previous run held: packets on them get a stateless reset its peers accept, so a validator
+/// drops a dead connection at its next packet and dials again, instead of waiting for the idle
+/// timeout. The tokens stay unpredictable to anyone without the private key.
+struct StatelessResetKey(aws_lc_rs::hmac::Key);
+
+fn stateless_reset_key(keypair: &identity::Keypair) -> StatelessResetKey {
+    use aws_lc_rs::hmac;
+    let secret = keypair.to_protobuf_encoding().unwrap_or_else(|_| {
+        // A key type without an encoding: a random key, as quinn's default.
+        let mut random = vec![0u8; 32];
+        let _ = aws_lc_rs::rand::fill(&mut random);
+        random
+    });
+    let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &secret), b"neuronet/quic/stateless-reset/v1");
+    StatelessResetKey(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()))
+}
+
+impl quinn::crypto::HmacKey for StatelessResetKey {
+    fn sign(&self, data: &[u8], out: &mut [u8]) {
+        out.copy_from_slice(aws_lc_rs::hmac::sign(&self.0, data).as_ref());
+    }
+    fn signature_len(&self) -> usize {
+        32
+    }
+    fn verify(&self, data: &[u8], signature: &[u8]) -> Result<(), quinn::crypto::CryptoError> {
+        aws_lc_rs::hmac::verify(&self.0, data, signature).map_err(|_| quinn::crypto::CryptoError)
     }
 }
 
@@ -656,7 +691,9 @@ fn cpu_has_aes() -> bool {
 /// instructions. With them AES-GCM is the cheaper (ChaCha20-Poly1305 costs a third of the CPU
 /// at 1 MiB); without them ChaCha20-Poly1305 is, and software AES is slow.
 fn cipher_suites(aes_in_hardware: bool) -> Vec<rustls::SupportedCipherSuite> {
-    use aws_lc_rs::cipher_suite::{TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256};
+    use rustls::crypto::aws_lc_rs::cipher_suite::{
+        TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256,
+    };
     match aes_in_hardware {
         true => vec![TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256],
         false => vec![TLS13_CHACHA20_POLY1305_SHA256, TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384],
@@ -679,14 +716,14 @@ fn tls_configs_for(
     // rest of its configuration is replaced.
     let libp2p_client = libp2p::tls::make_client_config(keypair, None).map_err(|e| tls_err(&e))?;
     let libp2p_server = libp2p::tls::make_server_config(keypair).map_err(|e| tls_err(&e))?;
-    let base = aws_lc_rs::default_provider();
+    let base = rustls::crypto::aws_lc_rs::default_provider();
     let verifier = Arc::new(PeerCertificate { algorithms: base.signature_verification_algorithms });
     let provider = Arc::new(CryptoProvider {
         cipher_suites: cipher_suites(aes_in_hardware),
         kx_groups: vec![
-            aws_lc_rs::kx_group::X25519,
-            aws_lc_rs::kx_group::X25519MLKEM768,
-            aws_lc_rs::kx_group::SECP256R1,
+            rustls::crypto::aws_lc_rs::kx_group::X25519,
+            rustls::crypto::aws_lc_rs::kx_group::X25519MLKEM768,
+            rustls::crypto::aws_lc_rs::kx_group::SECP256R1,
         ],
         ..base
     });
@@ -934,6 +971,23 @@ impl AsyncWrite for Stream {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_stateless_reset_key_follows_the_identity() {
+        use quinn::crypto::HmacKey;
+        let identity = identity::Keypair::generate_ed25519();
+        let restarted = identity::Keypair::from_protobuf_encoding(&identity.to_protobuf_encoding().unwrap()).unwrap();
+        let other = identity::Keypair::generate_ed25519();
+        let token = |keypair: &identity::Keypair| {
+            let key = stateless_reset_key(keypair);
+            let mut out = vec![0u8; key.signature_len()];
+            key.sign(b"connection id", &mut out);
+            out
+        };
+        assert_eq!(token(&identity), token(&restarted), "the same identity, the same tokens");
+        assert_ne!(token(&identity), token(&other));
+    }
+
     use super::*;
 
     #[test]
@@ -969,7 +1023,7 @@ mod tests {
     fn borrowed_certificate(identity: &identity::Keypair, signer: &identity::Keypair) -> Arc<Presents> {
         let (cert, _) = libp2p::tls::certificate::generate(identity).unwrap();
         let (_, key) = libp2p::tls::certificate::generate(signer).unwrap();
-        let key = aws_lc_rs::sign::any_supported_type(&key).unwrap();
+        let key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key).unwrap();
         Arc::new(Presents(Arc::new(rustls::sign::CertifiedKey::new(vec![cert], key))))
     }
 
