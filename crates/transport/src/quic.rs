@@ -143,7 +143,7 @@ impl QuicTransport {
         let mut quic = QuicTransport {
             client,
             server,
-            endpoint_config: quinn::EndpointConfig::new(Arc::new(stateless_reset_key(keypair))),
+            endpoint_config: endpoint_config(keypair),
             servers: Arc::new(servers),
             windows: Windows::new(config.window_budget, u64::from(config.connection_window)),
             handshake_timeout: config.handshake_timeout,
@@ -271,24 +271,44 @@ impl Transport for QuicTransport {
     }
 }
 
-/// The key of the endpoint's stateless reset tokens, derived from the libp2p identity (HMAC-SHA256
-/// under a label, keyed by the identity's private key) instead of drawn at random. A node
-/// restarted with the same identity (a miner keeps it on disk) then recognises the connections
-/// its previous run held: packets on them get a stateless reset its peers accept, so a validator
-/// drops a dead connection at its next packet and dials again, instead of waiting for the idle
-/// timeout. The tokens stay unpredictable to anyone without the private key.
-struct StatelessResetKey(aws_lc_rs::hmac::Key);
+/// The endpoints' configuration, with its two keys derived from the libp2p identity (HMAC-SHA256
+/// under labels, keyed by the identity's private key) instead of drawn at random: the key of
+/// stateless reset tokens, and the key the connection ID generator tags its IDs with. A node
+/// restarted with the same identity (a miner keeps it on disk) then recognises the connection
+/// IDs its previous run issued and answers packets on them with a stateless reset its peers
+/// accept, so a validator drops a dead connection at its next packet and dials again, instead
+/// of waiting for the idle timeout. Both stay unpredictable to anyone without the private key.
+fn endpoint_config(keypair: &identity::Keypair) -> quinn::EndpointConfig {
+    let secret = identity_secret(keypair);
+    let mut config = quinn::EndpointConfig::new(Arc::new(stateless_reset_key(&secret)));
+    let tag = derive(&secret, b"neuronet/quic/connection-id/v1");
+    let cid_key = u64::from_le_bytes(tag[..8].try_into().unwrap_or_default());
+    config.cid_generator(move || Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key)));
+    config
+}
 
-fn stateless_reset_key(keypair: &identity::Keypair) -> StatelessResetKey {
-    use aws_lc_rs::hmac;
-    let secret = keypair.to_protobuf_encoding().unwrap_or_else(|_| {
-        // A key type without an encoding: a random key, as quinn's default.
+/// The secret the endpoint keys derive from: the identity's private key (a random one for a key
+/// type without an encoding, as quinn's defaults).
+fn identity_secret(keypair: &identity::Keypair) -> Vec<u8> {
+    keypair.to_protobuf_encoding().unwrap_or_else(|_| {
         let mut random = vec![0u8; 32];
         let _ = aws_lc_rs::rand::fill(&mut random);
         random
-    });
-    let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &secret), b"neuronet/quic/stateless-reset/v1");
-    StatelessResetKey(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()))
+    })
+}
+
+/// HMAC-SHA256 of `label` under `secret`.
+fn derive(secret: &[u8], label: &[u8]) -> Vec<u8> {
+    use aws_lc_rs::hmac;
+    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), label).as_ref().to_vec()
+}
+
+/// The key of stateless reset tokens.
+struct StatelessResetKey(aws_lc_rs::hmac::Key);
+
+fn stateless_reset_key(secret: &[u8]) -> StatelessResetKey {
+    let derived = derive(secret, b"neuronet/quic/stateless-reset/v1");
+    StatelessResetKey(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &derived))
 }
 
 impl quinn::crypto::HmacKey for StatelessResetKey {
@@ -979,13 +999,24 @@ mod tests {
         let restarted = identity::Keypair::from_protobuf_encoding(&identity.to_protobuf_encoding().unwrap()).unwrap();
         let other = identity::Keypair::generate_ed25519();
         let token = |keypair: &identity::Keypair| {
-            let key = stateless_reset_key(keypair);
+            let key = stateless_reset_key(&identity_secret(keypair));
             let mut out = vec![0u8; key.signature_len()];
             key.sign(b"connection id", &mut out);
             out
         };
         assert_eq!(token(&identity), token(&restarted), "the same identity, the same tokens");
         assert_ne!(token(&identity), token(&other));
+
+        // Connection IDs one run issued are valid to the next (else it drops their packets
+        // without a reset), and not to another identity.
+        use quinn_proto::ConnectionIdGenerator;
+        let generator = |keypair: &identity::Keypair| {
+            let key = derive(&identity_secret(keypair), b"neuronet/quic/connection-id/v1");
+            quinn_proto::HashedConnectionIdGenerator::from_key(u64::from_le_bytes(key[..8].try_into().unwrap()))
+        };
+        let cid = generator(&identity).generate_cid();
+        assert!(generator(&restarted).validate(&cid).is_ok());
+        assert!(generator(&other).validate(&cid).is_err());
     }
 
     use super::*;
