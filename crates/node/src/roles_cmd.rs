@@ -92,39 +92,53 @@ pub async fn miner(args: MinerArgs) -> Result<()> {
         identity: Some(identity),
         metrics: args.metrics_port.map(|port| std::net::SocketAddr::new(args.metrics_ip, port)),
     };
+    let grace = std::time::Duration::try_from_secs_f64(args.shutdown_grace)
+        .map_err(|_| anyhow::anyhow!("--shutdown.grace must be a number of seconds >= 0"))?;
     let running = miner::start(&chain, hotkey, &backend, &options).await?;
+    // Listening for the signals before saying so: a SIGTERM right after the line still drains.
+    let stop = shutdown_signal();
     println!("miner serving on port {} (subnet {}); Ctrl-C stops", running.port, args.netuid);
-    shutdown_signal().await;
+    stop.await;
     // New requests get 503 from now on; those already taken finish, for up to
     // --shutdown.grace, then the axon closes.
     println!("stopping: {} request(s) in flight, refusing new ones", running.axon.in_flight());
-    let grace = std::time::Duration::try_from_secs_f64(args.shutdown_grace).unwrap_or_default();
-    match running.shutdown(grace).await {
-        0 => println!("stopped"),
-        cut => println!("stopped: {cut} request(s) still running after {grace:?} were cut off"),
+    // A second signal stops at once.
+    tokio::select! {
+        unfinished = running.shutdown(grace) => match unfinished {
+            0 => println!("stopped"),
+            cut => println!("stopped: {cut} request(s) still running after {grace:?} were cut off"),
+        },
+        _ = shutdown_signal() => println!("stopped at once: a second signal"),
     }
     Ok(())
 }
 
-/// SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
+/// SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called, so a signal that
+/// comes before the future is awaited still counts.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+        use tokio::signal::unix::{signal, SignalKind};
+        let handlers = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
+        async move {
+            match handlers {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -53,6 +53,11 @@ impl Process {
         }
     }
 
+    /// Forgets the lines printed so far: what is waited for next happens after this.
+    fn skip_printed(&self) {
+        while self.lines.try_recv().is_ok() {}
+    }
+
     fn signal(&self, signal: &str) {
         let sent = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
         assert!(sent.success(), "kill {signal}");
@@ -108,7 +113,7 @@ fn start_miner(url: &str, wallets: &Path, port: u16) -> Process {
             .args(["miner", "--subtensor.network", url, "--netuid", "1", "--wallet.path"])
             .arg(wallets)
             .args(["--wallet.name", "miner2", "--axon.ip", "127.0.0.1", "--axon.port", &port.to_string()])
-            .args(["--shutdown.grace", "60"]),
+            .args(["--shutdown.grace", "20"]),
     );
     miner.wait_for("the miner serving", Duration::from_secs(300), |line| line.starts_with("miner serving on port"));
     miner
@@ -128,6 +133,13 @@ impl Query {
             .args(["--wallet.name", "validator", "--timeout", "60"])
             .args(what);
         command
+    }
+
+    /// Whether the greedy completion is `expected`, in one of three tries: the devnet's validator
+    /// queries the same miner meanwhile, and a completion decoded in one llama.cpp batch with
+    /// another can differ in its last digits, and so now and then in a token.
+    fn greedy_is(&self, expected: &str) -> bool {
+        (0..3).any(|_| self.greedy() == expected)
     }
 
     fn greedy(&self) -> String {
@@ -204,12 +216,14 @@ fn a_miner_survives_junk_is_missed_when_killed_and_drains_on_sigterm() {
 
     // Junk at its port changes nothing it answers.
     junk_udp(port);
-    assert_eq!(query.greedy(), before, "the same greedy completion after the junk");
+    assert!(query.greedy_is(&before), "the same greedy completion after the junk");
+    devnet.skip_printed();
     round_where(&devnet, "a round after the junk", &outside, |status| status == "200");
 
     // Killed mid-round: the validator records a failure for it and carries on with the other.
     miner.signal("-KILL");
     drop(miner);
+    devnet.skip_printed();
     let missed = round_where(&devnet, "a round missing the killed miner", &outside, |status| {
         status.starts_with("503") || status.starts_with("408")
     });
@@ -217,8 +231,9 @@ fn a_miner_survives_junk_is_missed_when_killed_and_drains_on_sigterm() {
 
     // Back on the same port (and identity): queried again.
     let miner = start_miner(&url, &wallets, port);
+    devnet.skip_printed();
     round_where(&devnet, "a round answered by the restarted miner", &outside, |status| status == "200");
-    assert_eq!(query.greedy(), before, "the restarted miner answers the same");
+    assert!(query.greedy_is(&before), "the restarted miner answers the same");
 
     // SIGTERM while a long streamed request is in flight: it completes (or gets a clear 503),
     // and the miner exits 0.
@@ -245,7 +260,7 @@ fn a_miner_survives_junk_is_missed_when_killed_and_drains_on_sigterm() {
         assert!(stderr.contains("503"), "cut off without a 503: {stderr}");
     }
     let mut miner = miner;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(90);
     let exit = loop {
         if let Some(status) = miner.child.try_wait().unwrap() {
             break status;

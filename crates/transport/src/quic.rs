@@ -86,8 +86,8 @@ pub enum QuicError {
 pub(crate) struct QuicTransport {
     client: quinn::ClientConfig,
     server: quinn::ServerConfig,
-    /// Every endpoint's configuration: its stateless reset key comes from the identity.
-    endpoint_config: quinn::EndpointConfig,
+    /// What every endpoint's keys derive from ([`endpoint_config`]).
+    endpoint_secret: Arc<zeroize::Zeroizing<Vec<u8>>>,
     /// Inbound connections' server configurations, one per window size.
     servers: Arc<Servers>,
     /// The window budget inbound connections share.
@@ -143,7 +143,7 @@ impl QuicTransport {
         let mut quic = QuicTransport {
             client,
             server,
-            endpoint_config: endpoint_config(keypair),
+            endpoint_secret: endpoint_secret(keypair),
             servers: Arc::new(servers),
             windows: Windows::new(config.window_budget, u64::from(config.connection_window)),
             handshake_timeout: config.handshake_timeout,
@@ -176,9 +176,10 @@ impl QuicTransport {
         }
         socket.bind(&addr.into())?;
         let socket: UdpSocket = socket.into();
+        let config = endpoint_config(&self.endpoint_secret, socket.local_addr()?);
         let server = server.then(|| self.server.clone());
         let runtime = Arc::new(quinn::TokioRuntime);
-        Ok(quinn::Endpoint::new(self.endpoint_config.clone(), server, socket, runtime)?)
+        Ok(quinn::Endpoint::new(config, server, socket, runtime)?)
     }
 
     /// The endpoint a dial to `remote` goes out from: a listening socket of the same family
@@ -271,45 +272,47 @@ impl Transport for QuicTransport {
     }
 }
 
-/// The endpoints' configuration, with its two keys derived from the libp2p identity (HMAC-SHA256
-/// under labels, keyed by the identity's private key) instead of drawn at random: the key of
-/// stateless reset tokens, and the key the connection ID generator tags its IDs with. A node
-/// restarted with the same identity (a miner keeps it on disk) then recognises the connection
-/// IDs its previous run issued and answers packets on them with a stateless reset its peers
-/// accept, so a validator drops a dead connection at its next packet and dials again, instead
-/// of waiting for the idle timeout. Both stay unpredictable to anyone without the private key.
-fn endpoint_config(keypair: &identity::Keypair) -> quinn::EndpointConfig {
-    let secret = identity_secret(keypair);
-    let mut config = quinn::EndpointConfig::new(Arc::new(stateless_reset_key(&secret)));
-    let tag = derive(&secret, b"neuronet/quic/connection-id/v1");
-    let cid_key = u64::from_le_bytes(tag[..8].try_into().unwrap_or_default());
-    config.cid_generator(move || Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key)));
-    config
-}
-
-/// The secret the endpoint keys derive from: the identity's private key (a random one for a key
-/// type without an encoding, as quinn's defaults).
-fn identity_secret(keypair: &identity::Keypair) -> Vec<u8> {
-    keypair.to_protobuf_encoding().unwrap_or_else(|_| {
+/// The secret every endpoint's keys derive from: HMAC-SHA256 of a label under the libp2p
+/// identity's private key (a random secret for a key type without an encoding, as quinn's
+/// defaults). The identity's encoding is wiped once the secret is taken.
+fn endpoint_secret(keypair: &identity::Keypair) -> Arc<zeroize::Zeroizing<Vec<u8>>> {
+    let identity = zeroize::Zeroizing::new(keypair.to_protobuf_encoding().unwrap_or_else(|_| {
         let mut random = vec![0u8; 32];
         let _ = aws_lc_rs::rand::fill(&mut random);
         random
-    })
+    }));
+    Arc::new(zeroize::Zeroizing::new(derive(&identity, b"neuronet/quic/endpoint/v1")))
 }
 
-/// HMAC-SHA256 of `label` under `secret`.
-fn derive(secret: &[u8], label: &[u8]) -> Vec<u8> {
+/// HMAC-SHA256 of `label` under `key`.
+fn derive(key: &[u8], label: &[u8]) -> Vec<u8> {
     use aws_lc_rs::hmac;
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), label).as_ref().to_vec()
+    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), label).as_ref().to_vec()
+}
+
+/// The configuration of the endpoint bound at `local`, with its two keys derived from the node's
+/// secret and that address instead of drawn at random: the key of stateless reset tokens, and
+/// the key connection IDs are tagged with. A node restarted with the same identity on the same
+/// address (a miner keeps its identity on disk) then recognises the connection IDs its previous
+/// run issued and answers packets on them with a stateless reset its peers accept, so a
+/// validator drops a dead connection at its next packet and dials again, instead of waiting for
+/// the idle timeout. The address in the derivation keeps the node's endpoints from resetting
+/// each other's connections (RFC 9000, section 21.11).
+fn endpoint_config(secret: &[u8], local: SocketAddr) -> quinn::EndpointConfig {
+    let endpoint = zeroize::Zeroizing::new(derive(secret, format!("endpoint {local}").as_bytes()));
+    let reset = zeroize::Zeroizing::new(derive(&endpoint, b"stateless-reset"));
+    let mut config = quinn::EndpointConfig::new(Arc::new(StatelessResetKey(aws_lc_rs::hmac::Key::new(
+        aws_lc_rs::hmac::HMAC_SHA256,
+        &reset,
+    ))));
+    let tags = zeroize::Zeroizing::new(derive(&endpoint, b"connection-id"));
+    let tags = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &tags);
+    config.cid_generator(move || Box::new(TaggedConnectionIds { key: tags.clone() }));
+    config
 }
 
 /// The key of stateless reset tokens.
 struct StatelessResetKey(aws_lc_rs::hmac::Key);
-
-fn stateless_reset_key(secret: &[u8]) -> StatelessResetKey {
-    let derived = derive(secret, b"neuronet/quic/stateless-reset/v1");
-    StatelessResetKey(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &derived))
-}
 
 impl quinn::crypto::HmacKey for StatelessResetKey {
     fn sign(&self, data: &[u8], out: &mut [u8]) {
@@ -320,6 +323,52 @@ impl quinn::crypto::HmacKey for StatelessResetKey {
     }
     fn verify(&self, data: &[u8], signature: &[u8]) -> Result<(), quinn::crypto::CryptoError> {
         aws_lc_rs::hmac::verify(&self.0, data, signature).map_err(|_| quinn::crypto::CryptoError)
+    }
+}
+
+/// Connection IDs of 8 random bytes and an 8-byte HMAC tag of them: an endpoint tells the IDs
+/// it (or its previous run) issued from junk without keeping them, and 2^64 of them never
+/// repeat in practice, so a reset token a peer once saw stays its own (RFC 9000, 10.3.2).
+struct TaggedConnectionIds {
+    key: aws_lc_rs::hmac::Key,
+}
+
+impl TaggedConnectionIds {
+    const RANDOM: usize = 8;
+    const TAG: usize = 8;
+
+    fn tag(&self, random: &[u8]) -> [u8; Self::TAG] {
+        let mut tag = [0u8; Self::TAG];
+        tag.copy_from_slice(&aws_lc_rs::hmac::sign(&self.key, random).as_ref()[..Self::TAG]);
+        tag
+    }
+}
+
+impl quinn::ConnectionIdGenerator for TaggedConnectionIds {
+    fn generate_cid(&mut self) -> quinn::ConnectionId {
+        let mut bytes = [0u8; Self::RANDOM + Self::TAG];
+        let _ = aws_lc_rs::rand::fill(&mut bytes[..Self::RANDOM]);
+        let tag = self.tag(&bytes[..Self::RANDOM]);
+        bytes[Self::RANDOM..].copy_from_slice(&tag);
+        quinn::ConnectionId::new(&bytes)
+    }
+    fn validate(&self, cid: &quinn::ConnectionId) -> Result<(), quinn_proto::InvalidCid> {
+        let bytes: &[u8] = cid;
+        if bytes.len() != Self::RANDOM + Self::TAG {
+            return Err(quinn_proto::InvalidCid);
+        }
+        // Not secret-dependent timing that matters: the tag only filters junk.
+        if self.tag(&bytes[..Self::RANDOM])[..] == bytes[Self::RANDOM..] {
+            Ok(())
+        } else {
+            Err(quinn_proto::InvalidCid)
+        }
+    }
+    fn cid_len(&self) -> usize {
+        Self::RANDOM + Self::TAG
+    }
+    fn cid_lifetime(&self) -> Option<Duration> {
+        None
     }
 }
 
@@ -993,30 +1042,43 @@ impl AsyncWrite for Stream {
 mod tests {
 
     #[test]
-    fn the_stateless_reset_key_follows_the_identity() {
+    fn endpoint_keys_follow_the_identity_and_the_address() {
         use quinn::crypto::HmacKey;
+        use quinn::ConnectionIdGenerator;
         let identity = identity::Keypair::generate_ed25519();
         let restarted = identity::Keypair::from_protobuf_encoding(&identity.to_protobuf_encoding().unwrap()).unwrap();
         let other = identity::Keypair::generate_ed25519();
-        let token = |keypair: &identity::Keypair| {
-            let key = stateless_reset_key(&identity_secret(keypair));
-            let mut out = vec![0u8; key.signature_len()];
-            key.sign(b"connection id", &mut out);
-            out
+        let at: SocketAddr = "127.0.0.1:8091".parse().unwrap();
+        let elsewhere: SocketAddr = "127.0.0.1:8092".parse().unwrap();
+        let keys = |keypair: &identity::Keypair, local: SocketAddr| {
+            let secret = endpoint_secret(keypair);
+            let endpoint = derive(&secret, format!("endpoint {local}").as_bytes());
+            let reset = StatelessResetKey(aws_lc_rs::hmac::Key::new(
+                aws_lc_rs::hmac::HMAC_SHA256,
+                &derive(&endpoint, b"stateless-reset"),
+            ));
+            let mut token = vec![0u8; reset.signature_len()];
+            reset.sign(b"connection id", &mut token);
+            let tags = derive(&endpoint, b"connection-id");
+            (token, TaggedConnectionIds { key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &tags) })
         };
-        assert_eq!(token(&identity), token(&restarted), "the same identity, the same tokens");
-        assert_ne!(token(&identity), token(&other));
+        let (token, mut ids) = keys(&identity, at);
+        let (token_again, ids_again) = keys(&restarted, at);
+        assert_eq!(token, token_again, "the same identity and address, the same reset tokens");
+        assert_ne!(token, keys(&other, at).0);
+        assert_ne!(token, keys(&identity, elsewhere).0, "another endpoint of the node, other tokens");
 
         // Connection IDs one run issued are valid to the next (else it drops their packets
-        // without a reset), and not to another identity.
-        use quinn_proto::ConnectionIdGenerator;
-        let generator = |keypair: &identity::Keypair| {
-            let key = derive(&identity_secret(keypair), b"neuronet/quic/connection-id/v1");
-            quinn_proto::HashedConnectionIdGenerator::from_key(u64::from_le_bytes(key[..8].try_into().unwrap()))
-        };
-        let cid = generator(&identity).generate_cid();
-        assert!(generator(&restarted).validate(&cid).is_ok());
-        assert!(generator(&other).validate(&cid).is_err());
+        // without a reset), and not to another identity or endpoint; junk is not valid.
+        let cid = ids.generate_cid();
+        assert_eq!(cid.len(), 16);
+        assert!(ids.validate(&cid).is_ok());
+        assert!(ids_again.validate(&cid).is_ok());
+        assert!(keys(&other, at).1.validate(&cid).is_err());
+        assert!(keys(&identity, elsewhere).1.validate(&cid).is_err());
+        assert!(ids.validate(&quinn::ConnectionId::new(&[7u8; 16])).is_err());
+        assert!(ids.validate(&quinn::ConnectionId::new(&[7u8; 8])).is_err());
+        assert_ne!(ids.generate_cid(), cid);
     }
 
     use super::*;

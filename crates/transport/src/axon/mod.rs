@@ -362,11 +362,9 @@ impl AxonHandle {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let unfinished = self.in_flight();
-        if unfinished == 0 {
-            // The last answers were handed to their connections' writers: give the writers and
-            // QUIC a moment to deliver them before the connections close.
-            tokio::time::sleep(SHUTDOWN_LINGER).await;
-        }
+        // The last answers were handed to their connections' writers: give the writers and QUIC
+        // a moment to deliver them before the connections close.
+        tokio::time::sleep(SHUTDOWN_LINGER).await;
         unfinished
     }
 }

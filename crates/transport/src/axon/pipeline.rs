@@ -163,7 +163,7 @@ pub(super) fn precheck(pipeline: &Pipeline, bound: Option<(Hotkey, u64)>, head: 
 impl Pipeline {
     /// After the wire's authentication, whatever the wire: the blacklist on the authenticated
     /// hotkey, the replay check (one cache for every wire, so a nonce used on one is refused on
-    /// the others), then the synapse (404).
+    /// the others), the synapse (404), then whether the axon is shutting down (503).
     pub(crate) fn admit(
         &self,
         request: Authenticated,
@@ -173,12 +173,6 @@ impl Pipeline {
     ) -> Result<Admitted, Refusal> {
         // The blacklist first: a hotkey refused anyway (unregistered, say) must not take room in
         // the replay cache from the hotkeys it serves.
-        // Counted before the draining flag is read: a shutdown that sets the flag and then sees
-        // no request in flight cannot miss one admitted in between.
-        let in_flight = InFlight::enter(&self.in_flight);
-        if self.draining.load(Ordering::SeqCst) {
-            return Err(refusal_for(&request.synapse, Status::Unavailable, SHUTTING_DOWN.into()));
-        }
         let facts = self.directory.facts(&request.caller);
         blacklisted(self, &request.caller, facts.as_ref()).map_err(|reason| {
             refusal_for(&request.synapse, Status::Forbidden, format!("Forbidden. Key is blacklisted: {reason}."))
@@ -189,6 +183,12 @@ impl Pipeline {
                 .map_err(|e| refusal_for(&request.synapse, e.status(), e.to_string()))?;
         }
         let route = self.router.route(&request.synapse)?;
+        // Counted before the draining flag is read: a shutdown that sets the flag and then sees
+        // no request in flight cannot miss one admitted in between.
+        let in_flight = InFlight::enter(&self.in_flight);
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(refusal_for(&request.synapse, Status::Unavailable, SHUTTING_DOWN.into()));
+        }
         Ok(Admitted { request, body, budget, handler: route.handler, inline: route.inline, facts, started, in_flight })
     }
 }
