@@ -6,70 +6,16 @@
 //! - SIGTERM during an in-flight streamed request: the request completes (or gets a clear 503)
 //!   and the process exits 0.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::{free_port, neuronet, Process};
+
 use serde_json::Value;
-
-fn neuronet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_neuronet"))
-}
-
-/// A child process, killed when dropped, whose stdout lines arrive on a channel.
-struct Process {
-    child: Child,
-    lines: Receiver<String>,
-}
-
-impl Process {
-    fn spawn(name: &'static str, command: &mut Command) -> Process {
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawning neuronet");
-        let stdout = child.stdout.take().unwrap();
-        let (send, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                println!("{name}: {line}");
-                if send.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Process { child, lines }
-    }
-
-    /// The first line satisfying `wanted` within `limit`.
-    fn wait_for(&self, what: &str, limit: Duration, wanted: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) if wanted(&line) => return line,
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => panic!("no {what} within {limit:?}"),
-                Err(RecvTimeoutError::Disconnected) => panic!("the process ended before {what}"),
-            }
-        }
-    }
-
-    /// Forgets the lines printed so far: what is waited for next happens after this.
-    fn skip_printed(&self) {
-        while self.lines.try_recv().is_ok() {}
-    }
-
-    fn signal(&self, signal: &str) {
-        let sent = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
-        assert!(sent.success(), "kill {signal}");
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A validator round, from the devnet's JSON line.
 struct Round(Value);
@@ -93,17 +39,6 @@ fn round_where(devnet: &Process, what: &str, hotkey: &str, wanted: impl Fn(&str)
         Round::parse(line).and_then(|round| round.status_of(hotkey)).is_some_and(|status| wanted(&status))
     });
     Round::parse(&line).unwrap()
-}
-
-fn free_port() -> u16 {
-    // Free on both UDP (QUIC) and TCP (the HTTP wires), which share the number.
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 fn start_miner(url: &str, wallets: &Path, port: u16) -> Process {

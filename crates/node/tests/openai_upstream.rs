@@ -3,69 +3,15 @@
 //! --backend openai` joins a devnet in front of it; `neuronet query` by uid gets its completions,
 //! unary and streamed, and the devnet's validator scores it.
 
+mod common;
 #[path = "../../chain/tests/common/python.rs"]
 mod python;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::str::FromStr;
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-fn neuronet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_neuronet"))
-}
-
-/// A child process, killed when dropped, whose stdout lines arrive on a channel.
-struct Process {
-    child: Child,
-    lines: Receiver<String>,
-}
-
-impl Process {
-    fn spawn(name: &'static str, command: &mut Command) -> Process {
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawning");
-        let stdout = child.stdout.take().unwrap();
-        let (send, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                println!("{name}: {line}");
-                if send.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Process { child, lines }
-    }
-
-    fn wait_for(&self, what: &str, limit: Duration, wanted: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) if wanted(&line) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no {what} within {limit:?}"),
-            }
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+use common::process::{free_port, neuronet, Process};
 
 /// Whether `GET path` on 127.0.0.1:`port` answers 200.
 fn http_ok(port: u16, path: &str) -> bool {

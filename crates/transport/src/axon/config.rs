@@ -71,6 +71,10 @@ pub struct AxonConfig {
     /// up on a peer that does not read (freeing the handler slot and the body's memory).
     /// Default 1 s.
     pub write_grace: Duration,
+    /// How long [`AxonHandle::shutdown`](crate::AxonHandle::shutdown) keeps connections open
+    /// after the last answer was handed to its writer, so that the answers queued go out.
+    /// Default 200 ms.
+    pub shutdown_linger: Duration,
     /// How long a unary handler's first poll may take on the stream's reader task. An admitted
     /// unary request is first polled there, so an answer that is ready at once costs no task; one
     /// that waits is moved to a task of its own. A synapse whose first polls overrun this three
@@ -131,6 +135,7 @@ impl Default for AxonConfig {
             queue_capacity: 1024,
             write_queue: 256,
             write_grace: Duration::from_secs(1),
+            shutdown_linger: Duration::from_millis(200),
             inline_poll: Duration::from_micros(100),
             bind_timeout: Duration::from_secs(5),
             frame_timeout: Duration::from_secs(10),
@@ -237,6 +242,11 @@ impl AxonConfig {
     /// Sets `write_grace`. Default 1 s.
     pub fn with_write_grace(mut self, write_grace: Duration) -> Self {
         self.write_grace = write_grace;
+        self
+    }
+    /// Sets `shutdown_linger`. Default 200 ms.
+    pub fn with_shutdown_linger(mut self, shutdown_linger: Duration) -> Self {
+        self.shutdown_linger = shutdown_linger;
         self
     }
     /// Sets `inline_poll`. Default 100 us.

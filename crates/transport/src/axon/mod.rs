@@ -270,10 +270,6 @@ impl Axon {
     }
 }
 
-/// How long [`AxonHandle::shutdown`] keeps connections open after the last answer was handed
-/// to its writer.
-const SHUTDOWN_LINGER: Duration = Duration::from_millis(200);
-
 /// A running axon. Dropping it stops accepting new streams; [`AxonHandle::shutdown`] stops
 /// gracefully.
 pub struct AxonHandle {
@@ -345,8 +341,8 @@ impl AxonHandle {
     /// Stops gracefully: from now on every new request, on every wire, is answered 503 ("axon is
     /// shutting down"), so callers learn at once to go elsewhere; the requests already admitted
     /// run to their answer (a stream to its last chunk) for up to `grace`. Then the axon closes
-    /// its listeners and connections. Returns how many requests were still in flight when it
-    /// closed (0 when all finished within `grace`).
+    /// its listeners and connections, after [`AxonConfig::shutdown_linger`]. Returns how many
+    /// requests were still in flight when it closed (0 when all finished within `grace`).
     ///
     /// ```no_run
     /// # async fn example(axon: neuronet_transport::AxonHandle) {
@@ -364,7 +360,7 @@ impl AxonHandle {
         let unfinished = self.in_flight();
         // The last answers were handed to their connections' writers: give the writers and QUIC
         // a moment to deliver them before the connections close.
-        tokio::time::sleep(SHUTDOWN_LINGER).await;
+        tokio::time::sleep(self.shared.pipeline.config.shutdown_linger).await;
         unfinished
     }
 }

@@ -1,0 +1,2 @@
+//! Helpers the node's integration tests share.
+pub mod process;
